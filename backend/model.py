@@ -1,0 +1,104 @@
+"""The classifier: a scikit-learn estimator wrapped with the labels and version it was trained on.
+
+The default is TF-IDF (word 1-2 grams, sublinear tf) + logistic regression with balanced class
+weights: active learning makes skewed label sets the norm, and unweighted logistic regression
+quietly stops predicting rare classes. Any scikit-learn classifier with ``predict_proba`` can
+replace it by dotted path (``LABELQUEUE_CLASSIFIER=package.module:factory_or_class``); it is
+called with no arguments and must accept a list of strings in ``fit``.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import Pipeline
+
+from backend.settings import SettingsError
+
+
+def default_estimator() -> Pipeline:
+    """TF-IDF + balanced logistic regression; see the module docstring for why."""
+    return Pipeline([
+        ("tfidf", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1,
+                                  strip_accents="unicode", max_features=200_000)),
+        ("clf", LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000)),
+    ])
+
+
+def load_estimator(dotted: str | None) -> BaseEstimator:
+    """Build the configured estimator; ``None`` means the default pipeline."""
+    if not dotted:
+        return default_estimator()
+    module_name, _, attr = dotted.replace(":", ".").rpartition(".")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise SettingsError(f"LABELQUEUE_CLASSIFIER={dotted!r} cannot be imported: {exc}") from None
+    estimator = factory()
+    if not hasattr(estimator, "fit") or not hasattr(estimator, "predict_proba"):
+        raise SettingsError(f"LABELQUEUE_CLASSIFIER={dotted!r} has no fit/predict_proba")
+    return estimator
+
+
+@dataclass
+class TrainedModel:
+    """A fitted estimator plus what is needed to map its output back to the config's labels.
+
+    ``predict_proba`` always returns columns in ``labels`` order (the config's order), with zero
+    probability for labels never seen in training, so callers never deal with ``classes_``.
+    """
+
+    version: str
+    labels: tuple[str, ...]
+    multilabel: bool
+    estimator: Any
+    trained_classes: tuple[str, ...]
+    n_examples: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Shape (n_texts, len(labels)); rows sum to 1 unless ``multilabel``."""
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
+        if not texts:
+            return out
+        raw = np.asarray(self.estimator.predict_proba(list(texts)), dtype=np.float64)
+        columns = [self.labels.index(c) for c in self.trained_classes]
+        out[:, columns] = raw
+        return out
+
+
+def fit_model(texts: Sequence[str], targets: Sequence[tuple[str, ...]], *, labels: tuple[str, ...],
+              multilabel: bool, version: str, classifier: str | None = None) -> TrainedModel:
+    """Fit a fresh estimator on resolved labels.
+
+    ``targets`` holds one tuple of label names per text (exactly one for single-label). For
+    multi-label configs each label seen both on and off gets its own binary classifier
+    (one-vs-rest); labels never switched on cannot be learned and get probability zero.
+    """
+    base = load_estimator(classifier)
+    if multilabel:
+        trained = tuple(l for l in labels if any(l in t for t in targets))
+        y = np.array([[l in t for l in trained] for t in targets], dtype=int)
+        estimator = _multilabel_estimator(base).fit(list(texts), y)
+    else:
+        y = [t[0] for t in targets]
+        estimator = clone(base).fit(list(texts), y)
+        trained = tuple(str(c) for c in estimator.classes_)
+    return TrainedModel(version=version, labels=labels, multilabel=multilabel, estimator=estimator,
+                        trained_classes=trained, n_examples=len(texts))
+
+
+def _multilabel_estimator(base: BaseEstimator) -> BaseEstimator:
+    """One-vs-rest over the final step, keeping a shared vectoriser when ``base`` is a Pipeline."""
+    base = clone(base)
+    if isinstance(base, Pipeline):
+        name, last = base.steps[-1]
+        base.steps[-1] = (name, OneVsRestClassifier(last))
+        return base
+    return OneVsRestClassifier(base)

@@ -1,0 +1,117 @@
+"""Background retraining: coalesced, one at a time per project, never in a request.
+
+Label Studio sends one webhook per annotation (and several for a bulk action). Each is a
+*request* to retrain; requests that arrive while a retrain is queued or running collapse into
+one follow-up run, so a flood of events costs at most one extra retrain. Within one process
+the per-project state machine guarantees one run at a time; across gunicorn workers the
+``run`` callable takes the project's file lock (see ``backend/app.py``).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from backend.training import EXPECTED_FAILURES, TrainOutcome
+
+logger = logging.getLogger(__name__)
+
+RunRetrain = Callable[[int, bool], TrainOutcome]
+AfterRetrain = Callable[[TrainOutcome], None]
+
+
+@dataclass
+class ProjectTraining:
+    """Per-project scheduler state, reported as-is in ``/metrics``."""
+
+    state: str = "idle"  # idle | queued | running
+    requests: int = 0
+    runs: int = 0
+    coalesced: int = 0
+    pending: bool = False
+    pending_force: bool = False
+    last_outcome: dict | None = None
+    last_error: str | None = None
+    last_started: float | None = None
+    last_finished: float | None = None
+    versions_trained: list[str] = field(default_factory=list)
+
+
+class RetrainScheduler:
+    """Accepts retrain requests instantly and runs them on a small thread pool."""
+
+    def __init__(self, run: RunRetrain, *, threads: int = 2, after: list[AfterRetrain] | None = None):
+        self._run_retrain = run
+        self._after = list(after or [])
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="labelqueue-train")
+        self._states: dict[int, ProjectTraining] = {}
+        self._lock = threading.Lock()
+
+    def request(self, project_id: int, *, force: bool = False) -> str:
+        """Schedule a retrain; returns ``"scheduled"`` or ``"coalesced"`` (one is already pending)."""
+        with self._lock:
+            state = self._states.setdefault(project_id, ProjectTraining())
+            state.requests += 1
+            if state.state != "idle":
+                state.coalesced += 1
+                state.pending = True
+                state.pending_force = state.pending_force or force
+                return "coalesced"
+            state.state = "queued"
+        self._executor.submit(self._work, project_id, force)
+        return "scheduled"
+
+    def _work(self, project_id: int, force: bool) -> None:
+        again = True
+        while again:
+            self._run_once(project_id, force)
+            with self._lock:
+                state = self._states[project_id]
+                again, force = state.pending, state.pending_force
+                state.pending = state.pending_force = False
+                state.state = "queued" if again else "idle"
+
+    def _run_once(self, project_id: int, force: bool) -> None:
+        with self._lock:
+            state = self._states[project_id]
+            state.state, state.last_started = "running", time.time()
+        try:
+            outcome = self._run_retrain(project_id, force)
+        except Exception as exc:  # a failed retrain must not kill the worker thread
+            if isinstance(exc, EXPECTED_FAILURES):
+                logger.error("project %s: retrain failed: %s: %s", project_id, type(exc).__name__, exc)
+            else:
+                logger.exception("project %s: retrain failed", project_id)
+            with self._lock:
+                state.last_error, state.last_finished = f"{type(exc).__name__}: {exc}", time.time()
+            return
+        with self._lock:
+            state.runs += 1
+            state.last_outcome, state.last_error, state.last_finished = asdict(outcome), None, time.time()
+            if outcome.version:
+                state.versions_trained.append(outcome.version)
+        logger.info("project %s: retrain %s (%s)", project_id,
+                    "done" if outcome.trained else "skipped", outcome.reason)
+        if outcome.trained:
+            for callback in self._after:
+                try:
+                    callback(outcome)
+                except Exception:
+                    logger.exception("project %s: after-retrain step failed", project_id)
+
+    def snapshot(self) -> dict[int, dict]:
+        with self._lock:
+            return {pid: asdict(state) for pid, state in self._states.items()}
+
+    def wait_idle(self, timeout: float) -> bool:
+        """For the CLI and tests: block until no project is queued or running."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(s.state == "idle" for s in self._states.values()):
+                    return True
+            time.sleep(0.05)
+        return False

@@ -1,0 +1,97 @@
+"""One typed settings object, read once from the environment and passed down explicitly.
+
+Handlers never read ``os.environ``: ``create_app(settings)`` receives everything, so tests and
+the CLI can build an app with any configuration without touching global state.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+
+PREFIX = "LABELQUEUE_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory (XDG on Linux), so a plain ``labelqueue serve`` just works."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "labelqueue"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the backend can be told; environment names are listed in the README.
+
+    Attributes whose metadata carries ``env`` are read from that variable; the rest from
+    ``LABELQUEUE_<NAME>``.
+    """
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    label_studio_url: str | None = field(default=None, metadata={"env": "LABEL_STUDIO_URL"})
+    label_studio_api_key: str | None = field(
+        default=None, metadata={"env": "LABEL_STUDIO_API_KEY", "secret": True}
+    )
+    uncertainty_measure: str = "margin"
+    min_new_annotations: int = 10
+    classifier: str | None = None
+    seed: int = 0
+    max_request_bytes: int = 64 * 1024 * 1024
+    max_tasks_per_predict: int = 10_000
+    train_threads: int = 2
+    keep_model_versions: int = 3
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+        """Read settings from ``environ`` (default ``os.environ``); ``overrides`` win."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = f.metadata.get("env", PREFIX + f.name.upper())
+            if name in environ and environ[name] != "":
+                values[f.name] = _convert(name, environ[name], f.type)
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Fail at start-up, not in the middle of a retrain."""
+        from selection.uncertainty import MEASURES
+
+        if self.uncertainty_measure not in MEASURES:
+            raise SettingsError(
+                f"LABELQUEUE_UNCERTAINTY_MEASURE={self.uncertainty_measure!r} is not one of "
+                f"{sorted(MEASURES)}"
+            )
+        for name in ("min_new_annotations", "max_request_bytes", "max_tasks_per_predict",
+                     "train_threads", "keep_model_versions"):
+            if int(getattr(self, name)) < 1:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
+
+    def public(self) -> dict[str, object]:
+        """Settings safe to show in ``/metrics``: secrets are reported only as set / not set."""
+        shown: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret"):
+                shown[f.name] = "set" if value else "not set"
+            else:
+                shown[f.name] = str(value) if isinstance(value, Path) else value
+        return shown
+
+
+def _convert(name: str, raw: str, annotation: object) -> object:
+    kind = str(annotation)
+    try:
+        if "Path" in kind:
+            return Path(raw).expanduser()
+        if kind.startswith("int"):
+            return int(raw)
+        return raw
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a valid integer") from None

@@ -1,0 +1,56 @@
+"""Reading Label Studio's webhook calls: which project, and what to do about it.
+
+The payload is treated as a hint only: we take the action and the project id, nothing else.
+Training re-reads annotations from Label Studio, so a forged or stale payload cannot inject
+labels; at worst it requests a retrain, and requests are coalesced by the scheduler.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from backend.errors import ApiError
+
+#: Actions after which the labelled set may have changed.
+ANNOTATION_ACTIONS = frozenset({
+    "ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
+})
+#: Label Studio's "Start training" button (Model settings); retrains even with few new labels.
+FORCE_ACTIONS = frozenset({"START_TRAINING"})
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    action: str
+    project_id: int
+
+    @property
+    def wants_retrain(self) -> bool:
+        return self.action in ANNOTATION_ACTIONS or self.action in FORCE_ACTIONS
+
+    @property
+    def forced(self) -> bool:
+        return self.action in FORCE_ACTIONS
+
+
+def parse_event(body: dict[str, Any]) -> WebhookEvent:
+    action = body.get("action")
+    if not isinstance(action, str) or not action:
+        raise ApiError("webhook body needs an 'action' string", field="action")
+    project = body.get("project")
+    raw_id = project.get("id") if isinstance(project, dict) else project
+    return WebhookEvent(action=action, project_id=project_id_of(raw_id, field="project.id"))
+
+
+def project_id_of(raw: Any, *, field: str = "project") -> int:
+    """Label Studio sends ``"<id>.<created-timestamp>"`` to ML endpoints and plain ids elsewhere."""
+    if isinstance(raw, bool):
+        raw = None
+    if isinstance(raw, int) and raw > 0:
+        return raw
+    if isinstance(raw, str):
+        head = raw.split(".", 1)[0]
+        if head.isdigit() and int(head) > 0:
+            return int(head)
+    raise ApiError(f"'{field}' must be a positive project id or '<id>.<timestamp>', got {raw!r}",
+                   field=field)

@@ -1,0 +1,119 @@
+"""The failure slice: go back to where the model is known to be wrong.
+
+Two signals point at real mistakes. Production flags name tasks the model got wrong in use;
+overrides are labelled tasks where the annotator disagreed with the model's prediction.
+Flagged tasks still in the pool come first, as they are failures for certain; then the
+unlabelled items most similar to overridden ones, because a mistake usually has neighbours
+the model gets wrong for the same reason.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from selection.neighbours import nearest, sample_rows, unit_rows
+
+__all__ = ["failure_candidates"]
+
+# Candidate rows normalised at once while scanning for override neighbours (16 MB at d=256).
+_SCAN_ROWS = 16_384
+
+
+def _flagged_rows(flagged: Sequence[int], ids: np.ndarray, rows: np.ndarray) -> list[int]:
+    """Rows of the flagged task ids that are selectable, deduplicated, in flag order."""
+    found: list[int] = []
+    for task_id in dict.fromkeys(int(task_id) for task_id in flagged):
+        position = int(np.searchsorted(ids, task_id))
+        if position < len(ids) and ids[position] == task_id:
+            found.append(int(rows[position]))
+    return found
+
+
+def failure_candidates(
+    ids: np.ndarray,
+    rows: np.ndarray,
+    embeddings: np.ndarray,
+    flagged: Sequence[int],
+    labelled_ids: np.ndarray,
+    labelled_embeddings: np.ndarray,
+    overridden: np.ndarray,
+    limit: int,
+    rng: np.random.Generator,
+    *,
+    max_candidates: int = 100_000,
+    max_overrides: int = 256,
+) -> list[tuple[int, dict]]:
+    """Rank up to ``limit`` failure candidates: flagged tasks, then override neighbours.
+
+    Override neighbours are ranked by their highest cosine similarity to any overridden
+    labelled item. How many candidates come back depends only on ``limit``, the flagged ids
+    and whether any override exists, never on embedding values, so the slot counts (and
+    hence the control slice) cannot be moved by the model. On large inputs the scan covers
+    a seeded uniform subsample of at most ``max_candidates`` pool rows against at most
+    ``max_overrides`` overridden items, in blocks, so cost and memory stay bounded.
+
+    Parameters
+    ----------
+    ids : ndarray of shape (s,) of int64
+        Selectable task ids, sorted ascending.
+    rows : ndarray of shape (s,) of int
+        Row of ``embeddings`` holding each id in ``ids``.
+    embeddings : ndarray of shape (n, d)
+        Pool features.
+    flagged : sequence of int
+        Task ids flagged as production failures; ids not selectable are ignored.
+    labelled_ids : ndarray of shape (m,)
+    labelled_embeddings : ndarray of shape (m, d)
+    overridden : ndarray of shape (m,) of bool
+        True where the annotator's label disagreed with the model.
+    limit : int
+        Longest ranking worth returning (the batch size).
+    rng : numpy.random.Generator
+        Seeded generator reserved for this slice.
+    max_candidates, max_overrides : int
+        Subsample bounds described above.
+
+    Returns
+    -------
+    list of (row, reason)
+        Best first. ``reason`` is ``{"source": "flagged"}`` or ``{"source": "override",
+        "nearest_labelled": task id, "similarity": float}``.
+    """
+    ranked: list[tuple[int, dict]] = [
+        (row, {"source": "flagged"}) for row in _flagged_rows(flagged, ids, rows)[:limit]
+    ]
+    override_rows = np.flatnonzero(overridden)
+    if len(ranked) >= limit or len(override_rows) == 0:
+        return ranked
+
+    override_rows = sample_rows(override_rows, max_overrides, rng)
+    references = unit_rows(labelled_embeddings, override_rows)
+    candidates = rows[~np.isin(rows, [row for row, _ in ranked])]
+    candidates = sample_rows(candidates, max_candidates, rng)
+    similarity = np.empty(len(candidates), dtype=np.float32)
+    closest = np.empty(len(candidates), dtype=np.int64)
+    for start in range(0, len(candidates), _SCAN_ROWS):
+        block = unit_rows(embeddings, candidates[start : start + _SCAN_ROWS])
+        similarity[start : start + len(block)], closest[start : start + len(block)] = nearest(
+            block, references
+        )
+
+    wanted = min(limit - len(ranked), len(candidates))
+    if wanted == 0:
+        return ranked
+    top = np.argpartition(-similarity, wanted - 1)[:wanted]
+    top = top[np.lexsort((candidates[top], -similarity[top]))]
+    for position in top:
+        ranked.append(
+            (
+                int(candidates[position]),
+                {
+                    "source": "override",
+                    "nearest_labelled": int(labelled_ids[override_rows[closest[position]]]),
+                    "similarity": float(similarity[position]),
+                },
+            )
+        )
+    return ranked

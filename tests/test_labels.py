@@ -1,0 +1,58 @@
+"""Resolving Label Studio annotations into training labels."""
+from __future__ import annotations
+
+from backend.labelconfig import TaskSpec
+from backend.labelstudio import labelled_task, resolve_annotations
+from backend.training import count_changes
+
+SINGLE = TaskSpec("intent", "text", "text", ("a", "b", "c"), multilabel=False)
+MULTI = TaskSpec("topics", "text", "text", ("a", "b", "c"), multilabel=True)
+
+
+def annotation(choices, *, id=1, updated="2026-01-01T00:00:00Z", cancelled=False, from_name="intent"):
+    return {"id": id, "updated_at": updated, "was_cancelled": cancelled,
+            "result": [{"from_name": from_name, "to_name": "text", "type": "choices",
+                        "value": {"choices": choices}}]}
+
+
+def test_majority_of_annotators_wins():
+    votes = [annotation(["a"], id=1), annotation(["b"], id=2, updated="2026-02-01"), annotation(["a"], id=3)]
+    assert resolve_annotations(votes, SINGLE) == ("a",)
+
+
+def test_tie_goes_to_the_latest_annotation():
+    votes = [annotation(["a"], id=1, updated="2026-01-01"), annotation(["b"], id=2, updated="2026-03-01")]
+    assert resolve_annotations(votes, SINGLE) == ("b",)
+
+
+def test_choices_not_in_the_config_are_not_learned():
+    assert resolve_annotations([annotation(["zzz"])], SINGLE) is None
+
+
+def test_multilabel_keeps_the_whole_label_set_in_config_order():
+    assert resolve_annotations([annotation(["c", "a"], from_name="topics")], MULTI) == ("a", "c")
+
+
+def test_cancelled_annotations_are_skipped():
+    task = {"id": 5, "data": {"text": "hi"}, "annotations": [annotation(["a"], cancelled=True)]}
+    assert labelled_task(task, SINGLE) is None
+
+
+def test_override_is_recorded_when_annotator_disagrees_with_latest_prediction():
+    prediction = {"id": 9, "created_at": "2026-01-02", "result": annotation(["b"])["result"]}
+    task = {"id": 5, "data": {"text": "hi"}, "annotations": [annotation(["a"])], "predictions": [prediction]}
+    assert labelled_task(task, SINGLE).overridden is True
+
+
+def test_empty_cold_start_prediction_is_not_an_override():
+    task = {"id": 5, "data": {"text": "hi"}, "annotations": [annotation(["a"])],
+            "predictions": [{"id": 9, "result": []}]}
+    assert labelled_task(task, SINGLE).overridden is False
+
+
+def test_count_changes_sees_new_relabelled_and_removed_tasks():
+    previous = {1: {"labels": ["a"]}, 2: {"labels": ["b"]}, 3: {"labels": ["c"]}}
+    task = lambda tid, label: labelled_task(
+        {"id": tid, "data": {"text": "t"}, "annotations": [annotation([label])]}, SINGLE)
+    current = [task(1, "a"), task(2, "c"), task(4, "a")]  # 2 relabelled, 4 new, 3 removed
+    assert count_changes(previous, current) == 3

@@ -1,0 +1,83 @@
+"""Background retraining: coalescing and one run at a time per project."""
+from __future__ import annotations
+
+import threading
+import time
+
+from backend.scheduler import RetrainScheduler
+from backend.training import TrainOutcome
+
+
+class RecordingRetrain:
+    """Stands in for the training function (not for Label Studio): records concurrency."""
+
+    def __init__(self, seconds: float = 0.2):
+        self.seconds, self.calls, self.forced = seconds, 0, []
+        self.running, self.max_running = 0, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, project_id: int, force: bool) -> TrainOutcome:
+        with self.lock:
+            self.calls += 1
+            self.forced.append(force)
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.running -= 1
+        return TrainOutcome(project_id, True, "test", version=f"v{self.calls}")
+
+
+def test_a_flood_of_events_costs_at_most_one_extra_retrain():
+    retrain = RecordingRetrain()
+    scheduler = RetrainScheduler(retrain, threads=4)
+    answers = [scheduler.request(1) for _ in range(50)]
+    assert scheduler.wait_idle(10)
+    assert answers[0] == "scheduled" and set(answers[1:]) == {"coalesced"}
+    assert retrain.calls == 2 and retrain.max_running == 1
+
+
+def test_projects_retrain_independently():
+    retrain = RecordingRetrain()
+    scheduler = RetrainScheduler(retrain, threads=4)
+    scheduler.request(1), scheduler.request(2)
+    assert scheduler.wait_idle(10)
+    assert retrain.calls == 2 and retrain.max_running == 2
+
+
+def test_force_survives_coalescing():
+    retrain = RecordingRetrain()
+    scheduler = RetrainScheduler(retrain, threads=1)
+    scheduler.request(1)
+    scheduler.request(1, force=True)
+    scheduler.request(1)
+    assert scheduler.wait_idle(10)
+    assert retrain.forced == [False, True]
+
+
+def test_request_returns_immediately_while_training_runs():
+    scheduler = RetrainScheduler(RecordingRetrain(seconds=1.0), threads=1)
+    started = time.monotonic()
+    scheduler.request(1)
+    scheduler.request(1)
+    assert time.monotonic() - started < 0.1
+    assert scheduler.wait_idle(10)
+
+
+def test_failed_retrain_is_reported_and_next_request_runs():
+    def failing(project_id, force):
+        raise RuntimeError("boom")
+
+    scheduler = RetrainScheduler(failing, threads=1)
+    scheduler.request(1)
+    assert scheduler.wait_idle(5)
+    assert "boom" in scheduler.snapshot()[1]["last_error"]
+    assert scheduler.request(1) == "scheduled"
+
+
+def test_after_retrain_callbacks_run_on_new_versions():
+    seen = []
+    scheduler = RetrainScheduler(RecordingRetrain(seconds=0), threads=1, after=[lambda o: seen.append(o.version)])
+    scheduler.request(1)
+    assert scheduler.wait_idle(5)
+    assert seen == ["v1"]

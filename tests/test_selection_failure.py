@@ -1,0 +1,74 @@
+"""The failure slice: flagged production failures first, then neighbours of overrides."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from selection.failure import failure_candidates
+
+IDS = np.arange(100, 110)  # selectable task ids, sorted
+ROWS = np.arange(10)
+EMBEDDINGS = np.eye(10, dtype=np.float32)
+
+
+def candidates(flagged=(), labelled_embeddings=np.empty((0, 10)), overridden=np.empty(0, dtype=bool), limit=10, **kwargs):
+    labelled_ids = np.arange(900, 900 + len(labelled_embeddings))
+    return failure_candidates(
+        IDS, ROWS, EMBEDDINGS, flagged, labelled_ids, labelled_embeddings, overridden,
+        limit, np.random.default_rng(0), **kwargs,
+    )
+
+
+def test_flagged_tasks_come_first_in_flag_order_without_repeats():
+    ranked = candidates(flagged=[105, 102, 105])
+    assert ranked == [(5, {"source": "flagged"}), (2, {"source": "flagged"})]
+
+
+def test_flagged_tasks_outside_the_pool_are_ignored():
+    assert candidates(flagged=[42, 101]) == [(1, {"source": "flagged"})]
+
+
+def test_without_overrides_only_flagged_tasks_are_candidates():
+    no_override = np.eye(10)[:2]
+    assert candidates(flagged=[103], labelled_embeddings=no_override, overridden=np.array([False, False])) == [
+        (3, {"source": "flagged"})
+    ]
+
+
+def test_override_neighbours_are_ranked_by_cosine_similarity():
+    labelled = np.zeros((1, 10))
+    labelled[0, [4, 7]] = [2.0, 1.0]  # closest to row 4, then row 7
+    ranked = candidates(labelled_embeddings=labelled, overridden=np.array([True]), limit=2)
+    assert [row for row, _ in ranked] == [4, 7]
+    assert ranked[0][1] == {"source": "override", "nearest_labelled": 900, "similarity": ranked[0][1]["similarity"]}
+    assert ranked[0][1]["similarity"] > ranked[1][1]["similarity"]
+
+
+def test_override_reason_names_the_nearest_overridden_task():
+    labelled = np.eye(10)[[2, 6]]
+    ranked = candidates(labelled_embeddings=labelled, overridden=np.array([True, True]), limit=2)
+    assert {row: reason["nearest_labelled"] for row, reason in ranked} == {2: 900, 6: 901}
+
+
+def test_flagged_tasks_are_not_repeated_as_override_neighbours():
+    labelled = np.eye(10)[[3]]
+    ranked = candidates(flagged=[103], labelled_embeddings=labelled, overridden=np.array([True]))
+    assert [row for row, _ in ranked].count(3) == 1
+
+
+def test_ranking_stops_at_the_limit():
+    labelled = np.ones((1, 10))
+    assert len(candidates(flagged=[100, 101], labelled_embeddings=labelled, overridden=np.array([True]), limit=4)) == 4
+
+
+def test_candidate_count_does_not_depend_on_embedding_values():
+    overridden = np.array([True])
+    near = candidates(labelled_embeddings=np.ones((1, 10)), overridden=overridden)
+    far = candidates(labelled_embeddings=-np.ones((1, 10)), overridden=overridden)
+    assert len(near) == len(far)
+
+
+def test_large_pools_are_scanned_through_a_bounded_subsample():
+    labelled = np.ones((1, 10))
+    ranked = candidates(labelled_embeddings=labelled, overridden=np.array([True]), max_candidates=3)
+    assert len(ranked) == 3
