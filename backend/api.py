@@ -11,7 +11,9 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from backend.errors import ApiError
+from backend.cycle import read_queue
+from backend.errors import ApiError, UnknownProjectError
+from backend.failures import parse_task_ids
 from backend.labelconfig import parse_label_config
 from backend.predict import UNTRAINED_VERSION, predictions, task_texts
 from backend.runtime import Runtime
@@ -51,6 +53,7 @@ def setup():
     project_id = project_id_of(body.get("project"))
     parse_label_config(body.get("schema"))
     rt = runtime()
+    rt.options.remember(project_id, body.get("extra_params"))
     rt.connections.remember(project_id, body.get("hostname"), body.get("access_token"))
     manifest = rt.store.manifest(project_id)
     return jsonify({"model_version": manifest.version if manifest else UNTRAINED_VERSION})
@@ -74,9 +77,13 @@ def predict():
 @routes.post("/webhook")
 def webhook():
     event = parse_event(json_body())
-    if not event.wants_retrain:
+    rt = runtime()
+    if event.wants_retrain:
+        outcome = rt.retrains.request(event.project_id, force=event.forced)
+    elif event.changes_pool:
+        outcome = rt.pool_syncs.request(event.project_id, force=event.action == "TASKS_DELETED")
+    else:
         return jsonify({"status": "ignored", "action": event.action})
-    outcome = runtime().scheduler.request(event.project_id, force=event.forced)
     return jsonify({"status": outcome, "action": event.action, "project": event.project_id})
 
 
@@ -84,7 +91,33 @@ def webhook():
 def train():
     """Legacy ``/train`` call of older Label Studio versions: treated as a forced retrain."""
     project_id = project_id_of(json_body().get("project"))
-    return jsonify({"status": runtime().scheduler.request(project_id, force=True), "project": project_id})
+    return jsonify({"status": runtime().retrains.request(project_id, force=True), "project": project_id})
+
+
+@routes.post("/projects/<int:project_id>/select")
+def select(project_id: int):
+    """Compose a new batch now (in the background); poll ``GET .../queue`` for the result."""
+    status = runtime().selections.request(project_id)
+    return jsonify({"status": status, "project": project_id}), 202
+
+
+@routes.get("/projects/<int:project_id>/queue")
+def queue(project_id: int):
+    current = read_queue(runtime().store, project_id)
+    if current is None:
+        raise UnknownProjectError(f"project {project_id} has no queue yet: it is written after the "
+                                  "first retrain, or by POST /projects/<id>/select")
+    return jsonify({"cycle": current["cycle"], "model_version": current["model_version"],
+                    "created_at": current["created_at"], "counts": current["counts"],
+                    "items": current["items"]})
+
+
+@routes.post("/projects/<int:project_id>/failures")
+def flag_failures(project_id: int):
+    task_ids = parse_task_ids(json_body().get("task_ids"))
+    rt = runtime()
+    added = rt.failures.add(project_id, task_ids, source="api")
+    return jsonify({"project": project_id, "added": added, "flagged": len(rt.failures.read(project_id))})
 
 
 @routes.get("/metrics")

@@ -1,4 +1,9 @@
-"""``labelqueue`` command line: ``serve`` runs the backend under gunicorn (or Flask with --dev)."""
+"""``labelqueue`` command line.
+
+``serve`` runs the backend under gunicorn (or Flask with ``--dev``); ``select`` composes and
+writes a batch now; ``failures add`` flags production failures. ``select`` and ``failures``
+work on the same data dir as the server (``LABELQUEUE_DATA_DIR``).
+"""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=4, help="request threads per worker")
     serve.add_argument("--dev", action="store_true", help="Flask's development server instead of gunicorn")
     serve.set_defaults(handler=run_serve)
+
+    select = commands.add_parser("select", help="compose the next batch and write it into the project's queue")
+    select.add_argument("--project", type=int, required=True, help="Label Studio project id")
+    select.add_argument("--size", type=int, default=None, help="batch size (default: project or LABELQUEUE_BATCH_SIZE)")
+    select.set_defaults(handler=run_select)
+
+    failures = commands.add_parser("failures", help="flag tasks as production failures")
+    failure_commands = failures.add_subparsers(required=True, metavar="ACTION")
+    add = failure_commands.add_parser("add", help="flag tasks so the failure slice picks them")
+    add.add_argument("--project", type=int, required=True)
+    add.add_argument("--task-ids", type=int, nargs="+", required=True)
+    add.set_defaults(handler=run_failures_add)
     return parser
 
 
@@ -50,6 +67,46 @@ def run_serve(args: argparse.Namespace) -> int:
 
     GunicornServer(settings, bind=f"{args.host}:{args.port}", workers=args.workers,
                    threads=args.threads, log_level=args.log_level).run()
+    return 0
+
+
+def run_select(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from backend.cycle import run_cycle
+    from backend.runtime import Runtime
+
+    console = Console()
+    rt = Runtime.build(Settings.from_env())
+    with console.status("starting") as status:
+        report = run_cycle(rt.cycle_context, args.project, size=args.size,
+                           progress=lambda step: status.update(step))
+    if not report.done:
+        console.print(f"[yellow]no batch written:[/] {report.reason}")
+        return 1
+    table = Table(title=f"project {args.project}: cycle {report.cycle} ({report.model_version or 'no model'})")
+    for column in ("slice", "tasks"):
+        table.add_column(column)
+    for name, count in report.counts.items():
+        table.add_row(name, str(count))
+    console.print(table)
+    console.print(f"{report.selectable} unlabelled of {report.pool_size} tasks; seconds per step: {report.seconds}")
+    console.print("Annotators: open the 'Active learning queue' tab and use 'Label Tasks As Displayed'.")
+    return 0
+
+
+def run_failures_add(args: argparse.Namespace) -> int:
+    from backend.failures import FailureLog
+    from backend.store import ModelStore
+
+    settings = Settings.from_env()
+    invalid = [t for t in args.task_ids if t <= 0]
+    if invalid:
+        raise SettingsError(f"task ids must be positive; got {invalid}")
+    log = FailureLog(ModelStore(settings.data_dir))
+    added = log.add(args.project, args.task_ids, source="cli")
+    print(f"project {args.project}: {added} task(s) newly flagged, {len(log.read(args.project))} flagged in all")
     return 0
 
 

@@ -1,18 +1,32 @@
 """The long-lived objects one backend process needs, built once by ``create_app``.
 
 Kept in ``app.extensions`` instead of module globals so tests can run several apps with
-different data dirs side by side.
+different data dirs side by side. Three coalescing schedulers run the background work:
+``retrains`` (annotation webhooks), ``selections`` (after each new model, and on demand) and
+``pool_syncs`` (``TASKS_CREATED`` / ``TASKS_DELETED``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.cycle import CycleContext, CycleReport, read_queue, run_cycle
+from backend.failures import FailureLog
+from backend.labelconfig import parse_label_config
 from backend.labelstudio import Connections
-from backend.scheduler import AfterRetrain, RetrainScheduler
+from backend.pool_cache import PoolCache
+from backend.project_options import ProjectOptionsStore
+from backend.scheduler import CoalescingScheduler
 from backend.settings import Settings
 from backend.store import ModelCache, ModelStore
 from backend.training import TrainOutcome, read_labelled, retrain
+
+
+@dataclass(frozen=True)
+class PoolSyncOutcome:
+    project_id: int
+    done: bool
+    reason: str
 
 
 @dataclass
@@ -21,40 +35,74 @@ class Runtime:
     store: ModelStore
     models: ModelCache
     connections: Connections
-    scheduler: RetrainScheduler = field(init=False)
+    pool_cache: PoolCache
+    failures: FailureLog
+    options: ProjectOptionsStore
+    retrains: CoalescingScheduler = field(init=False)
+    selections: CoalescingScheduler = field(init=False)
+    pool_syncs: CoalescingScheduler = field(init=False)
 
     @classmethod
-    def build(cls, settings: Settings, after: list[AfterRetrain] | None = None) -> "Runtime":
+    def build(cls, settings: Settings) -> "Runtime":
         store = ModelStore(settings.data_dir, keep_versions=settings.keep_model_versions)
         rt = cls(settings=settings, store=store, models=ModelCache(store),
-                 connections=Connections(settings, store))
-        rt.scheduler = RetrainScheduler(rt.retrain_locked, threads=settings.train_threads, after=after)
+                 connections=Connections(settings, store),
+                 pool_cache=PoolCache(store, seed=settings.seed, failure_field=settings.failure_rule()),
+                 failures=FailureLog(store), options=ProjectOptionsStore(settings, store))
+        rt.selections = CoalescingScheduler("select", rt.select, threads=settings.train_threads)
+        after = [lambda outcome: rt.selections.request(outcome.project_id)] if settings.select_after_retrain else []
+        rt.retrains = CoalescingScheduler("retrain", rt.retrain_locked, threads=settings.train_threads, after=after)
+        rt.pool_syncs = CoalescingScheduler("pool-sync", rt.sync_pool, threads=1)
         return rt
+
+    @property
+    def cycle_context(self) -> CycleContext:
+        return CycleContext(settings=self.settings, store=self.store, models=self.models,
+                            connections=self.connections, pool_cache=self.pool_cache,
+                            failures=self.failures, options=self.options)
 
     def retrain_locked(self, project_id: int, force: bool) -> TrainOutcome:
         """Retrain under the project's file lock, so other worker processes wait their turn."""
-        with self.store.training_lock(project_id):
+        with self.store.lock(project_id, "train"):
             return retrain(project_id, settings=self.settings, store=self.store,
                            connections=self.connections, force=force)
 
+    def select(self, project_id: int, force: bool = False) -> CycleReport:
+        return run_cycle(self.cycle_context, project_id)
+
+    def sync_pool(self, project_id: int, reconcile: bool) -> PoolSyncOutcome:
+        """New tasks are appended; after deletions (``reconcile``) missing ones are dropped too."""
+        client = self.connections.client(project_id)
+        spec = parse_label_config(client.projects.get(id=project_id).label_config)
+        if reconcile:
+            self.pool_cache.reconcile(client, project_id)
+        pool = self.pool_cache.sync_new(client, project_id, spec)
+        return PoolSyncOutcome(project_id, True, f"{len(pool.task_ids)} tasks cached")
+
     def metrics(self) -> dict[str, Any]:
-        projects: dict[str, Any] = {}
-        training = self.scheduler.snapshot()
-        for project_id in self.known_projects() | set(training):
-            manifest = self.store.manifest(project_id)
-            labelled = read_labelled(self.store, project_id)
-            per_class: dict[str, int] = {}
-            for item in labelled.values():
-                for label in item["labels"]:
-                    per_class[label] = per_class.get(label, 0) + 1
-            projects[str(project_id)] = {
-                "model_version": manifest.version if manifest else None,
-                "model": manifest.info if manifest else None,
-                "labels": {"total": len(labelled), "per_class": per_class,
-                           "overridden": sum(1 for i in labelled.values() if i.get("overridden"))},
-                "training": training.get(project_id, {"state": "idle (this worker)"}),
-            }
+        jobs = {s.name: s.snapshot() for s in (self.retrains, self.selections, self.pool_syncs)}
+        active = set().union(*(snapshot.keys() for snapshot in jobs.values()))
+        projects = {str(pid): self.project_metrics(pid, jobs) for pid in sorted(self.known_projects() | active)}
         return {"projects": projects, "settings": self.settings.public()}
+
+    def project_metrics(self, project_id: int, jobs: dict[str, dict]) -> dict[str, Any]:
+        manifest = self.store.manifest(project_id)
+        labelled = read_labelled(self.store, project_id)
+        per_class: dict[str, int] = {}
+        for item in labelled.values():
+            for label in item["labels"]:
+                per_class[label] = per_class.get(label, 0) + 1
+        queue = read_queue(self.store, project_id)
+        return {
+            "model_version": manifest.version if manifest else None,
+            "model": manifest.info if manifest else None,
+            "labels": {"total": len(labelled), "per_class": per_class,
+                       "overridden": sum(1 for i in labelled.values() if i.get("overridden"))},
+            "queue": {key: queue[key] for key in ("cycle", "model_version", "created_at", "counts")} if queue else None,
+            "flagged_failures": len(self.failures.read(project_id)),
+            "jobs": {name: snapshot.get(project_id, {"state": "idle (this worker)"})
+                     for name, snapshot in jobs.items()},
+        }
 
     def known_projects(self) -> set[int]:
         root = self.store.data_dir / "projects"

@@ -1,10 +1,11 @@
-"""Background retraining: coalesced, one at a time per project, never in a request.
+"""Background jobs per project (retrain, select, pool sync): coalesced, one at a time, never
+in a request.
 
 Label Studio sends one webhook per annotation (and several for a bulk action). Each is a
-*request* to retrain; requests that arrive while a retrain is queued or running collapse into
-one follow-up run, so a flood of events costs at most one extra retrain. Within one process
+*request* for a job; requests that arrive while the project's job is queued or running collapse
+into one follow-up run, so a flood of events costs at most one extra run. Within one process
 the per-project state machine guarantees one run at a time; across gunicorn workers the
-``run`` callable takes the project's file lock (see ``backend/app.py``).
+``run`` callable takes the project's file lock (see ``backend/runtime.py``).
 """
 from __future__ import annotations
 
@@ -13,14 +14,23 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Any, Callable, Protocol
 
-from backend.training import EXPECTED_FAILURES, TrainOutcome
+from backend.training import EXPECTED_FAILURES
 
 logger = logging.getLogger(__name__)
 
-RunRetrain = Callable[[int, bool], TrainOutcome]
-AfterRetrain = Callable[[TrainOutcome], None]
+
+class JobOutcome(Protocol):
+    """What a job returns: whether it produced something, why, and a version if it has one."""
+
+    project_id: int
+    done: bool
+    reason: str
+
+
+RunJob = Callable[[int, bool], Any]
+AfterJob = Callable[[Any], None]
 
 
 @dataclass
@@ -37,21 +47,26 @@ class ProjectTraining:
     last_error: str | None = None
     last_started: float | None = None
     last_finished: float | None = None
-    versions_trained: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
 
 
-class RetrainScheduler:
-    """Accepts retrain requests instantly and runs them on a small thread pool."""
+class CoalescingScheduler:
+    """Accepts job requests instantly and runs them on a small thread pool.
 
-    def __init__(self, run: RunRetrain, *, threads: int = 2, after: list[AfterRetrain] | None = None):
-        self._run_retrain = run
+    ``run(project_id, force)`` does the work; ``after`` callbacks get every outcome whose
+    ``done`` is true (e.g. a retrain that produced a model schedules a selection).
+    """
+
+    def __init__(self, name: str, run: RunJob, *, threads: int = 2, after: list[AfterJob] | None = None):
+        self.name = name
+        self._run_job = run
         self._after = list(after or [])
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="labelqueue-train")
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"labelqueue-{name}")
         self._states: dict[int, ProjectTraining] = {}
         self._lock = threading.Lock()
 
     def request(self, project_id: int, *, force: bool = False) -> str:
-        """Schedule a retrain; returns ``"scheduled"`` or ``"coalesced"`` (one is already pending)."""
+        """Schedule a run; returns ``"scheduled"`` or ``"coalesced"`` (one is already pending)."""
         with self._lock:
             state = self._states.setdefault(project_id, ProjectTraining())
             state.requests += 1
@@ -79,28 +94,28 @@ class RetrainScheduler:
             state = self._states[project_id]
             state.state, state.last_started = "running", time.time()
         try:
-            outcome = self._run_retrain(project_id, force)
-        except Exception as exc:  # a failed retrain must not kill the worker thread
+            outcome = self._run_job(project_id, force)
+        except Exception as exc:  # a failed job must not kill the worker thread
             if isinstance(exc, EXPECTED_FAILURES):
-                logger.error("project %s: retrain failed: %s: %s", project_id, type(exc).__name__, exc)
+                logger.error("project %s: %s failed: %s: %s", project_id, self.name, type(exc).__name__, exc)
             else:
-                logger.exception("project %s: retrain failed", project_id)
+                logger.exception("project %s: %s failed", project_id, self.name)
             with self._lock:
                 state.last_error, state.last_finished = f"{type(exc).__name__}: {exc}", time.time()
             return
         with self._lock:
             state.runs += 1
             state.last_outcome, state.last_error, state.last_finished = asdict(outcome), None, time.time()
-            if outcome.version:
-                state.versions_trained.append(outcome.version)
-        logger.info("project %s: retrain %s (%s)", project_id,
-                    "done" if outcome.trained else "skipped", outcome.reason)
-        if outcome.trained:
+            if getattr(outcome, "version", None):
+                state.versions = (state.versions + [outcome.version])[-20:]
+        logger.info("project %s: %s %s (%s)", project_id, self.name,
+                    "done" if outcome.done else "skipped", outcome.reason)
+        if outcome.done:
             for callback in self._after:
                 try:
                     callback(outcome)
                 except Exception:
-                    logger.exception("project %s: after-retrain step failed", project_id)
+                    logger.exception("project %s: step after %s failed", project_id, self.name)
 
     def snapshot(self) -> dict[int, dict]:
         with self._lock:

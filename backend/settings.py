@@ -8,13 +8,44 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from selection.mix import SliceMix
 
 PREFIX = "LABELQUEUE_"
 
 
 class SettingsError(ValueError):
     """A setting has a value we cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class FailureField:
+    """``LABELQUEUE_FAILURE_FIELD``: tasks whose ``data.<key>`` or ``meta.<key>`` equals a value
+    are production failures (e.g. ``data.source=production_error``)."""
+
+    section: str
+    key: str
+    value: str
+
+    @classmethod
+    def parse(cls, raw: str) -> "FailureField":
+        path, sep, value = raw.partition("=")
+        section, dot, key = path.strip().partition(".")
+        if not sep or not dot or section not in ("data", "meta") or not key:
+            raise SettingsError(f"LABELQUEUE_FAILURE_FIELD={raw!r} must look like "
+                                "'data.<key>=<value>' or 'meta.<key>=<value>'")
+        return cls(section, key, value.strip())
+
+    def matches(self, task: Mapping[str, object]) -> bool:
+        found = (task.get(self.section) or {}).get(self.key)  # type: ignore[union-attr]
+        if isinstance(found, bool):
+            found = "true" if found else "false"
+        return found is not None and str(found) == self.value
+
+    def __str__(self) -> str:
+        return f"{self.section}.{self.key}={self.value}"
 
 
 def default_data_dir() -> Path:
@@ -40,6 +71,10 @@ class Settings:
     min_new_annotations: int = 10
     classifier: str | None = None
     seed: int = 0
+    batch_size: int = 100
+    mix: str = "uncertain=0.55,diverse=0.25,failure=0.15,control=0.05"
+    failure_field: str | None = None
+    select_after_retrain: bool = True
     max_request_bytes: int = 64 * 1024 * 1024
     max_tasks_per_predict: int = 10_000
     train_threads: int = 2
@@ -68,10 +103,24 @@ class Settings:
                 f"LABELQUEUE_UNCERTAINTY_MEASURE={self.uncertainty_measure!r} is not one of "
                 f"{sorted(MEASURES)}"
             )
-        for name in ("min_new_annotations", "max_request_bytes", "max_tasks_per_predict",
+        self.slice_mix()
+        self.failure_rule()
+        for name in ("batch_size", "min_new_annotations", "max_request_bytes", "max_tasks_per_predict",
                      "train_threads", "keep_model_versions"):
             if int(getattr(self, name)) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
+
+    def slice_mix(self) -> "SliceMix":
+        """The default mix for projects that do not set their own (``extra_params``)."""
+        from selection.mix import SliceMix
+
+        try:
+            return SliceMix.from_mapping(parse_mix(self.mix))
+        except ValueError as exc:
+            raise SettingsError(f"LABELQUEUE_MIX={self.mix!r}: {exc}") from None
+
+    def failure_rule(self) -> FailureField | None:
+        return FailureField.parse(self.failure_field) if self.failure_field else None
 
     def public(self) -> dict[str, object]:
         """Settings safe to show in ``/metrics``: secrets are reported only as set / not set."""
@@ -85,9 +134,21 @@ class Settings:
         return shown
 
 
+def parse_mix(raw: str) -> dict[str, str]:
+    """``"uncertain=0.6,diverse=0.2,..."`` -> mapping; SliceMix validates names and values."""
+    pairs = [part.split("=", 1) for part in raw.split(",") if part.strip()]
+    if any(len(pair) != 2 for pair in pairs):
+        raise SettingsError(f"LABELQUEUE_MIX={raw!r} must look like 'uncertain=0.55,diverse=0.25,...'")
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
 def _convert(name: str, raw: str, annotation: object) -> object:
     kind = str(annotation)
     try:
+        if kind == "bool":
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise SettingsError(f"{name}={raw!r} must be true or false")
+            return raw.lower() in ("1", "true", "yes")
         if "Path" in kind:
             return Path(raw).expanduser()
         if kind.startswith("int"):

@@ -4,7 +4,7 @@ Layout (all under ``data_dir``, created owner-only)::
 
     projects/<id>/models/<version>.pkl   pickled TrainedModel, written to a temp file + renamed
     projects/<id>/current.json           {"version", "file", "sha256", "n_examples", ...}
-    projects/<id>/train.lock             flock held while a retrain of the project runs
+    projects/<id>/<name>.lock            flocks: train, select, failures (see ModelStore.lock)
 
 Readers only ever follow ``current.json``, which is replaced with ``os.replace`` after the model
 file is complete and fsynced, so a crash mid-write leaves the previous version in service.
@@ -132,9 +132,13 @@ class ModelStore:
                     old.unlink()
 
     @contextlib.contextmanager
-    def training_lock(self, project_id: int) -> Iterator[None]:
-        """Block until no other process (gunicorn worker) is retraining this project."""
-        path = self.project_dir(project_id) / "train.lock"
+    def lock(self, project_id: int, name: str) -> Iterator[None]:
+        """Block until no other process (gunicorn worker, CLI) holds this project's ``name`` lock.
+
+        ``train`` serialises retrains, ``select`` serialises selection cycles, ``failures``
+        guards the flagged-failure list against concurrent read-modify-write.
+        """
+        path = self.project_dir(project_id) / f"{name}.lock"
         with open(path, "a+") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:

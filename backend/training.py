@@ -43,6 +43,10 @@ class TrainOutcome:
     seconds: float = 0.0
     classes: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def done(self) -> bool:
+        return self.trained
+
 
 def labelled_path(store: ModelStore, project_id: int):
     return store.project_dir(project_id) / "labelled.json"

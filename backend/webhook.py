@@ -17,6 +17,8 @@ ANNOTATION_ACTIONS = frozenset({
 })
 #: Label Studio's "Start training" button (Model settings); retrains even with few new labels.
 FORCE_ACTIONS = frozenset({"START_TRAINING"})
+#: Actions after which the pool cache must add or drop tasks.
+POOL_ACTIONS = frozenset({"TASKS_CREATED", "TASKS_DELETED"})
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,10 @@ class WebhookEvent:
     @property
     def wants_retrain(self) -> bool:
         return self.action in ANNOTATION_ACTIONS or self.action in FORCE_ACTIONS
+
+    @property
+    def changes_pool(self) -> bool:
+        return self.action in POOL_ACTIONS
 
     @property
     def forced(self) -> bool:

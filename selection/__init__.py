@@ -10,6 +10,7 @@ from selection.errors import (
     EmptyPoolError,
     InvalidArrayError,
     InvalidMixError,
+    InvalidTuningError,
     SelectionError,
     UnknownMeasureError,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "EmptyPoolError",
     "InvalidArrayError",
     "InvalidMixError",
+    "InvalidTuningError",
     "LabelledSet",
     "Pool",
     "SelectionError",

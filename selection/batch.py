@@ -22,7 +22,7 @@ import numpy as np
 
 from selection.control import select_control
 from selection.diversity import select_diverse
-from selection.errors import DuplicateTaskIdError, EmptyPoolError
+from selection.errors import DuplicateTaskIdError, EmptyPoolError, InvalidTuningError
 from selection.failure import failure_candidates
 from selection.interleave import interleave
 from selection.mix import SLICES, SliceMix, allocate, redistribute
@@ -61,6 +61,25 @@ class Tuning:
     max_labelled: int = 5_000
     max_failure_candidates: int = 100_000
     max_overrides: int = 256
+
+    def __post_init__(self) -> None:
+        if not self.band_factor >= 1.0:
+            raise InvalidTuningError(
+                f"band_factor must be >= 1 (1 = plain top-k); got {self.band_factor}"
+            )
+        if not -1.0 <= self.duplicate_similarity:
+            raise InvalidTuningError(
+                "duplicate_similarity is a cosine similarity threshold and must be >= -1; "
+                f"got {self.duplicate_similarity} (use a value above 1 to turn suppression off)"
+            )
+        for name in (
+            "max_diverse_candidates",
+            "max_labelled",
+            "max_failure_candidates",
+            "max_overrides",
+        ):
+            if getattr(self, name) < 1:
+                raise InvalidTuningError(f"{name} must be >= 1; got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -153,13 +172,22 @@ def compose_batch(
     )
 
     failures = failure_candidates(
-        ids, rows, pool.embeddings, flagged,
-        labelled.task_ids, labelled.embeddings, labelled.overridden,
-        size, failure_rng,
-        max_candidates=tuning.max_failure_candidates, max_overrides=tuning.max_overrides,
+        ids,
+        rows,
+        pool.embeddings,
+        flagged,
+        labelled.task_ids,
+        labelled.embeddings,
+        labelled.overridden,
+        size,
+        failure_rng,
+        max_candidates=tuning.max_failure_candidates,
+        max_overrides=tuning.max_overrides,
     )
     n = len(rows)
-    counts = allocate(mix, size, {"uncertain": n, "diverse": n, "failure": len(failures), "control": n})
+    counts = allocate(
+        mix, size, {"uncertain": n, "diverse": n, "failure": len(failures), "control": n}
+    )
     total = min(size, n)
     taken = np.zeros(len(pool.task_ids), dtype=bool)
     picked: dict[str, list[tuple[int, dict]]] = {}
@@ -178,17 +206,26 @@ def compose_batch(
 
     free = rows[~taken[rows]]
     picked["uncertain"] = select_uncertain(
-        scores[free], free, pool.embeddings, counts["uncertain"] + extra["uncertain"],
+        scores[free],
+        free,
+        pool.embeddings,
+        counts["uncertain"] + extra["uncertain"],
         uncertain_rng,
-        band_factor=tuning.band_factor, max_similarity=tuning.duplicate_similarity,
+        band_factor=tuning.band_factor,
+        max_similarity=tuning.duplicate_similarity,
     )
     taken[[row for row, _ in picked["uncertain"]]] = True
 
     free = rows[~taken[rows]]
     picked["diverse"] = select_diverse(
-        pool.embeddings, free, labelled.embeddings, np.flatnonzero(taken),
-        total - sum(len(items) for items in picked.values()), diverse_rng,
-        max_candidates=tuning.max_diverse_candidates, max_labelled=tuning.max_labelled,
+        pool.embeddings,
+        free,
+        labelled.embeddings,
+        np.flatnonzero(taken),
+        total - sum(len(items) for items in picked.values()),
+        diverse_rng,
+        max_candidates=tuning.max_diverse_candidates,
+        max_labelled=tuning.max_labelled,
     )
 
     ordered = interleave({name: picked[name] for name in SLICES})

@@ -21,6 +21,10 @@ class InvalidMixError(SelectionError, ValueError):
     """Slice shares that are out of range, unknown, or do not sum to 1."""
 
 
+class InvalidTuningError(SelectionError, ValueError):
+    """A slice knob outside its meaningful range (see ``selection.batch.Tuning``)."""
+
+
 class InvalidArrayError(SelectionError, ValueError):
     """An input array with the wrong number of dimensions, length or dtype."""
 

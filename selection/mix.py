@@ -140,7 +140,9 @@ def allocate(
         raise ValueError(f"batch_size must be >= 0; got {batch_size}")
     unknown = sorted(set(available) - set(SLICES))
     if unknown:
-        raise ValueError(f"unknown slice(s) {unknown} in available; valid slices are {list(SLICES)}")
+        raise ValueError(
+            f"unknown slice(s) {unknown} in available; valid slices are {list(SLICES)}"
+        )
     capacity = {name: int(available.get(name, 0)) for name in SLICES}
     if any(value < 0 for value in capacity.values()):
         raise ValueError(f"available counts must be >= 0; got {capacity}")

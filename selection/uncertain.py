@@ -90,7 +90,10 @@ def select_uncertain(
             picked.append(
                 (
                     int(rows[candidate]),
-                    {"uncertainty": float(scores[candidate]), "band_rank": start + int(position) + 1},
+                    {
+                        "uncertainty": float(scores[candidate]),
+                        "band_rank": start + int(position) + 1,
+                    },
                 )
             )
             if len(picked) == count:

@@ -124,7 +124,9 @@ MEASURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def _multilabel_scores(proba: np.ndarray, measure: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def _multilabel_scores(
+    proba: np.ndarray, measure: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
     """Average ``measure`` over labels, each read as the binary problem ``[p_j, 1 - p_j]``.
 
     Parameters

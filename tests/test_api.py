@@ -168,7 +168,7 @@ def test_webhook_schedules_a_retrain_for_annotation_actions(app, client):
                                              "annotation": {"id": 1}})
     assert response.status_code == 200
     assert response.get_json()["status"] in {"scheduled", "coalesced"}
-    assert app.extensions["labelqueue"].scheduler.snapshot()[3]["requests"] == 1
+    assert app.extensions["labelqueue"].retrains.snapshot()[3]["requests"] == 1
 
 
 @pytest.mark.parametrize("body", [{"project": {"id": 3}}, {"action": "ANNOTATION_CREATED"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 
-from backend.scheduler import RetrainScheduler
+from backend.scheduler import CoalescingScheduler
 from backend.training import TrainOutcome
 
 
@@ -30,7 +30,7 @@ class RecordingRetrain:
 
 def test_a_flood_of_events_costs_at_most_one_extra_retrain():
     retrain = RecordingRetrain()
-    scheduler = RetrainScheduler(retrain, threads=4)
+    scheduler = CoalescingScheduler("retrain", retrain, threads=4)
     answers = [scheduler.request(1) for _ in range(50)]
     assert scheduler.wait_idle(10)
     assert answers[0] == "scheduled" and set(answers[1:]) == {"coalesced"}
@@ -39,7 +39,7 @@ def test_a_flood_of_events_costs_at_most_one_extra_retrain():
 
 def test_projects_retrain_independently():
     retrain = RecordingRetrain()
-    scheduler = RetrainScheduler(retrain, threads=4)
+    scheduler = CoalescingScheduler("retrain", retrain, threads=4)
     scheduler.request(1), scheduler.request(2)
     assert scheduler.wait_idle(10)
     assert retrain.calls == 2 and retrain.max_running == 2
@@ -47,7 +47,7 @@ def test_projects_retrain_independently():
 
 def test_force_survives_coalescing():
     retrain = RecordingRetrain()
-    scheduler = RetrainScheduler(retrain, threads=1)
+    scheduler = CoalescingScheduler("retrain", retrain, threads=1)
     scheduler.request(1)
     scheduler.request(1, force=True)
     scheduler.request(1)
@@ -56,7 +56,7 @@ def test_force_survives_coalescing():
 
 
 def test_request_returns_immediately_while_training_runs():
-    scheduler = RetrainScheduler(RecordingRetrain(seconds=1.0), threads=1)
+    scheduler = CoalescingScheduler("retrain", RecordingRetrain(seconds=1.0), threads=1)
     started = time.monotonic()
     scheduler.request(1)
     scheduler.request(1)
@@ -68,7 +68,7 @@ def test_failed_retrain_is_reported_and_next_request_runs():
     def failing(project_id, force):
         raise RuntimeError("boom")
 
-    scheduler = RetrainScheduler(failing, threads=1)
+    scheduler = CoalescingScheduler("retrain", failing, threads=1)
     scheduler.request(1)
     assert scheduler.wait_idle(5)
     assert "boom" in scheduler.snapshot()[1]["last_error"]
@@ -77,7 +77,7 @@ def test_failed_retrain_is_reported_and_next_request_runs():
 
 def test_after_retrain_callbacks_run_on_new_versions():
     seen = []
-    scheduler = RetrainScheduler(RecordingRetrain(seconds=0), threads=1, after=[lambda o: seen.append(o.version)])
+    scheduler = CoalescingScheduler("retrain", RecordingRetrain(seconds=0), threads=1, after=[lambda o: seen.append(o.version)])
     scheduler.request(1)
     assert scheduler.wait_idle(5)
     assert seen == ["v1"]

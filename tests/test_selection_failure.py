@@ -11,11 +11,25 @@ ROWS = np.arange(10)
 EMBEDDINGS = np.eye(10, dtype=np.float32)
 
 
-def candidates(flagged=(), labelled_embeddings=np.empty((0, 10)), overridden=np.empty(0, dtype=bool), limit=10, **kwargs):
+def candidates(
+    flagged=(),
+    labelled_embeddings=np.empty((0, 10)),
+    overridden=np.empty(0, dtype=bool),
+    limit=10,
+    **kwargs,
+):
     labelled_ids = np.arange(900, 900 + len(labelled_embeddings))
     return failure_candidates(
-        IDS, ROWS, EMBEDDINGS, flagged, labelled_ids, labelled_embeddings, overridden,
-        limit, np.random.default_rng(0), **kwargs,
+        IDS,
+        ROWS,
+        EMBEDDINGS,
+        flagged,
+        labelled_ids,
+        labelled_embeddings,
+        overridden,
+        limit,
+        np.random.default_rng(0),
+        **kwargs,
     )
 
 
@@ -30,9 +44,9 @@ def test_flagged_tasks_outside_the_pool_are_ignored():
 
 def test_without_overrides_only_flagged_tasks_are_candidates():
     no_override = np.eye(10)[:2]
-    assert candidates(flagged=[103], labelled_embeddings=no_override, overridden=np.array([False, False])) == [
-        (3, {"source": "flagged"})
-    ]
+    assert candidates(
+        flagged=[103], labelled_embeddings=no_override, overridden=np.array([False, False])
+    ) == [(3, {"source": "flagged"})]
 
 
 def test_override_neighbours_are_ranked_by_cosine_similarity():
@@ -40,7 +54,11 @@ def test_override_neighbours_are_ranked_by_cosine_similarity():
     labelled[0, [4, 7]] = [2.0, 1.0]  # closest to row 4, then row 7
     ranked = candidates(labelled_embeddings=labelled, overridden=np.array([True]), limit=2)
     assert [row for row, _ in ranked] == [4, 7]
-    assert ranked[0][1] == {"source": "override", "nearest_labelled": 900, "similarity": ranked[0][1]["similarity"]}
+    assert ranked[0][1] == {
+        "source": "override",
+        "nearest_labelled": 900,
+        "similarity": ranked[0][1]["similarity"],
+    }
     assert ranked[0][1]["similarity"] > ranked[1][1]["similarity"]
 
 
@@ -58,7 +76,17 @@ def test_flagged_tasks_are_not_repeated_as_override_neighbours():
 
 def test_ranking_stops_at_the_limit():
     labelled = np.ones((1, 10))
-    assert len(candidates(flagged=[100, 101], labelled_embeddings=labelled, overridden=np.array([True]), limit=4)) == 4
+    assert (
+        len(
+            candidates(
+                flagged=[100, 101],
+                labelled_embeddings=labelled,
+                overridden=np.array([True]),
+                limit=4,
+            )
+        )
+        == 4
+    )
 
 
 def test_candidate_count_does_not_depend_on_embedding_values():

@@ -19,13 +19,23 @@ def test_largest_slice_opens_the_queue():
 
 
 def test_single_control_item_sits_inside_the_queue_not_at_an_end():
-    groups = {"uncertain": list(range(11)), "diverse": list(range(5)), "failure": list(range(3)), "control": [0]}
+    groups = {
+        "uncertain": list(range(11)),
+        "diverse": list(range(5)),
+        "failure": list(range(3)),
+        "control": [0],
+    }
     names = [name for name, _ in interleave(groups)]
     assert 0 < names.index("control") < len(names) - 1
 
 
 def test_control_items_are_spread_evenly():
-    groups = {"uncertain": list(range(55)), "diverse": list(range(25)), "failure": list(range(15)), "control": list(range(5))}
+    groups = {
+        "uncertain": list(range(55)),
+        "diverse": list(range(25)),
+        "failure": list(range(15)),
+        "control": list(range(5)),
+    }
     positions = [rank for rank, (name, _) in enumerate(interleave(groups)) if name == "control"]
     gaps = [b - a for a, b in zip(positions, positions[1:])]
     assert min(gaps) >= 15

@@ -78,14 +78,20 @@ def test_from_mapping_rejects_non_numeric_values():
 
 def test_allocate_uses_largest_remainder_rounding():
     assert allocate(SliceMix(), 100, full_pool()) == {
-        "uncertain": 55, "diverse": 25, "failure": 15, "control": 5,
+        "uncertain": 55,
+        "diverse": 25,
+        "failure": 15,
+        "control": 5,
     }
 
 
 def test_allocate_gives_control_one_slot_in_small_batches():
     # 0.05 * 10 rounds to 0; control takes the slot uncertain was rounded up for.
     assert allocate(SliceMix(), 10, full_pool()) == {
-        "uncertain": 5, "diverse": 3, "failure": 1, "control": 1,
+        "uncertain": 5,
+        "diverse": 3,
+        "failure": 1,
+        "control": 1,
     }
 
 
@@ -96,7 +102,10 @@ def test_allocate_gives_control_nothing_when_its_share_is_zero():
 
 def test_allocate_gives_control_nothing_in_a_batch_of_one():
     assert allocate(SliceMix(), 1, full_pool()) == {
-        "uncertain": 1, "diverse": 0, "failure": 0, "control": 0,
+        "uncertain": 1,
+        "diverse": 0,
+        "failure": 0,
+        "control": 0,
     }
 
 
@@ -165,7 +174,9 @@ def test_counts_stay_within_one_slot_of_the_mix_when_every_slice_can_fill(mix, b
     batch_size=st.integers(0, 300),
     available=st.fixed_dictionaries({name: st.integers(0, 200) for name in SLICES}),
 )
-def test_allocation_fills_min_of_batch_and_pool_without_exceeding_any_slice(mix, batch_size, available):
+def test_allocation_fills_min_of_batch_and_pool_without_exceeding_any_slice(
+    mix, batch_size, available
+):
     pool = max(available["uncertain"], available["diverse"], available["control"])
     counts = allocate(mix, batch_size, available, pool_size=pool)
     assert all(0 <= counts[name] <= available[name] for name in SLICES)

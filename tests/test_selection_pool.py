@@ -10,7 +10,9 @@ from selection.pool import LabelledSet, Pool, selectable_rows
 
 
 def make_pool(n: int = 4, ids=None) -> Pool:
-    return Pool(np.arange(n) if ids is None else np.asarray(ids), np.full((n, 2), 0.5), np.ones((n, 3)))
+    return Pool(
+        np.arange(n) if ids is None else np.asarray(ids), np.full((n, 2), 0.5), np.ones((n, 3))
+    )
 
 
 def no_labels(d: int = 3) -> LabelledSet:

@@ -1,0 +1,113 @@
+"""Start a throwaway Label Studio on 127.0.0.1, for end-to-end tests and benchmarks.
+
+It gets a fresh data dir, a free port, an admin with a random password and a legacy API token
+enabled at start (``--enable-legacy-api-token``), and the environment a loopback ML backend
+needs: ``ML_BLOCK_LOCAL_IP=false`` so Label Studio may call it and ``SSRF_PROTECTION_ENABLED=false``
+so its webhooks may reach it. The first start of a data dir runs migrations (20-40 s).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ADMIN_EMAIL = "admin@example.com"
+
+
+class StartupError(RuntimeError):
+    """A server did not answer its health check in time; the message holds its log tail."""
+
+
+@dataclass
+class LocalServer:
+    """A server process we started, with where to reach it and its log."""
+
+    url: str
+    process: subprocess.Popen
+    log: Path
+    token: str = ""
+    password: str = ""
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGINT first (Label Studio and gunicorn both shut down cleanly on it), then kill."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def free_port(preferred: int | None = None) -> int:
+    """``preferred`` if it is free on 127.0.0.1, else any free port."""
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise OSError("no free port on 127.0.0.1")
+
+
+def wait_until_up(server: LocalServer, path: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.process.poll() is None:
+        try:
+            if httpx.get(server.url + path, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    tail = server.log.read_text(errors="replace")[-4000:] if server.log.exists() else "(no log)"
+    server.stop()
+    raise StartupError(f"{server.url}{path} did not come up within {timeout:.0f}s; log tail:\n{tail}")
+
+
+def start_label_studio(data_dir: Path, *, port: int | None = None, timeout: float = 240) -> LocalServer:
+    """Label Studio from the ``label-studio`` package installed beside this Python."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port, token, password = free_port(port), secrets.token_hex(20), secrets.token_urlsafe(12)
+    env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "ML_BLOCK_LOCAL_IP": "false",
+           "LATEST_VERSION_CHECK": "false", "SSRF_PROTECTION_ENABLED": "false",
+           "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "false", "DEBUG": "false"}
+    log = data_dir / "label-studio.log"
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "label-studio"), "start", "--no-browser",
+             "--internal-host", "127.0.0.1", "-p", str(port), "--data-dir", str(data_dir),
+             "--username", ADMIN_EMAIL, "--password", password, "--user-token", token,
+             "--enable-legacy-api-token", "--log-level", "WARNING"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=data_dir)
+    server = LocalServer(url=f"http://127.0.0.1:{port}", process=process, log=log, token=token,
+                         password=password)
+    wait_until_up(server, "/health", timeout)
+    return server
+
+
+def start_backend(data_dir: Path, *, label_studio: LocalServer | None, port: int | None = None,
+                  workers: int = 1, env: dict[str, str] | None = None, timeout: float = 60) -> LocalServer:
+    """``labelqueue serve`` as an admin would run it, pointed at ``label_studio``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port(port)
+    full_env = {**os.environ, "LABELQUEUE_DATA_DIR": str(data_dir / "data"), **(env or {})}
+    if label_studio is not None:
+        full_env.update(LABEL_STUDIO_URL=label_studio.url, LABEL_STUDIO_API_KEY=label_studio.token)
+    log = data_dir / "backend.log"
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "labelqueue"), "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", str(workers)],
+            env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    server = LocalServer(url=f"http://127.0.0.1:{port}", process=process, log=log)
+    wait_until_up(server, "/health", timeout)
+    return server

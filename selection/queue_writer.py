@@ -1,0 +1,310 @@
+"""Write a composed batch into a Label Studio project's queue; selection's only link to Label Studio.
+
+The queue is two things in Label Studio: three tags in each queued task's ``data`` (slice, rank,
+cycle) and one Data Manager tab, "Active learning queue", filtered to the current cycle and
+ordered by rank. Annotators open the tab and press "Label Tasks As Displayed", which sends the
+tab's filters and ordering with every next-task request, so Label Studio serves the batch in
+rank order. Tags live in ``data`` rather than ``meta`` because Label Studio 1.23 cannot order by
+``meta`` fields (HTTP 500).
+
+Facts about Label Studio 1.23 this module is built on, each checked against a live server:
+
+* ``PATCH /api/tasks/<id>`` (``client.tasks.update``) *replaces* ``data``; so every write sends
+  the task's whole current ``data`` with our keys merged in or removed.
+* Task lists resolve storage URIs (``s3://...``) to proxy URLs unless ``resolve_uri=false``;
+  writing a resolved list back would corrupt the task, so reads ask for the stored data.
+* Ordering by a ``data`` field compares the JSON value as text on PostgreSQL (``->>``), so
+  integer ranks come out 1, 10, 11, 2, ... there, while SQLite happens to compare them as
+  numbers. A tab setting (``columnsDisplayType``) fixes the tab's list but not the next-task
+  request. The rank is therefore stored zero-padded (``"000010"``): text order equals numeric
+  order on every database, and ``int()`` reads it back.
+* A ``Number`` filter casts the ``data`` field to a float on both databases, so the cycle is
+  stored as an int and filtered with ``type="Number"``; a ``String`` filter with ``"7"`` does
+  not match an int 7.
+
+Label Studio has no bulk task update that preserves ``data``, so a write is one paged read of
+all touched tasks plus one ``PATCH`` per task whose data actually changes. A task edited in
+Label Studio between that read and its ``PATCH`` loses the edit; batches are written right
+after they are composed, while imported task data is normally left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import httpx
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+from label_studio_sdk.core.parse_error import ParsingError
+
+from selection.batch import BatchItem
+from selection.errors import DuplicateTaskIdError, SelectionError
+
+__all__ = [
+    "CYCLE_FIELD",
+    "QUEUE_TAB_TITLE",
+    "RANK_FIELD",
+    "RANK_WIDTH",
+    "SLICE_FIELD",
+    "QueueWriteError",
+    "QueueWriteResult",
+    "write_queue",
+]
+
+logger = logging.getLogger(__name__)
+
+QUEUE_TAB_TITLE = "Active learning queue"
+SLICE_FIELD = "labelqueue_slice"
+RANK_FIELD = "labelqueue_rank"
+CYCLE_FIELD = "labelqueue_cycle"
+#: Digits of the stored rank; ranks up to 999,999 keep text order equal to numeric order.
+RANK_WIDTH = 6
+QUEUE_FIELDS = (SLICE_FIELD, RANK_FIELD, CYCLE_FIELD)
+PAGE_SIZE = 500
+
+_HINTS = {
+    401: "check LABEL_STUDIO_API_KEY (a legacy token also needs legacy tokens enabled in Label Studio)",
+    403: "the token's user needs permission to edit this project's tasks and Data Manager tabs",
+    404: "check that the project still exists and that LABEL_STUDIO_URL points at the right server",
+}
+
+
+class QueueWriteError(SelectionError):
+    """Label Studio refused or failed a queue write, or the batch names tasks it does not have."""
+
+
+@dataclass(frozen=True)
+class QueueWriteResult:
+    """What one :func:`write_queue` call left in Label Studio.
+
+    Attributes
+    ----------
+    tab_id : int
+        Id of the "Active learning queue" Data Manager tab.
+    cycle : int
+        Cycle the tab now shows.
+    tagged : int
+        Tasks carrying this cycle's tags (the batch size).
+    cleared : int
+        Earlier-cycle tasks whose tags were removed.
+    seconds : float
+        Wall time of the whole write.
+    """
+
+    tab_id: int
+    cycle: int
+    tagged: int
+    cleared: int
+    seconds: float
+
+
+def write_queue(
+    client: LabelStudio,
+    project_id: int,
+    items: Sequence[BatchItem],
+    cycle: int,
+    *,
+    previous: Sequence[int] = (),
+) -> QueueWriteResult:
+    """Make ``items`` the project's labelling queue for ``cycle``.
+
+    Tags every batch task, points the queue tab at ``cycle`` (creating the tab on first use),
+    then removes the tags from ``previous`` tasks that left the queue. Tagging before the tab
+    switches and clearing after it means the tab shows either the whole old batch or the whole
+    new one while annotators keep working. Every other key of each task's ``data`` is written
+    back unchanged. Rerunning with the same arguments is safe: tasks already tagged are not
+    written again.
+
+    Parameters
+    ----------
+    client : LabelStudio
+        SDK client for the Label Studio that holds the project.
+    project_id : int
+        Project whose queue to write.
+    items : sequence of BatchItem
+        The composed batch; task ids distinct, ranks distinct in ``1..10**RANK_WIDTH - 1``.
+    cycle : int
+        Number of this selection cycle; the tab shows only tasks tagged with it, so a caller
+        must not reuse an earlier cycle's number.
+    previous : sequence of int
+        Task ids tagged by earlier cycles. Those not in ``items`` lose their tags; ids of tasks
+        deleted since are ignored.
+
+    Returns
+    -------
+    QueueWriteResult
+
+    Raises
+    ------
+    DuplicateTaskIdError
+        If ``items`` names a task twice.
+    ValueError
+        If ranks repeat or fall outside ``1..10**RANK_WIDTH - 1``.
+    QueueWriteError
+        If a batch task is not in the project, or Label Studio cannot be reached or refuses a
+        request; the message says which step failed and what to check.
+    """
+    started = time.monotonic()
+    _check_items(items)
+    queued = {item.task_id: item for item in items}
+    leaving = sorted(set(previous) - queued.keys())
+    current = _read_data(client, project_id, [*queued, *leaving])
+    missing = sorted(queued.keys() - current.keys())
+    if missing:
+        raise QueueWriteError(
+            f"project {project_id} has no task(s) {missing[:5]}"
+            f"{' and more' if len(missing) > 5 else ''}: the batch was composed from a stale "
+            "pool or for another project; rescore the pool and compose the batch again"
+        )
+
+    for task_id, item in queued.items():
+        _write_data(client, task_id, current[task_id], _tagged(current[task_id], item, cycle))
+    tab_id = _point_tab(client, project_id, cycle)
+    cleared = 0
+    for task_id in leaving:
+        data = current.get(task_id)
+        if data is not None and _write_data(client, task_id, data, _untagged(data)):
+            cleared += 1
+
+    result = QueueWriteResult(
+        tab_id=tab_id,
+        cycle=cycle,
+        tagged=len(queued),
+        cleared=cleared,
+        seconds=time.monotonic() - started,
+    )
+    logger.info(
+        "project %d cycle %d: tagged %d tasks %s, cleared %d of %d earlier, tab %d, %.2fs",
+        project_id,
+        cycle,
+        result.tagged,
+        dict(Counter(item.slice for item in items)),
+        result.cleared,
+        len(leaving),
+        result.tab_id,
+        result.seconds,
+    )
+    return result
+
+
+def _check_items(items: Sequence[BatchItem]) -> None:
+    """Reject a batch that would write ambiguous tags, before anything is written."""
+    repeated = sorted(tid for tid, n in Counter(item.task_id for item in items).items() if n > 1)
+    if repeated:
+        raise DuplicateTaskIdError(
+            f"the batch queues task id(s) {repeated[:5]} more than once; each task may appear once"
+        )
+    ranks = [item.rank for item in items]
+    limit = 10**RANK_WIDTH
+    if len(set(ranks)) != len(ranks) or not all(1 <= rank < limit for rank in ranks):
+        raise ValueError(
+            f"batch ranks must be distinct and within 1..{limit - 1}; got {sorted(ranks)[:10]}..."
+        )
+
+
+def _tagged(data: dict[str, Any], item: BatchItem, cycle: int) -> dict[str, Any]:
+    return {
+        **data,
+        SLICE_FIELD: item.slice,
+        RANK_FIELD: f"{item.rank:0{RANK_WIDTH}d}",
+        CYCLE_FIELD: cycle,
+    }
+
+
+def _untagged(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if key not in QUEUE_FIELDS}
+
+
+def _read_data(client: LabelStudio, project_id: int, task_ids: list[int]) -> dict[int, dict]:
+    """Current ``data`` of those ``task_ids`` that are in the project, by task id."""
+    if not task_ids:
+        return {}
+    query = json.dumps({"selectedItems": {"all": False, "included": task_ids}})
+    with _reporting(f"reading {len(task_ids)} tasks of project {project_id}"):
+        pager = client.tasks.list(
+            project=project_id,
+            query=query,
+            fields="task_only",
+            include="id,data",
+            resolve_uri=False,
+            page_size=PAGE_SIZE,
+        )
+        return {int(task.id): dict(task.data or {}) for task in pager}
+
+
+def _write_data(client: LabelStudio, task_id: int, old: dict, new: dict) -> bool:
+    """Replace a task's ``data`` with ``new`` unless it equals ``old``; True if it wrote."""
+    if new == old:
+        return False
+    with _reporting(f"updating the data of task {task_id}"):
+        client.tasks.update(id=str(task_id), data=new)
+    logger.debug("task %d: labelqueue tags %s", task_id, {k: new.get(k) for k in QUEUE_FIELDS})
+    return True
+
+
+def _point_tab(client: LabelStudio, project_id: int, cycle: int) -> int:
+    """Create or update the queue tab so it shows ``cycle``'s tasks in rank order; its id.
+
+    An existing tab keeps whatever the team set on it in the Data Manager (hidden columns,
+    widths); only title, filters and ordering are ours. A saved row selection is dropped, since
+    it names tasks of an older batch.
+    """
+    view = {
+        "title": QUEUE_TAB_TITLE,
+        "filters": {
+            "conjunction": "and",
+            "items": [
+                {
+                    "filter": f"filter:tasks:data.{CYCLE_FIELD}",
+                    "operator": "equal",
+                    "type": "Number",
+                    "value": cycle,
+                }
+            ],
+        },
+        "ordering": [f"tasks:data.{RANK_FIELD}"],
+    }
+    with _reporting(f"writing the {QUEUE_TAB_TITLE!r} tab of project {project_id}"):
+        tabs = [
+            tab
+            for tab in client.views.list(project=project_id)
+            if (tab.data or {}).get("title") == QUEUE_TAB_TITLE
+        ]
+        if not tabs:
+            return int(client.views.create(project=project_id, data=view).id)
+        tab = min(tabs, key=lambda found: found.id)
+        if len(tabs) > 1:
+            logger.warning(
+                "project %d has %d tabs titled %r; updating the oldest (%d)",
+                project_id,
+                len(tabs),
+                QUEUE_TAB_TITLE,
+                tab.id,
+            )
+        kept = {key: value for key, value in (tab.data or {}).items() if key != "selectedItems"}
+        client.views.update(id=str(tab.id), project=project_id, data={**kept, **view})
+        return int(tab.id)
+
+
+@contextmanager
+def _reporting(step: str) -> Iterator[None]:
+    """Turn the SDK's and httpx's errors into a :class:`QueueWriteError` naming ``step``."""
+    try:
+        yield
+    except (ApiError, ParsingError) as error:
+        hint = _HINTS.get(error.status_code or 0, "see Label Studio's log for details")
+        raise QueueWriteError(
+            f"{step} failed: Label Studio answered HTTP {error.status_code}: "
+            f"{str(error.body)[:300]}; {hint}"
+        ) from error
+    except httpx.HTTPError as error:
+        raise QueueWriteError(
+            f"{step} failed: could not reach Label Studio ({error!r}); "
+            "check LABEL_STUDIO_URL and that the server is running"
+        ) from error

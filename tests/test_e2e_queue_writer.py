@@ -1,0 +1,176 @@
+"""The queue writer against a real Label Studio 1.23: tags in task data, one tab, served in rank order.
+
+Each test builds its own small project. "Label Tasks As Displayed" is reproduced the way the Data
+Manager's frontend sends it: the ``next_task`` action with the tab's filters and ordering in the
+body and no row selection.
+"""
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+
+from selection.batch import BatchItem
+from selection.queue_writer import (
+    CYCLE_FIELD,
+    QUEUE_TAB_TITLE,
+    RANK_FIELD,
+    SLICE_FIELD,
+    QueueWriteError,
+    write_queue,
+)
+from tests.helpers import choice_result
+
+pytestmark = pytest.mark.e2e
+
+CONFIG = """<View>
+  <Text name="text" value="$text"/>
+  <Choices name="intent" toName="text"><Choice value="yes"/><Choice value="no"/></Choices>
+</View>"""
+QUEUE_FIELDS = {SLICE_FIELD, RANK_FIELD, CYCLE_FIELD}
+
+
+def original_data(index: int) -> dict[str, Any]:
+    """Task data with the shapes a real import carries: unicode, nesting, nulls, floats, bools."""
+    return {
+        "text": f"tâche {index}: carte bloquée — 卡被锁 🚫",
+        "index": index,
+        "score": 0.25 + index,
+        "flag": index % 2 == 0,
+        "empty": "",
+        "source": {"dataset": "banking77", "tags": ["pin", {"nested": [1, 2.5, None, True]}]},
+        "url": "s3://bucket/ünïcode/file.txt",
+    }
+
+
+def make_project(ls_client: LabelStudio, n_tasks: int, title: str) -> tuple[int, list[int]]:
+    """A text project with ``n_tasks`` imported tasks; their ids, in import order."""
+    project = ls_client.projects.create(title=title, label_config=CONFIG)
+    ls_client.projects.import_tasks(id=project.id, request=[original_data(i) for i in range(n_tasks)])
+    tasks = list(ls_client.tasks.list(project=project.id, fields="task_only", resolve_uri=False))
+    assert len(tasks) == n_tasks
+    return project.id, [task.id for task in sorted(tasks, key=lambda task: task.data["index"])]
+
+
+def batch(task_ids: list[int], slice_name: str = "uncertain") -> list[BatchItem]:
+    return [
+        BatchItem(task_id=task_id, slice=slice_name, rank=rank, reason={"score": 0.5})
+        for rank, task_id in enumerate(task_ids, start=1)
+    ]
+
+
+def task_data(ls_client: LabelStudio, project_id: int) -> dict[int, dict[str, Any]]:
+    tasks = ls_client.tasks.list(project=project_id, fields="task_only", resolve_uri=False)
+    return {task.id: task.data for task in tasks}
+
+
+def listed(ls_client: LabelStudio, project_id: int, tab_id: int) -> list[int]:
+    return [task.id for task in ls_client.tasks.list(project=project_id, view=tab_id, fields="task_only")]
+
+
+def next_task_as_displayed(ls_client: LabelStudio, project_id: int, tab_id: int) -> dict[str, Any]:
+    """What "Label Tasks As Displayed" asks for: the tab's filters and ordering, no selection."""
+    tab = ls_client.views.get(id=str(tab_id)).data
+    response = ls_client.actions.with_raw_response.create(
+        id="next_task",
+        project=project_id,
+        filters=tab["filters"],
+        ordering=tab["ordering"],
+        request_options={"additional_query_parameters": {"tabID": tab_id}},
+    )
+    return response.response.json()
+
+
+def exact(value: Any) -> str:
+    """Canonical JSON, so 1 vs 1.0 or True vs 1 count as different."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def test_queue_tab_and_label_tasks_as_displayed_follow_rank_order(ls_client):
+    project_id, ids = make_project(ls_client, 20, "queue writer: rank order")
+    order = random.Random(3).sample(ids, 14)
+
+    result = write_queue(ls_client, project_id, batch(order), cycle=1)
+
+    assert listed(ls_client, project_id, result.tab_id) == order
+    served = []
+    for _ in order:
+        task = next_task_as_displayed(ls_client, project_id, result.tab_id)
+        served.append(task["id"])
+        ls_client.annotations.create(id=task["id"], result=choice_result("intent", "text", ["yes"]))
+    assert served == order
+    with pytest.raises(ApiError) as finished:
+        next_task_as_displayed(ls_client, project_id, result.tab_id)
+    assert finished.value.status_code == 404
+
+
+def test_rank_order_is_numeric_past_nine(ls_client):
+    project_id, ids = make_project(ls_client, 12, "queue writer: ranks past nine")
+    order = list(reversed(ids))
+
+    result = write_queue(ls_client, project_id, batch(order), cycle=1)
+
+    assert listed(ls_client, project_id, result.tab_id) == order
+    data = task_data(ls_client, project_id)
+    stored = [data[task_id][RANK_FIELD] for task_id in order]
+    assert [int(rank) for rank in stored] == list(range(1, 13))
+    # Databases that compare data fields as text (PostgreSQL) must give the same order.
+    assert sorted(stored) == stored
+
+
+def test_second_cycle_clears_leavers_retags_movers_and_reuses_the_tab(ls_client):
+    project_id, ids = make_project(ls_client, 16, "queue writer: second cycle")
+    first = ids[:8]
+    first_result = write_queue(ls_client, project_id, batch(first), cycle=1)
+    ls_client.annotations.create(id=first[0], result=choice_result("intent", "text", ["no"]))
+    second = [ids[5], ids[12], ids[3], ids[13], ids[14], ids[15], ids[8], ids[7]]
+
+    result = write_queue(ls_client, project_id, batch(second, "diverse"), cycle=2, previous=first)
+
+    leavers = set(first) - set(second)
+    assert result.tab_id == first_result.tab_id
+    assert result.cleared == len(leavers)
+    titles = [(tab.data or {}).get("title") for tab in ls_client.views.list(project=project_id)]
+    assert titles.count(QUEUE_TAB_TITLE) == 1
+    assert listed(ls_client, project_id, result.tab_id) == second
+    data = task_data(ls_client, project_id)
+    assert all(not QUEUE_FIELDS & data[task_id].keys() for task_id in leavers)
+    for rank, task_id in enumerate(second, start=1):
+        tags = (data[task_id][SLICE_FIELD], int(data[task_id][RANK_FIELD]), data[task_id][CYCLE_FIELD])
+        assert tags == ("diverse", rank, 2)
+
+
+def test_other_task_data_survives_tagging_and_clearing(ls_client):
+    project_id, ids = make_project(ls_client, 6, "queue writer: data preserved")
+    queued, later = ids[:4], ids[4:]
+
+    write_queue(ls_client, project_id, batch(queued), cycle=1)
+    tagged = task_data(ls_client, project_id)
+    write_queue(ls_client, project_id, batch(later), cycle=2, previous=queued)
+    cleared = task_data(ls_client, project_id)
+
+    for index, task_id in enumerate(queued):
+        untagged = {key: value for key, value in tagged[task_id].items() if key not in QUEUE_FIELDS}
+        assert QUEUE_FIELDS <= tagged[task_id].keys()
+        assert exact(untagged) == exact(original_data(index))
+        assert exact(cleared[task_id]) == exact(original_data(index))
+
+
+def test_batch_task_missing_from_project_raises_queue_write_error(ls_client):
+    project_id, ids = make_project(ls_client, 2, "queue writer: missing task")
+
+    with pytest.raises(QueueWriteError, match="has no task"):
+        write_queue(ls_client, project_id, batch([ids[0], max(ids) + 10_000]), cycle=1)
+
+    assert not any(QUEUE_FIELDS & data.keys() for data in task_data(ls_client, project_id).values())
+
+
+def test_rejected_token_raises_queue_write_error_naming_the_setting(label_studio):
+    client = LabelStudio(base_url=label_studio.url, api_key="0" * 40)
+
+    with pytest.raises(QueueWriteError, match="HTTP 401.*LABEL_STUDIO_API_KEY"):
+        write_queue(client, 1, batch([1]), cycle=1)

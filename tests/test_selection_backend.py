@@ -1,0 +1,108 @@
+"""Backend side of selection: pool cache, failure flags, per-project options, scoring split."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backend.cycle import cycle_seed, score_pool
+from backend.errors import ApiError
+from backend.failures import FailureLog, parse_task_ids
+from backend.labelconfig import TaskSpec
+from backend.model import fit_model
+from backend.pool_cache import CachedPool, PoolCache
+from backend.project_options import parse_extra_params, resolve_options
+from backend.settings import FailureField, Settings, SettingsError
+from backend.store import ModelStore
+
+SPEC = TaskSpec("intent", "text", "text", ("pos", "neg"), multilabel=False)
+
+
+def task(tid: int, text: object, **extra) -> dict:
+    return {"id": tid, "data": {"text": text, **extra}, "meta": {}}
+
+
+def test_pool_cache_extends_by_id_and_survives_reload(tmp_path):
+    cache = PoolCache(ModelStore(tmp_path), seed=0, failure_field=FailureField.parse("data.source=prod"))
+    pool = cache._extend(CachedPool.empty(), [task(3, "b"), task(1, "a", source="prod"), task(2, 7)], SPEC)
+    cache.save(1, pool)
+    loaded = cache.load(1)
+    assert loaded.task_ids.tolist() == [1, 3]  # task 2 has no string text
+    assert loaded.texts == ["a", "b"] and loaded.flagged.tolist() == [True, False]
+    assert loaded.embeddings.shape == (2, 256) and loaded.embeddings.dtype == np.float32
+
+
+def test_pool_cache_ignores_tasks_it_already_has(tmp_path):
+    cache = PoolCache(ModelStore(tmp_path), seed=0, failure_field=None)
+    pool = cache._extend(CachedPool.empty(), [task(1, "a")], SPEC)
+    assert cache._extend(pool, [task(1, "a"), task(2, "b")], SPEC).task_ids.tolist() == [1, 2]
+
+
+def test_pool_cache_is_rebuilt_when_failure_rule_changes(tmp_path):
+    store = ModelStore(tmp_path)
+    first = PoolCache(store, seed=0, failure_field=None)
+    first.save(1, first._extend(CachedPool.empty(), [task(1, "a")], SPEC))
+    assert len(PoolCache(store, seed=0, failure_field=FailureField.parse("meta.bad=true")).load(1).task_ids) == 0
+
+
+def test_failure_field_matches_data_and_meta_values():
+    assert FailureField.parse("data.source=production_error").matches({"data": {"source": "production_error"}})
+    assert FailureField.parse("meta.flagged=true").matches({"meta": {"flagged": True}})
+    assert not FailureField.parse("data.source=x").matches({"data": {}})
+    with pytest.raises(SettingsError):
+        FailureField.parse("source=x")
+
+
+def test_failure_log_accumulates_flags_once(tmp_path):
+    log = FailureLog(ModelStore(tmp_path))
+    assert log.add(5, [3, 4], source="api") == 2
+    assert log.add(5, [4, 9], source="cli") == 1
+    assert sorted(log.read(5)) == [3, 4, 9] and log.read(5)[9]["source"] == "cli"
+
+
+@pytest.mark.parametrize("raw", [None, [], [0], [1, "2"], [True], "1,2"])
+def test_failure_task_ids_are_validated(raw):
+    with pytest.raises(ApiError):
+        parse_task_ids(raw)
+
+
+def test_project_options_come_from_extra_params_with_global_fallback():
+    settings = Settings(batch_size=50)
+    options = resolve_options(parse_extra_params('{"mix": {"uncertain": 0.6, "diverse": 0.2, '
+                                                 '"failure": 0.1, "control": 0.1}}'), settings)
+    assert options.batch_size == 50 and options.mix.uncertain == 0.6
+    assert resolve_options(parse_extra_params(None), settings).mix == settings.slice_mix()
+
+
+@pytest.mark.parametrize("params, field", [({"batch_size": 0}, "extra_params.batch_size"),
+                                           ({"mix": {"uncertain": 2}}, "extra_params.mix"),
+                                           ({"mix": "half"}, "extra_params.mix")])
+def test_invalid_project_options_name_the_field(params, field):
+    with pytest.raises(ApiError) as error:
+        resolve_options(params, Settings())
+    assert error.value.field == field
+
+
+def test_score_pool_splits_labelled_from_unlabelled_and_keeps_overrides(tmp_path):
+    cache = PoolCache(ModelStore(tmp_path), seed=0, failure_field=None)
+    pool = cache._extend(CachedPool.empty(), [task(i, t) for i, t in enumerate(["good", "bad", "fine", "awful"], 1)], SPEC)
+    model = fit_model(["good", "bad"], [("pos",), ("neg",)], labels=("pos", "neg"), multilabel=False, version="v1")
+    unlabelled, labelled = score_pool(pool, {1: {"labels": ["pos"], "overridden": True},
+                                             2: {"labels": ["neg"], "overridden": False}}, model, SPEC)
+    assert unlabelled.task_ids.tolist() == [3, 4] and unlabelled.proba.shape == (2, 2)
+    assert labelled.task_ids.tolist() == [1, 2] and labelled.overridden.tolist() == [True, False]
+
+
+def test_cold_start_pool_scores_are_flat(tmp_path):
+    cache = PoolCache(ModelStore(tmp_path), seed=0, failure_field=None)
+    pool = cache._extend(CachedPool.empty(), [task(1, "a"), task(2, "b")], SPEC)
+    unlabelled, _ = score_pool(pool, {}, None, SPEC)
+    assert np.allclose(unlabelled.proba, 0.5)
+
+
+def test_cycle_seed_is_replayable_and_differs_between_cycles():
+    assert cycle_seed(0, 3, 1) == cycle_seed(0, 3, 1) != cycle_seed(0, 3, 2)
+
+
+def test_settings_reject_invalid_mix():
+    with pytest.raises(SettingsError, match="LABELQUEUE_MIX"):
+        Settings.from_env({"LABELQUEUE_MIX": "uncertain=0.5"})
