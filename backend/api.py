@@ -44,7 +44,13 @@ def json_body() -> dict[str, Any]:
 @routes.get("/")
 @routes.get("/health")
 def health():
-    return jsonify({"status": "UP", "model_class": "labelqueue"})
+    """Always 200 while we can serve predictions: Label Studio treats a failing health check as
+    a disconnected backend. Background trouble (Label Studio unreachable) shows as ``degraded``."""
+    body = {"status": "UP", "model_class": "labelqueue"}
+    degraded = runtime().degraded()
+    if degraded:
+        body["degraded"] = degraded
+    return jsonify(body)
 
 
 @routes.post("/setup")
@@ -79,7 +85,7 @@ def webhook():
     event = parse_event(json_body())
     rt = runtime()
     if event.wants_retrain:
-        outcome = rt.retrains.request(event.project_id, force=event.forced)
+        outcome = rt.request_retrain(event.project_id, force=event.forced)
     elif event.changes_pool:
         outcome = rt.pool_syncs.request(event.project_id, force=event.action == "TASKS_DELETED")
     else:
@@ -91,13 +97,13 @@ def webhook():
 def train():
     """Legacy ``/train`` call of older Label Studio versions: treated as a forced retrain."""
     project_id = project_id_of(json_body().get("project"))
-    return jsonify({"status": runtime().retrains.request(project_id, force=True), "project": project_id})
+    return jsonify({"status": runtime().request_retrain(project_id, force=True), "project": project_id})
 
 
 @routes.post("/projects/<int:project_id>/select")
 def select(project_id: int):
     """Compose a new batch now (in the background); poll ``GET .../queue`` for the result."""
-    status = runtime().selections.request(project_id)
+    status = runtime().selections.request(project_id, force=True)
     return jsonify({"status": status, "project": project_id}), 202
 
 

@@ -7,6 +7,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from backend.api import routes
+from backend.auth import install_auth
 from backend.errors import ApiError
 from backend.runtime import Runtime
 from backend.settings import Settings
@@ -19,7 +20,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("labelqueue")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False
-    app.extensions["labelqueue"] = Runtime.build(settings)
+    runtime = Runtime.build(settings)
+    app.extensions["labelqueue"] = runtime
+    runtime.resume_interrupted()
+    install_auth(app, settings)
     app.register_blueprint(routes)
     register_error_handlers(app)
     return app

@@ -77,11 +77,28 @@ def cycle_seed(base: int, project_id: int, cycle: int) -> int:
     return int(np.random.SeedSequence([base, project_id, cycle]).generate_state(1)[0])
 
 
-def run_cycle(ctx: CycleContext, project_id: int, *, size: int | None = None,
+def run_cycle(ctx: CycleContext, project_id: int, *, size: int | None = None, force: bool = True,
               progress: Progress = lambda step: None) -> CycleReport:
-    """Select and write the next batch; the caller holds no lock (this takes ``select``)."""
+    """Select and write the next batch; the caller holds no lock (this takes ``select``).
+
+    Without ``force`` (the after-retrain trigger) a cycle is skipped when the queue in Label
+    Studio was already composed with the model in service and the same labelled set: with
+    several worker processes, retrains in quick succession would otherwise leave a backlog of
+    identical selection runs, each rewriting the queue under the annotators' hands.
+    """
     with ctx.store.lock(project_id, "select"):
+        if not force:
+            current = _current_state(ctx, project_id)
+            previous = read_queue(ctx.store, project_id) or {}
+            if current == (previous.get("model_version"), previous.get("labelled")):
+                return CycleReport(project_id, False, f"queue of cycle {previous.get('cycle')} is already "
+                                   f"current for model {current[0]}", cycle=int(previous.get("cycle", 0)))
         return _run_locked(ctx, project_id, size, progress)
+
+
+def _current_state(ctx: CycleContext, project_id: int) -> tuple[str | None, int]:
+    manifest = ctx.store.manifest(project_id)
+    return (manifest.version if manifest else None, len(read_labelled(ctx.store, project_id)))
 
 
 def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: Progress) -> CycleReport:
@@ -124,7 +141,7 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
     written = write_queue(client, project_id, batch.items, cycle, previous=stale)
     lap("write")
     atomic_write_json(queue_path(ctx.store, project_id), {
-        "cycle": cycle, "model_version": model.version if model else None,
+        "cycle": cycle, "model_version": model.version if model else None, "labelled": len(labelled),
         "created_at": datetime.now(timezone.utc).isoformat(), "tab_id": written.tab_id,
         "counts": batch.counts, "size_requested": size, "mix": options.mix.__dict__,
         "items": [{"task_id": i.task_id, "slice": i.slice, "rank": i.rank, "reason": i.reason}

@@ -35,12 +35,17 @@ class TaskSpec:
     multilabel: bool
 
 
-@functools.lru_cache(maxsize=256)
-def parse_label_config(xml: str) -> TaskSpec:
-    """Parse once per distinct config: Label Studio re-sends it with every request."""
+def parse_label_config(xml: object) -> TaskSpec:
+    """The learning problem of a config, or an ``UnsupportedConfigError`` saying what is missing."""
     if not isinstance(xml, str) or not xml.strip():
-        raise UnsupportedConfigError("label config is empty; send the project's XML config",
+        raise UnsupportedConfigError("label config must be the project's XML config as a non-empty string",
                                      field="label_config")
+    return _parse(xml)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(xml: str) -> TaskSpec:
+    """Parse once per distinct config: Label Studio re-sends it with every request."""
     try:
         interface = LabelInterface(xml)
     except Exception as exc:  # the SDK raises several parser exception types

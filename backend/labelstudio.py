@@ -89,18 +89,25 @@ class LabelledTask:
     n_annotations: int
 
 
-def iter_tasks(client: LabelStudio, project_id: int, *, only_annotated: bool) -> Iterator[dict[str, Any]]:
-    """All tasks of a project as plain dicts, paged by the SDK."""
-    pager = client.tasks.list(project=project_id, fields="all", only_annotated=only_annotated or None,
-                              page_size=PAGE_SIZE)
+#: Data Manager filter for tasks with at least one non-cancelled annotation. The tasks API's own
+#: ``only_annotated`` parameter is ignored by Label Studio 1.23 (it pages through every task),
+#: which made a retrain on a 50,000-task project read all 50,000.
+ANNOTATED_QUERY = json.dumps({"filters": {"conjunction": "and", "items": [
+    {"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}]}})
+
+
+def iter_annotated_tasks(client: LabelStudio, project_id: int) -> Iterator[dict[str, Any]]:
+    """Annotated tasks with their annotations and predictions, as plain dicts."""
+    pager = client.tasks.list(project=project_id, fields="all", query=ANNOTATED_QUERY,
+                              resolve_uri=False, page_size=PAGE_SIZE)
     for task in pager:
-        yield task.model_dump() if hasattr(task, "model_dump") else dict(task)
+        yield task.model_dump()
 
 
 def fetch_labelled(client: LabelStudio, project_id: int, spec: TaskSpec) -> list[LabelledTask]:
     """Every task with at least one usable annotation, resolved to one label set."""
     labelled = []
-    for task in iter_tasks(client, project_id, only_annotated=True):
+    for task in iter_annotated_tasks(client, project_id):
         item = labelled_task(task, spec)
         if item is not None:
             labelled.append(item)

@@ -102,8 +102,9 @@ class PoolCache:
             newest = int(pool.task_ids[-1]) if len(pool.task_ids) else 0
             query = {"filters": {"conjunction": "and", "items": [
                 {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": newest}]}}
-            fresh = [t.model_dump() for t in client.tasks.list(project=project_id, query=json.dumps(query),
-                                                                 page_size=PAGE_SIZE)]
+            fresh = [t.model_dump() for t in client.tasks.list(
+                project=project_id, query=json.dumps(query), fields="task_only", include="id,data,meta",
+                resolve_uri=False, page_size=PAGE_SIZE)]
             if not fresh:
                 return pool
             pool = self._extend(pool, fresh, spec)

@@ -7,6 +7,8 @@ different data dirs side by side. Three coalescing schedulers run the background
 """
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +20,13 @@ from backend.pool_cache import PoolCache
 from backend.project_options import ProjectOptionsStore
 from backend.scheduler import CoalescingScheduler
 from backend.settings import Settings
-from backend.store import ModelCache, ModelStore
+from backend.store import ModelCache, ModelStore, atomic_write_json
 from backend.training import TrainOutcome, read_labelled, retrain
+
+logger = logging.getLogger(__name__)
+
+#: Marker file written when a retrain is requested and removed when it has run.
+PENDING_RETRAIN = "retrain.pending"
 
 
 @dataclass(frozen=True)
@@ -61,14 +68,45 @@ class Runtime:
                             connections=self.connections, pool_cache=self.pool_cache,
                             failures=self.failures, options=self.options)
 
+    def request_retrain(self, project_id: int, *, force: bool = False) -> str:
+        """Schedule a retrain, first recording it on disk so a crash cannot lose it."""
+        marker = self.store.project_dir(project_id) / PENDING_RETRAIN
+        if not marker.exists() or force:
+            atomic_write_json(marker, {"force": force})
+        return self.retrains.request(project_id, force=force)
+
+    def resume_interrupted(self) -> list[int]:
+        """Re-request retrains that were requested but never finished (crash, kill -9)."""
+        resumed = []
+        for project_id in sorted(self.known_projects()):
+            marker = self.store.project_dir(project_id) / PENDING_RETRAIN
+            try:
+                force = bool(json.loads(marker.read_text()).get("force"))
+            except (OSError, ValueError):
+                continue
+            logger.info("project %s: resuming a retrain interrupted before it finished", project_id)
+            self.retrains.request(project_id, force=force)
+            resumed.append(project_id)
+        return resumed
+
     def retrain_locked(self, project_id: int, force: bool) -> TrainOutcome:
         """Retrain under the project's file lock, so other worker processes wait their turn."""
         with self.store.lock(project_id, "train"):
-            return retrain(project_id, settings=self.settings, store=self.store,
-                           connections=self.connections, force=force)
+            outcome = retrain(project_id, settings=self.settings, store=self.store,
+                              connections=self.connections, force=force)
+            if not self.retrains.has_pending(project_id):
+                (self.store.project_dir(project_id) / PENDING_RETRAIN).unlink(missing_ok=True)
+            return outcome
+
+    def degraded(self) -> str | None:
+        """Why background work is failing, for ``/health``; None when all is well."""
+        problems = [f"project {pid} {s.name}: {reason}" for s in (self.retrains, self.selections, self.pool_syncs)
+                    for pid, reason in s.degraded().items()]
+        return "; ".join(problems) or None
 
     def select(self, project_id: int, force: bool = False) -> CycleReport:
-        return run_cycle(self.cycle_context, project_id)
+        """``force``: on demand (always compose); otherwise after a retrain (skip if current)."""
+        return run_cycle(self.cycle_context, project_id, force=force)
 
     def sync_pool(self, project_id: int, reconcile: bool) -> PoolSyncOutcome:
         """New tasks are appended; after deletions (``reconcile``) missing ones are dropped too."""

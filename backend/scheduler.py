@@ -29,6 +29,10 @@ class JobOutcome(Protocol):
     reason: str
 
 
+#: Seconds to wait before retrying a job that failed because Label Studio was unreachable or
+#: refused; the last delay repeats, so work resumes at most 5 minutes after it comes back.
+RETRY_DELAYS = (2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0)
+
 RunJob = Callable[[int, bool], Any]
 AfterJob = Callable[[Any], None]
 
@@ -37,7 +41,9 @@ AfterJob = Callable[[Any], None]
 class ProjectTraining:
     """Per-project scheduler state, reported as-is in ``/metrics``."""
 
-    state: str = "idle"  # idle | queued | running
+    state: str = "idle"  # idle | queued | running | backoff
+    attempts: int = 0
+    retry_in: float | None = None
     requests: int = 0
     runs: int = 0
     coalesced: int = 0
@@ -57,8 +63,10 @@ class CoalescingScheduler:
     ``done`` is true (e.g. a retrain that produced a model schedules a selection).
     """
 
-    def __init__(self, name: str, run: RunJob, *, threads: int = 2, after: list[AfterJob] | None = None):
+    def __init__(self, name: str, run: RunJob, *, threads: int = 2, after: list[AfterJob] | None = None,
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS):
         self.name = name
+        self._retry_delays = retry_delays
         self._run_job = run
         self._after = list(after or [])
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"labelqueue-{name}")
@@ -82,27 +90,66 @@ class CoalescingScheduler:
     def _work(self, project_id: int, force: bool) -> None:
         again = True
         while again:
-            self._run_once(project_id, force)
+            retry = self._run_once(project_id, force)
             with self._lock:
                 state = self._states[project_id]
+                if retry:
+                    self._back_off(project_id, state, force)
+                    return
+                state.attempts, state.retry_in = 0, None
                 again, force = state.pending, state.pending_force
                 state.pending = state.pending_force = False
                 state.state = "queued" if again else "idle"
 
-    def _run_once(self, project_id: int, force: bool) -> None:
+    def _back_off(self, project_id: int, state: ProjectTraining, force: bool) -> None:
+        """Called with the lock held: retry later; requests meanwhile fold into that retry."""
+        state.attempts += 1
+        delay = self._retry_delays[min(state.attempts, len(self._retry_delays)) - 1]
+        state.state, state.retry_in = "backoff", delay
+        state.pending, state.pending_force = True, state.pending_force or force
+        timer = threading.Timer(delay, self._wake, (project_id,))
+        timer.daemon = True
+        timer.start()
+
+    def _wake(self, project_id: int) -> None:
+        with self._lock:
+            state = self._states[project_id]
+            if state.state != "backoff":
+                return
+            force = state.pending_force
+            state.state, state.pending, state.pending_force = "queued", False, False
+        try:
+            self._executor.submit(self._work, project_id, force)
+        except RuntimeError:  # the process is shutting down; a pending-retrain marker survives it
+            logger.debug("project %s: %s retry dropped at shutdown", project_id, self.name)
+
+    def has_pending(self, project_id: int) -> bool:
+        with self._lock:
+            state = self._states.get(project_id)
+            return bool(state and state.pending)
+
+    def degraded(self) -> dict[int, str]:
+        """Projects whose last run failed because of Label Studio, with the reason."""
+        with self._lock:
+            return {pid: s.last_error or "" for pid, s in self._states.items() if s.state == "backoff"}
+
+    def _run_once(self, project_id: int, force: bool) -> bool:
+        """Run the job once; True when it failed for a reason worth retrying."""
         with self._lock:
             state = self._states[project_id]
             state.state, state.last_started = "running", time.time()
         try:
             outcome = self._run_job(project_id, force)
         except Exception as exc:  # a failed job must not kill the worker thread
-            if isinstance(exc, EXPECTED_FAILURES):
-                logger.error("project %s: %s failed: %s: %s", project_id, self.name, type(exc).__name__, exc)
+            expected = isinstance(exc, EXPECTED_FAILURES)
+            if expected:
+                logger.error("project %s: %s failed, will retry: %s: %s", project_id, self.name,
+                             type(exc).__name__, exc)
             else:
                 logger.exception("project %s: %s failed", project_id, self.name)
             with self._lock:
                 state.last_error, state.last_finished = f"{type(exc).__name__}: {exc}", time.time()
-            return
+            return expected
         with self._lock:
             state.runs += 1
             state.last_outcome, state.last_error, state.last_finished = asdict(outcome), None, time.time()
@@ -116,17 +163,18 @@ class CoalescingScheduler:
                     callback(outcome)
                 except Exception:
                     logger.exception("project %s: step after %s failed", project_id, self.name)
+        return False
 
     def snapshot(self) -> dict[int, dict]:
         with self._lock:
             return {pid: asdict(state) for pid, state in self._states.items()}
 
     def wait_idle(self, timeout: float) -> bool:
-        """For the CLI and tests: block until no project is queued or running."""
+        """For the CLI and tests: block until no project is queued or running (backoff waits)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                if all(s.state == "idle" for s in self._states.values()):
+                if all(s.state in ("idle", "backoff") for s in self._states.values()):
                     return True
             time.sleep(0.05)
         return False

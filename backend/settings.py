@@ -67,6 +67,9 @@ class Settings:
     label_studio_api_key: str | None = field(
         default=None, metadata={"env": "LABEL_STUDIO_API_KEY", "secret": True}
     )
+    basic_auth_user: str | None = None
+    basic_auth_password: str | None = field(default=None, metadata={"secret": True})
+    webhook_secret: str | None = field(default=None, metadata={"secret": True})
     uncertainty_measure: str = "margin"
     min_new_annotations: int = 10
     classifier: str | None = None
@@ -103,6 +106,8 @@ class Settings:
                 f"LABELQUEUE_UNCERTAINTY_MEASURE={self.uncertainty_measure!r} is not one of "
                 f"{sorted(MEASURES)}"
             )
+        if bool(self.basic_auth_user) != bool(self.basic_auth_password):
+            raise SettingsError("set both LABELQUEUE_BASIC_AUTH_USER and LABELQUEUE_BASIC_AUTH_PASSWORD, or neither")
         self.slice_mix()
         self.failure_rule()
         for name in ("batch_size", "min_new_annotations", "max_request_bytes", "max_tasks_per_predict",

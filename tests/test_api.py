@@ -184,3 +184,56 @@ def test_metrics_lists_model_version_and_label_counts(app, client):
     assert metrics["projects"]["3"]["model_version"] == "v1-test"
     assert metrics["settings"]["label_studio_api_key"] == "set"
     assert "not-a-real-token" not in str(metrics)
+
+
+def test_failures_endpoint_flags_tasks_and_reports_totals(client):
+    first = client.post("/projects/3/failures", json={"task_ids": [5, 6, 6]})
+    second = client.post("/projects/3/failures", json={"task_ids": [6, 7]})
+    assert first.get_json() == {"project": 3, "added": 2, "flagged": 2}
+    assert second.get_json() == {"project": 3, "added": 1, "flagged": 3}
+
+
+def test_failures_endpoint_rejects_bad_ids_naming_the_field(client):
+    response = client.post("/projects/3/failures", json={"task_ids": ["x"]})
+    assert response.status_code == 400 and response.get_json()["field"] == "task_ids"
+
+
+def test_queue_is_404_with_advice_before_the_first_batch(client):
+    response = client.get("/projects/3/queue")
+    assert response.status_code == 404
+    assert "/select" in response.get_json()["error"]
+
+
+def test_select_endpoint_schedules_in_background(client):
+    response = client.post("/projects/3/select")
+    assert response.status_code == 202 and response.get_json()["status"] in {"scheduled", "coalesced"}
+
+
+def test_setup_rejects_invalid_per_project_mix(client):
+    response = client.post("/setup", json={"project": "3.1", "schema": CONFIG,
+                                           "extra_params": {"mix": {"uncertain": 0.9}}})
+    assert response.status_code == 400 and response.get_json()["field"] == "extra_params.mix"
+
+
+def test_webhook_task_events_schedule_a_pool_sync(app, client):
+    response = client.post("/webhook", json={"action": "TASKS_CREATED", "project": {"id": 3}})
+    assert response.get_json()["status"] in {"scheduled", "coalesced"}
+    assert app.extensions["labelqueue"].pool_syncs.snapshot()[3]["requests"] == 1
+
+
+def test_health_stays_200_but_reports_degraded_when_label_studio_is_down(app, client):
+    client.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 3}})
+    runtime = app.extensions["labelqueue"]
+    runtime.retrains.wait_idle(10)
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert "project 3 retrain" in response.get_json()["degraded"]
+
+
+def test_interrupted_retrain_request_is_resumed_on_restart(tmp_path):
+    settings = Settings(data_dir=tmp_path, label_studio_url="http://127.0.0.1:9", label_studio_api_key="x")
+    first = create_app(settings)
+    first.test_client().post("/webhook", json={"action": "START_TRAINING", "project": {"id": 8}})
+    assert (tmp_path / "projects" / "8" / "retrain.pending").exists()
+    restarted = create_app(settings)  # as after kill -9: the marker is still there
+    assert restarted.extensions["labelqueue"].retrains.snapshot()[8]["requests"] == 1

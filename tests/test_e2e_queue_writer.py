@@ -1,4 +1,4 @@
-"""The queue writer against a real Label Studio 1.23: tags in task data, one tab, served in rank order.
+"""The queue writer against a real Label Studio 1.23: task tags, one tab, served in rank order.
 
 Each test builds its own small project. "Label Tasks As Displayed" is reproduced the way the Data
 Manager's frontend sends it: the ``next_task`` action with the tab's filters and ordering in the
@@ -50,7 +50,8 @@ def original_data(index: int) -> dict[str, Any]:
 def make_project(ls_client: LabelStudio, n_tasks: int, title: str) -> tuple[int, list[int]]:
     """A text project with ``n_tasks`` imported tasks; their ids, in import order."""
     project = ls_client.projects.create(title=title, label_config=CONFIG)
-    ls_client.projects.import_tasks(id=project.id, request=[original_data(i) for i in range(n_tasks)])
+    rows = [original_data(index) for index in range(n_tasks)]
+    ls_client.projects.import_tasks(id=project.id, request=rows)
     tasks = list(ls_client.tasks.list(project=project.id, fields="task_only", resolve_uri=False))
     assert len(tasks) == n_tasks
     return project.id, [task.id for task in sorted(tasks, key=lambda task: task.data["index"])]
@@ -69,7 +70,8 @@ def task_data(ls_client: LabelStudio, project_id: int) -> dict[int, dict[str, An
 
 
 def listed(ls_client: LabelStudio, project_id: int, tab_id: int) -> list[int]:
-    return [task.id for task in ls_client.tasks.list(project=project_id, view=tab_id, fields="task_only")]
+    tasks = ls_client.tasks.list(project=project_id, view=tab_id, fields="task_only")
+    return [task.id for task in tasks]
 
 
 def next_task_as_displayed(ls_client: LabelStudio, project_id: int, tab_id: int) -> dict[str, Any]:
@@ -118,8 +120,9 @@ def test_rank_order_is_numeric_past_nine(ls_client):
     data = task_data(ls_client, project_id)
     stored = [data[task_id][RANK_FIELD] for task_id in order]
     assert [int(rank) for rank in stored] == list(range(1, 13))
-    # Databases that compare data fields as text (PostgreSQL) must give the same order.
-    assert sorted(stored) == stored
+    # PostgreSQL compares data fields as text: text order must be rank order too.
+    text = [str(rank) for rank in stored]
+    assert sorted(text) == text
 
 
 def test_second_cycle_clears_leavers_retags_movers_and_reuses_the_tab(ls_client):
@@ -140,8 +143,8 @@ def test_second_cycle_clears_leavers_retags_movers_and_reuses_the_tab(ls_client)
     data = task_data(ls_client, project_id)
     assert all(not QUEUE_FIELDS & data[task_id].keys() for task_id in leavers)
     for rank, task_id in enumerate(second, start=1):
-        tags = (data[task_id][SLICE_FIELD], int(data[task_id][RANK_FIELD]), data[task_id][CYCLE_FIELD])
-        assert tags == ("diverse", rank, 2)
+        tags = data[task_id]
+        assert (tags[SLICE_FIELD], int(tags[RANK_FIELD]), tags[CYCLE_FIELD]) == ("diverse", rank, 2)
 
 
 def test_other_task_data_survives_tagging_and_clearing(ls_client):

@@ -81,3 +81,38 @@ def test_after_retrain_callbacks_run_on_new_versions():
     scheduler.request(1)
     assert scheduler.wait_idle(5)
     assert seen == ["v1"]
+
+
+def test_label_studio_outage_is_retried_with_backoff_until_it_returns():
+    import httpx
+
+    calls = []
+
+    def flaky(project_id, force):
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise httpx.ConnectError("Label Studio is down")
+        return TrainOutcome(project_id, True, "back", version="v1")
+
+    scheduler = CoalescingScheduler("retrain", flaky, threads=1, retry_delays=(0.05, 0.1))
+    scheduler.request(1)
+    deadline = time.monotonic() + 5
+    while len(calls) < 3 and time.monotonic() < deadline:
+        assert scheduler.snapshot()[1]["state"] in {"queued", "running", "backoff"}
+        time.sleep(0.01)
+    assert scheduler.wait_idle(5)
+    assert len(calls) == 3 and scheduler.snapshot()[1]["versions"] == ["v1"]
+    assert scheduler.degraded() == {}
+
+
+def test_outage_is_reported_as_degraded_while_backing_off():
+    import httpx
+
+    def down(project_id, force):
+        raise httpx.ConnectError("connection refused")
+
+    scheduler = CoalescingScheduler("retrain", down, threads=1, retry_delays=(60.0,))
+    scheduler.request(1)
+    assert scheduler.wait_idle(5)
+    assert "connection refused" in scheduler.degraded()[1]
+    assert scheduler.request(1) == "coalesced"  # folded into the pending retry
