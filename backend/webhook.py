@@ -11,6 +11,9 @@ from typing import Any
 
 from backend.errors import ApiError
 
+#: Label Studio's ids are 32-bit database keys; anything larger is not a project of theirs.
+MAX_PROJECT_ID = 2**31 - 1
+
 #: Actions after which the labelled set may have changed.
 ANNOTATION_ACTIONS = frozenset({
     "ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
@@ -52,11 +55,10 @@ def project_id_of(raw: Any, *, field: str = "project") -> int:
     """Label Studio sends ``"<id>.<created-timestamp>"`` to ML endpoints and plain ids elsewhere."""
     if isinstance(raw, bool):
         raw = None
-    if isinstance(raw, int) and raw > 0:
-        return raw
     if isinstance(raw, str):
         head = raw.split(".", 1)[0]
-        if head.isdigit() and int(head) > 0:
-            return int(head)
-    raise ApiError(f"'{field}' must be a positive project id or '<id>.<timestamp>', got {raw!r}",
+        raw = int(head) if head.isascii() and head.isdigit() and len(head) <= 18 else None
+    if isinstance(raw, int) and 0 < raw <= MAX_PROJECT_ID:
+        return raw
+    raise ApiError(f"'{field}' must be a project id from 1 to {MAX_PROJECT_ID} or '<id>.<timestamp>'",
                    field=field)

@@ -94,10 +94,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--from-json", type=Path, default=None,
                         help="skip the simulation; rebuild tables and figures from saved records")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: small pool, 2 seeds, 5 cycles of 50")
+                        help="smoke run: 1,000-item pool, 2 seeds, 4 cycles of 50")
     args = parser.parse_args(argv)
     if args.quick:
-        args.seeds, args.batch, args.budget, args.seed_size, args.folds = 2, 50, 300, 50, 3
+        args.seeds, args.batch, args.budget, args.seed_size, args.folds = 2, 50, 250, 50, 3
         args.out = args.out / "quick"
     if args.figures is None:
         args.figures = args.out if args.quick else BENCH
@@ -159,8 +159,8 @@ def _data(args: argparse.Namespace) -> tuple[Split, Split, tuple[str, ...]]:
     if not args.quick:
         return data.train, data.test, data.categories
     rng = np.random.default_rng(12345)
-    return (data.train.subset(np.sort(rng.choice(len(data.train), 1200, replace=False))),
-            data.test.subset(np.sort(rng.choice(len(data.test), 500, replace=False))),
+    return (data.train.subset(np.sort(rng.choice(len(data.train), 1000, replace=False))),
+            data.test.subset(np.sort(rng.choice(len(data.test), 400, replace=False))),
             data.categories)
 
 

@@ -76,8 +76,10 @@ def start(name: str, command: list[str], env: dict[str, str], port: int, log: Pa
 def labelqueue_server(data_dir: Path, log: Path, *, workers: int, threads: int) -> Server:
     """``labelqueue serve`` (gunicorn) over ``data_dir``, exactly as the README starts it."""
     port = free_port()
-    command = [str(Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "labelqueue")
-               if os.environ.get("VIRTUAL_ENV") else "labelqueue", "--log-level", "WARNING",
+    import sys
+
+    script = Path(sys.executable).parent / "labelqueue"  # the console script of this venv
+    command = [str(script) if script.exists() else "labelqueue", "--log-level", "WARNING",
                "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                "--threads", str(threads)]
     return start("labelqueue", command, {"LABELQUEUE_DATA_DIR": str(data_dir)}, port, log)

@@ -237,3 +237,9 @@ def test_interrupted_retrain_request_is_resumed_on_restart(tmp_path):
     assert (tmp_path / "projects" / "8" / "retrain.pending").exists()
     restarted = create_app(settings)  # as after kill -9: the marker is still there
     assert restarted.extensions["labelqueue"].retrains.snapshot()[8]["requests"] == 1
+
+
+@pytest.mark.parametrize("project", ["¹", "٣.1", "0.5", "-3", "99999999999999999999", 2**40])
+def test_project_ids_that_are_not_label_studio_ids_get_400(client, project):
+    response = client.post("/predict", json=predict_body(["x"], project=project))
+    assert response.status_code == 400 and response.get_json()["field"] == "project"
