@@ -19,6 +19,7 @@ from backend.failures import FailureLog
 from backend.labelconfig import TaskSpec, parse_label_config
 from backend.labelstudio import Connections
 from backend.pool_cache import CachedPool, PoolCache
+from backend.predict import chosen_labels
 from backend.project_options import ProjectOptionsStore
 from backend.settings import Settings
 from backend.store import ModelCache, ModelStore, atomic_write_json
@@ -59,6 +60,8 @@ class CycleContext:
     pool_cache: PoolCache
     failures: FailureLog
     options: ProjectOptionsStore
+    #: Called with ``(project_id, queue)`` after each queue is written (measurement records it).
+    after_write: list[Callable[[int, dict], None]] = field(default_factory=list)
 
 
 def queue_path(store: ModelStore, project_id: int):
@@ -140,18 +143,34 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
     stale = [item["task_id"] for item in previous["items"] if item["task_id"] not in labelled]
     written = write_queue(client, project_id, batch.items, cycle, previous=stale)
     lap("write")
-    atomic_write_json(queue_path(ctx.store, project_id), {
+    predicted = predictions_of(batch.items, pool, spec) if model is not None else {}
+    queue = {
         "cycle": cycle, "model_version": model.version if model else None, "labelled": len(labelled),
         "created_at": datetime.now(timezone.utc).isoformat(), "tab_id": written.tab_id,
         "counts": batch.counts, "size_requested": size, "mix": options.mix.__dict__,
-        "items": [{"task_id": i.task_id, "slice": i.slice, "rank": i.rank, "reason": i.reason}
-                  for i in batch.items],
-    })
+        "items": [{"task_id": i.task_id, "slice": i.slice, "rank": i.rank, "reason": i.reason,
+                   **predicted.get(i.task_id, {})} for i in batch.items],
+    }
+    atomic_write_json(queue_path(ctx.store, project_id), queue)
+    for hook in ctx.after_write:
+        hook(project_id, queue)
     logger.info("project %s: cycle %d queued %d tasks %s in %.2fs", project_id, cycle, len(batch.items),
                 batch.counts, sum(seconds.values()))
     return CycleReport(project_id, True, f"queued {len(batch.items)} tasks", cycle=cycle,
                        model_version=model.version if model else None, pool_size=len(cached.task_ids),
                        selectable=len(pool.task_ids), counts=dict(batch.counts), seconds=seconds)
+
+
+def predictions_of(items, pool: Pool, spec: TaskSpec) -> dict[int, dict[str, Any]]:
+    """What the model in service predicted for each queued task before anyone labelled it.
+
+    Kept with the queue so the loop can be measured later: on control items this is an
+    unbiased sample of the model's answers on the pool.
+    """
+    rows = {int(t): r for r, t in enumerate(pool.task_ids)}
+    return {item.task_id: {"predicted": chosen_labels(pool.proba[rows[item.task_id]], spec),
+                           "score": round(float(np.max(pool.proba[rows[item.task_id]])), 6)}
+            for item in items}
 
 
 def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskSpec) -> tuple[Pool, LabelledSet]:

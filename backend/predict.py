@@ -53,17 +53,21 @@ def predictions(texts: Sequence[str], spec: TaskSpec, model: TrainedModel | None
     return [prediction(row, u, spec, model.version) for row, u in zip(proba, uncertainty)]
 
 
-def prediction(proba: np.ndarray, uncertainty: float, spec: TaskSpec, version: str) -> dict[str, Any]:
-    """One task's prediction; multi-label picks every label at >= 0.5, or the top one if none is."""
+def chosen_labels(proba: np.ndarray, spec: TaskSpec) -> list[str]:
+    """The labels a prediction selects: the top one, or for multi-label every label at >= 0.5
+    (the top one if none reaches it)."""
     top = int(np.argmax(proba))
     if spec.multilabel:
-        chosen = [label for label, p in zip(spec.labels, proba) if p >= 0.5] or [spec.labels[top]]
-    else:
-        chosen = [spec.labels[top]]
+        return [label for label, p in zip(spec.labels, proba) if p >= 0.5] or [spec.labels[top]]
+    return [spec.labels[top]]
+
+
+def prediction(proba: np.ndarray, uncertainty: float, spec: TaskSpec, version: str) -> dict[str, Any]:
+    """One task's prediction, in the shape Label Studio stores."""
     return {
         "result": [{"from_name": spec.from_name, "to_name": spec.to_name, "type": "choices",
-                    "value": {"choices": chosen}}],
-        "score": round(float(proba[top]), 6),
+                    "value": {"choices": chosen_labels(proba, spec)}}],
+        "score": round(float(np.max(proba)), 6),
         "model_version": version,
         "uncertainty": round(float(uncertainty), 6),
     }

@@ -45,6 +45,7 @@ class Runtime:
     pool_cache: PoolCache
     failures: FailureLog
     options: ProjectOptionsStore
+    cycle_hooks: list = field(default_factory=list)
     retrains: CoalescingScheduler = field(init=False)
     selections: CoalescingScheduler = field(init=False)
     pool_syncs: CoalescingScheduler = field(init=False)
@@ -66,7 +67,7 @@ class Runtime:
     def cycle_context(self) -> CycleContext:
         return CycleContext(settings=self.settings, store=self.store, models=self.models,
                             connections=self.connections, pool_cache=self.pool_cache,
-                            failures=self.failures, options=self.options)
+                            failures=self.failures, options=self.options, after_write=self.cycle_hooks)
 
     def request_retrain(self, project_id: int, *, force: bool = False) -> str:
         """Schedule a retrain, first recording it on disk so a crash cannot lose it."""
