@@ -85,6 +85,6 @@ def test_kill_9_during_retrain_keeps_last_model_and_resumes_the_retrain(label_st
         resumed = wait_for(lambda: (lambda m: m if m.get("model_version") not in (None, first) else None)(
             model_of(restarted.url, project.id)), 60, "the interrupted retrain to run again")
         assert resumed["model"]["n_examples"] == 80
-        assert not (project_dir / "retrain.pending").exists()
+        wait_for(lambda: not (project_dir / "retrain.pending").exists(), 10, "the pending marker to be cleared")
     finally:
         restarted.stop()
