@@ -1,14 +1,16 @@
 """``labelqueue`` command line.
 
 ``serve`` runs the backend under gunicorn (or Flask with ``--dev``); ``select`` composes and
-writes a batch now; ``failures add`` flags production failures. ``select`` and ``failures``
-work on the same data dir as the server (``LABELQUEUE_DATA_DIR``).
+writes a batch now; ``failures add`` flags production failures; ``report`` measures the loop
+and writes its HTML report. ``select``, ``failures`` and ``report`` work on the same data dir as
+the server (``LABELQUEUE_DATA_DIR``).
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from backend.settings import Settings, SettingsError
@@ -52,6 +54,31 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--project", type=int, required=True)
     add.add_argument("--task-ids", type=int, nargs="+", required=True)
     add.set_defaults(handler=run_failures_add)
+
+    report = commands.add_parser("report", help="measure the loop now and write the HTML report")
+    report.add_argument("--project", type=int, required=True, help="Label Studio project id")
+    report.add_argument("--out", type=Path, default=Path("report.html"), help="where to write the page")
+    report.set_defaults(handler=run_report)
+
+    quickstart = commands.add_parser("quickstart", help="run Label Studio and the backend on this machine with a "
+                                     "demo project (or your tasks) until the first queue is written; Ctrl-C stops")
+    quickstart.add_argument("--tasks", type=Path, help="CSV, JSON or JSONL with a 'text' column (default: demo)")
+    quickstart.add_argument("--labels", nargs="+", metavar="LABEL", help="the choices annotators pick from")
+    quickstart.add_argument("--multi-label", action="store_true", help="annotators may pick several labels")
+    quickstart.add_argument("--config", type=Path, help="your labelling config (XML) instead of --labels")
+    quickstart.add_argument("--label-field", help="column with known labels: a few rows per label are imported "
+                            "annotated so the first model can train")
+    quickstart.add_argument("--seed-per-label", type=int, default=2, help="annotated rows per label")
+    quickstart.add_argument("--batch-size", type=int, default=30, help="tasks per queue")
+    quickstart.add_argument("--retrain-after", type=int, default=5, help="new labels that trigger a retrain")
+    quickstart.add_argument("--port", type=int, default=8080, help="Label Studio's port, if free")
+    quickstart.add_argument("--backend-port", type=int, default=9090, help="the backend's port, if free")
+    quickstart.add_argument("--no-browser", action="store_true", help="do not open the project in a browser")
+    quickstart.set_defaults(handler=run_quickstart)
+
+    check = commands.add_parser("check-config", help="say whether labelling configs are ones the backend supports")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.set_defaults(handler=run_check_config)
     return parser
 
 
@@ -109,6 +136,31 @@ def run_failures_add(args: argparse.Namespace) -> int:
     added = log.add(args.project, args.task_ids, source="cli")
     print(f"project {args.project}: {added} task(s) newly flagged, {len(log.read(args.project))} flagged in all")
     return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from backend.runtime import Runtime
+
+    measured = Runtime.build(Settings.from_env()).loop.measure(args.project)
+    args.out.write_text(measured.html, encoding="utf-8")
+    warnings = measured.payload["warnings"]
+    print(f"project {args.project}: {measured.payload['totals']['cycles']} cycles measured, "
+          f"{len(warnings)} warning(s); report written to {args.out}")
+    for warning in warnings:
+        print(f"  warning: {warning['message']}")
+    return 0
+
+
+def run_quickstart(args: argparse.Namespace) -> int:
+    from backend.quickstart import run
+
+    return run(args)
+
+
+def run_check_config(args: argparse.Namespace) -> int:
+    from backend.quickstart import check_config_files
+
+    return check_config_files(args.files)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 It gets a fresh data dir, a free port, an admin with a random password and a legacy API token
 enabled at start (``--enable-legacy-api-token``), and the environment a loopback ML backend
 needs: ``ML_BLOCK_LOCAL_IP=false`` so Label Studio may call it and ``SSRF_PROTECTION_ENABLED=false``
-so its webhooks may reach it. The first start of a data dir runs migrations (20-40 s).
+so its webhooks may reach it. ``SENTRY_DSN`` and ``FRONTEND_SENTRY_DSN`` are emptied and
+``COLLECT_ANALYTICS`` is off, so neither Label Studio nor its pages report to the internet.
+The first start of a data dir runs migrations (20-40 s).
 """
 from __future__ import annotations
 
@@ -73,12 +75,19 @@ def wait_until_up(server: LocalServer, path: str, timeout: float) -> None:
     raise StartupError(f"{server.url}{path} did not come up within {timeout:.0f}s; log tail:\n{tail}")
 
 
-def start_label_studio(data_dir: Path, *, port: int | None = None, timeout: float = 240) -> LocalServer:
-    """Label Studio from the ``label-studio`` package installed beside this Python."""
+def start_label_studio(data_dir: Path, *, port: int | None = None, timeout: float = 240,
+                       token: str | None = None) -> LocalServer:
+    """Label Studio from the ``label-studio`` package installed beside this Python.
+
+    ``token``: the admin's legacy API token (40 hex digits; default random), for callers that
+    start the backend before Label Studio has answered.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    port, token, password = free_port(port), secrets.token_hex(20), secrets.token_urlsafe(12)
+    port, password = free_port(port), secrets.token_urlsafe(12)
+    token = token or secrets.token_hex(20)
     env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "ML_BLOCK_LOCAL_IP": "false",
            "LATEST_VERSION_CHECK": "false", "SSRF_PROTECTION_ENABLED": "false",
+           "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "false",
            "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "false", "DEBUG": "false"}
     log = data_dir / "label-studio.log"
     with open(log, "ab") as out:

@@ -181,12 +181,12 @@ def _wait(futures: list[Future], progress_queue, progress: Progress, task_id) ->
 
 
 def _reference_proba(args, pool: Split, executor, console: Console) -> np.ndarray:
-    """Out-of-fold reference probabilities, cached under ``<out>/cache`` by data and folds."""
+    """Out-of-fold reference probabilities, cached in ``bench/out/cache`` by data and folds."""
     digest = hashlib.blake2b(digest_size=8)
     digest.update("\n".join(pool.texts).encode())
     digest.update(pool.labels.tobytes())
     digest.update(f"{args.folds}".encode())
-    path = args.out / "cache" / f"reference-oof-{digest.hexdigest()}.npy"
+    path = BENCH / "out" / "cache" / f"reference-oof-{digest.hexdigest()}.npy"
     if path.exists():
         console.print(f"reference model: cached out-of-fold probabilities {path}")
         return np.load(path)
@@ -229,14 +229,14 @@ def simulate(args: argparse.Namespace, console: Console) -> dict:
                                                              ambiguity=ambiguity,
                                                              mean_noise=args.noise)
         _CONTEXT["answers"] = answers
-        # Workers fork lazily; recreate the pool so they inherit the answers just computed.
+    # A second pool, created after the answers exist, so its forked workers inherit them.
     full_accuracy, full_f1, full_seconds = full.result()
     families: dict[str, list[str]] = {}
     strategies = all_strategies()
     for name in names:
         families.setdefault(strategies[name].family or name, []).append(name)
     tasks = sorted(((seed, annotator, members) for seed in seeds for annotator in annotators
-                    for family, members in families.items()),
+                    for members in families.values()),
                    key=lambda t: -COST.get(strategies[t[2][0]].family, 1))
     cycles = int(np.ceil((args.budget - args.seed_size) / args.batch))
     records: list[dict] = []
@@ -245,7 +245,8 @@ def simulate(args: argparse.Namespace, console: Console) -> dict:
     with Progress(*columns, console=console) as progress, ProcessPoolExecutor(
             args.workers, mp_context=mp.get_context("fork"), initializer=_init_worker,
             initargs=(progress_queue,)) as executor:
-        bar = progress.add_task("selection cycles", total=cycles * len(names) * len(tasks) // len(families))
+        bar = progress.add_task("selection cycles",
+                                total=cycles * len(names) * len(seeds) * len(annotators))
         futures = [executor.submit(_family_task, *task) for task in tasks]
         _wait(futures, progress_queue, progress, bar)
         for future in futures:
@@ -278,15 +279,22 @@ def render(result: dict, args: argparse.Namespace) -> str:
     annotators = [a for a in cfg["annotators"].split(",") if any((a, n) in data for n in names)]
     summaries = {a: [summarise(data[a, n], n, targets) for n in names if (a, n) in data]
                  for a in annotators}
-    style = plots.styles([(n, sources[n]) for n in names])
+    registry = all_strategies()  # colours follow the full registry, so subsets match
+    style = {n: v for n, v in plots.styles([(n, s.source) for n, s in registry.items()]).items()
+             if n in names}
     figures = Path(args.figures)
     figures.mkdir(parents=True, exist_ok=True)
     plots.learning_curves(data, annotators, style, figures / "learning_curves.png")
     plots.learning_curves(data, annotators, style, figures / "learning_curves_vs_random.png",
                           relative=True)
     plots.aulc_bars(summaries, style, figures / "aulc.png")
-    plots.reach_bars(summaries, 0.95, budget, style, figures / "labels_to_95.png")
-    plots.reach_bars(summaries, 0.90, budget, style, figures / "labels_to_90.png")
+    reach_figures = []
+    for fraction in TARGET_FRACTIONS:
+        if any(v is not None for items in summaries.values() for s in items
+               for v in s.reach[fraction].values()):
+            path = figures / f"labels_to_{round(100 * fraction)}.png"
+            plots.reach_bars(summaries, fraction, budget, style, path)
+            reach_figures.append((fraction, path))
     pooled = [summarise({**{(a, s): c for a in annotators for s, c in data[a, n].items()}}, n, {})
               for n in names]
     plots.cycle_times(pooled, style, figures / "cycle_time.png")
@@ -327,6 +335,12 @@ def render(result: dict, args: argparse.Namespace) -> str:
         parts += [f"### {annotator.capitalize()} annotator", "",
                   report.strategy_table(summaries[annotator], sources, budget,
                                         list(TARGET_FRACTIONS), noisy=annotator == "noisy"), ""]
+    parts += ["### Failure slice: flagged production mistakes that got labelled", "",
+              f"{cfg['production']:.0%} of the pool arrives as production traffic, one chunk per "
+              "cycle; the model in service predicts it and each mistake is flagged with "
+              f"probability {cfg['flag_rate']}. Flagged items stay selectable by every strategy; "
+              "only lq-mix reads the flags.", "",
+              report.failure_table(result["records"], names), ""]
     parts += ["### Per-cycle wall time (all seeds, both annotators; one thread per worker)", "",
               report.timing_table(pooled, sources), "",
               "Retrain = `fit_model` on the labelled set (the same model for every strategy, but its "
@@ -336,8 +350,7 @@ def render(result: dict, args: argparse.Namespace) -> str:
               f"![learning curves]({rel(figures / 'learning_curves.png')})",
               f"![learning curves relative to random]({rel(figures / 'learning_curves_vs_random.png')})",
               f"![AULC]({rel(figures / 'aulc.png')})",
-              f"![labels to 90 %]({rel(figures / 'labels_to_90.png')})",
-              f"![labels to 95 %]({rel(figures / 'labels_to_95.png')})",
+              *[f"![labels to {f:.0%}]({rel(p)})" for f, p in reach_figures],
               f"![label noise]({rel(figures / 'label_noise.png')})",
               f"![cycle time]({rel(figures / 'cycle_time.png')})", ""]
     return "\n".join(parts)

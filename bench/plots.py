@@ -41,6 +41,30 @@ def styles(strategies: list[tuple[str, str]]) -> dict[str, dict]:
     return out
 
 
+def _distinct(data: dict[tuple[str, str], dict[int, Curve]], annotator: str,
+              style: dict[str, dict]) -> dict[str, list[str]]:
+    """Strategies to draw, each with the later strategies whose curves are identical to it.
+
+    The peers' margin sampling picks exactly the batches our plain top-k margin picks, so their
+    lines would hide each other; they are drawn once and named together in the legend.
+    """
+    drawn: dict[str, list[str]] = {}
+    for name in style:
+        by_seed = data.get((annotator, name))
+        if not by_seed:
+            continue
+        twin = next((other for other in drawn
+                     if data[annotator, other].keys() == by_seed.keys()
+                     and all(np.array_equal(data[annotator, other][s].accuracy, c.accuracy)
+                             and np.array_equal(data[annotator, other][s].macro_f1, c.macro_f1)
+                             for s, c in by_seed.items())), None)
+        if twin is None:
+            drawn[name] = []
+        else:
+            drawn[twin].append(name)
+    return drawn
+
+
 def learning_curves(data: dict[tuple[str, str], dict[int, Curve]], annotators: list[str],
                     style: dict[str, dict], path: Path, *, relative: bool = False) -> None:
     """Accuracy and macro-F1 against labels, mean over seeds with a +-1 std band.
@@ -52,10 +76,8 @@ def learning_curves(data: dict[tuple[str, str], dict[int, Curve]], annotators: l
     for row, annotator in enumerate(annotators):
         for col, metric in enumerate(("accuracy", "macro_f1")):
             ax = axes[row][col]
-            for name in style:
-                by_seed = data.get((annotator, name))
-                if not by_seed:
-                    continue
+            for name, aliases in _distinct(data, annotator, style).items():
+                by_seed = data[annotator, name]
                 if relative:
                     base = data[annotator, "random"]
                     diffs = np.stack([getattr(c, metric) - getattr(base[s], metric)
@@ -65,7 +87,8 @@ def learning_curves(data: dict[tuple[str, str], dict[int, Curve]], annotators: l
                     std = diffs.std(axis=0, ddof=1) if len(diffs) > 1 else np.zeros_like(mean)
                 else:
                     labels, mean, std = mean_curve(by_seed, metric)
-                ax.plot(labels, mean, label=name, **style[name])
+                label = f"{name} (= {', '.join(aliases)})" if aliases else name
+                ax.plot(labels, mean, label=label, **style[name])
                 ax.fill_between(labels, mean - std, mean + std, color=style[name]["color"],
                                 alpha=0.08)
             ax.set_title(f"{annotator} annotator: {'Δ ' if relative else ''}"
@@ -162,7 +185,7 @@ def cycle_times(summaries: list[Summary], style: dict[str, dict], path: Path) ->
     if len(fits):
         ax.axvline(np.median(fits), color="grey", linestyle=":",
                    label=f"median retrain (fit_model) {np.median(fits):.2f} s")
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper right")
     ax.set_xscale("log")
     ax.invert_yaxis()
     ax.set_xlabel("seconds per selection cycle (one batch), single thread")

@@ -80,6 +80,25 @@ def timing_table(summaries: list[Summary], sources: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def failure_table(records: list[dict], strategies: list[str]) -> str:
+    """Flagged production failures each strategy ended up labelling (mean over seeds)."""
+    totals: dict[tuple[str, str], dict[int, list[int]]] = {}
+    for r in records:
+        if "flagged_picked" in r:
+            totals.setdefault((r["annotator"], r["strategy"]), {}).setdefault(r["seed"], []).append(
+                r["flagged_picked"])
+    annotators = sorted({a for a, _ in totals}, key=lambda a: a != "oracle")
+    lines = ["| strategy | " + " | ".join(f"flagged failures labelled ({a})" for a in annotators) + " |",
+             "|---|" + "---:|" * len(annotators)]
+    for name in strategies:
+        cells = []
+        for a in annotators:
+            per_seed = [sum(v) for v in totals.get((a, name), {}).values()]
+            cells.append(f"{np.mean(per_seed):.0f}" if per_seed else "—")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def description_table(descriptions: dict[str, tuple[str, str]]) -> str:
     lines = ["| strategy | library | what runs |", "|---|---|---|"]
     for name, (source, text) in descriptions.items():

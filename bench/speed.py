@@ -32,6 +32,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable from
 import argparse  # noqa: E402
 import json  # noqa: E402
 import multiprocessing as mp  # noqa: E402
+import os  # noqa: E402
 import pickle  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
@@ -115,9 +116,14 @@ def write_example_tasks(example_dir: Path, train: Split, categories: tuple[str, 
     (example_dir / "tasks.json").write_text(json.dumps(tasks))
 
 
-def predict_bench(server: servers.Server, texts: list[str], xml: str, args) -> list[dict]:
+def predict_bench(started: list[servers.Server], texts: list[str], xml: str, args,
+                  console: Console) -> list[dict]:
+    """Every size on every server, servers interleaved per size so that background load on
+    the machine hits all of them alike."""
     rows = []
-    for size in [int(s) for s in args.sizes.split(",")]:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    for size, server in track([(size, server) for size in sizes for server in started],
+                              description="/predict", console=console):
         body = json.dumps({"project": "1.1700000000", "label_config": xml,
                            "tasks": _tasks(texts, size)}).encode()
         http_timing.measure(server.url, "/predict", body, items=size, calls=3, max_seconds=0)
@@ -201,7 +207,7 @@ def run(args, console: Console) -> dict:
     data = load_banking77(args.datasets)
     xml = label_config_xml(data.categories)
     texts = data.test.texts
-    result: dict = {"date": date.today().isoformat(), "config": {k: str(v) for k, v in vars(args).items()},
+    result: dict = {"date": date.today().isoformat(), "load_average_start": os.getloadavg(), "config": {k: str(v) for k, v in vars(args).items()},
                     "machine": f"{platform.processor() or platform.machine()}, {mp.cpu_count()} cores, "
                                f"Python {platform.python_version()}"}
     with tempfile.TemporaryDirectory(prefix="labelqueue-speed-") as tmp:
@@ -230,9 +236,7 @@ def run(args, console: Console) -> dict:
             reload_ = servers.example_server(prep["example_dir"], logs / "example-reload.log",
                                              workers=args.workers, threads=args.threads, reload=True)
             started_servers.append(reload_)
-            result["predict"] = []
-            for server in track(started_servers, description="/predict", console=console):
-                result["predict"] += predict_bench(server, texts, xml, args)
+            result["predict"] = predict_bench(started_servers, texts, xml, args, console)
             console.print("/webhook")
             result["webhook"] = webhook_bench(ours, texts, xml, data.train, data.categories, args)
             result["webhook"] += example_webhook_bench(example, prep["example_dir"], data.train,
@@ -242,7 +246,12 @@ def run(args, console: Console) -> dict:
             for server in started_servers:
                 server.stop()
     result["seconds"] = time.perf_counter() - started
+    result["load_average_end"] = os.getloadavg()
     return result
+
+
+def _load(values) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
 
 
 def markdown(result: dict) -> str:
@@ -258,13 +267,18 @@ def markdown(result: dict) -> str:
              f"ours / {result['models']['fit_seconds']['example']:.1f} s example; pickle "
              f"{result['models']['pickle_mib']['labelqueue']:.1f} / "
              f"{result['models']['pickle_mib']['example']:.1f} MiB).",
+             f"- Load average (1/5/15 min) at start {_load(result['load_average_start'])}, at end "
+             f"{_load(result['load_average_end'])}: other test suites shared the 2 cores; sizes "
+             "were measured server by server in turn so that load hit all servers alike.",
              "- Latency = client-side seconds per call on a keep-alive connection; throughput = "
              "tasks answered per second over the measurement; c = concurrent clients.", "",
              "### /predict", "",
              "| server | tasks/call | c | calls | p50 ms | p99 ms | tasks/s | ours ÷ example (tasks/s) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     ours = {(r["tasks"], r["concurrency"]): r for r in result["predict"] if r["server"] == "labelqueue"}
-    for r in result["predict"]:
+    order = list(dict.fromkeys(r["server"] for r in result["predict"]))
+    for r in sorted(result["predict"], key=lambda r: (order.index(r["server"]), r["tasks"],
+                                                      r["concurrency"])):
         base = ours.get((r["tasks"], r["concurrency"]))
         ratio = f"{base['throughput'] / r['throughput']:.2f}x" if base and r["server"] != "labelqueue" else "—"
         lines.append(f"| {r['server']} | {r['tasks']:,} | {r['concurrency']} | {r['calls']} | "
@@ -341,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(result, figure)
     block = markdown(result) + f"\n![/predict latency and throughput]({figure.name if figure.parent == BENCH else figure})\n"
     (args.out / "speed.md").write_text(block + "\n")
-    console.print(block)
+    console.print(block, markup=False, highlight=False)
     if args.write_results:
         write_block(BENCH / "RESULTS.md", block)
         console.print(f"updated {BENCH / 'RESULTS.md'}")

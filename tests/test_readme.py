@@ -19,4 +19,4 @@ def test_ci_runs_the_readme_test_command_verbatim():
 
 def test_readme_starts_with_a_run_command_and_a_test_command():
     run, test = readme_commands()
-    assert "labelqueue serve" in run and "pytest" in test
+    assert "labelqueue quickstart" in run and "pytest" in test
