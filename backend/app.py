@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 from backend.api import routes
 from backend.auth import install_auth
 from backend.errors import ApiError
+from backend.report_api import report_routes
 from backend.runtime import Runtime
 from backend.settings import Settings
 
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     runtime.resume_interrupted()
     install_auth(app, settings)
     app.register_blueprint(routes)
+    app.register_blueprint(report_routes)
     register_error_handlers(app)
     return app
 

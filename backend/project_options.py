@@ -2,28 +2,34 @@
 
 Label Studio sends the connection's *Extra params* (JSON) to ``/setup``; labelqueue reads
 ``{"batch_size": 100, "mix": {"uncertain": 0.55, "diverse": 0.25, "failure": 0.15,
-"control": 0.05}}`` from it. Missing keys fall back to ``LABELQUEUE_BATCH_SIZE`` /
-``LABELQUEUE_MIX``. The options are remembered on disk (only when they change, so ``/setup``
-stays cheap) because selection runs in the background, possibly in another worker process.
+"control": 0.05}, "control_overlap": 2}`` from it (``control_overlap``: annotators asked to
+label each control task, for agreement on a random sample; default 1, no overlap). Missing keys
+fall back to ``LABELQUEUE_BATCH_SIZE`` / ``LABELQUEUE_MIX``; an automatic lowering of the
+uncertain share (``backend/mix_adjustment.py``) applies on top of the mix. The options are
+remembered on disk (only when they change, so ``/setup`` stays cheap) because selection runs
+in the background, possibly in another worker process.
 """
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from backend.errors import ApiError
+from backend.mix_adjustment import effective_mix
 from backend.settings import Settings
 from backend.store import ModelStore, atomic_write_json
 from selection.mix import SliceMix
 
 MAX_BATCH_SIZE = 10_000
+MAX_CONTROL_OVERLAP = 10
 
 
 @dataclass(frozen=True)
 class ProjectOptions:
     batch_size: int
     mix: SliceMix
+    control_overlap: int = 1
 
 
 def parse_extra_params(raw: object) -> dict:
@@ -37,7 +43,7 @@ def parse_extra_params(raw: object) -> dict:
             raise ApiError("extra_params is not valid JSON", field="extra_params") from None
     if not isinstance(raw, dict):
         raise ApiError("extra_params must be a JSON object", field="extra_params")
-    return {k: raw[k] for k in ("batch_size", "mix") if k in raw}
+    return {k: raw[k] for k in ("batch_size", "mix", "control_overlap") if k in raw}
 
 
 def resolve_options(params: dict, settings: Settings) -> ProjectOptions:
@@ -54,7 +60,11 @@ def resolve_options(params: dict, settings: Settings) -> ProjectOptions:
             mix = SliceMix.from_mapping(params["mix"])
         except ValueError as exc:
             raise ApiError(str(exc), field="extra_params.mix") from None
-    return ProjectOptions(batch_size=size, mix=mix)
+    overlap = params.get("control_overlap", 1)
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 1 <= overlap <= MAX_CONTROL_OVERLAP:
+        raise ApiError(f"control_overlap must be an integer from 1 to {MAX_CONTROL_OVERLAP}; got {overlap!r}",
+                       field="extra_params.control_overlap")
+    return ProjectOptions(batch_size=size, mix=mix, control_overlap=overlap)
 
 
 class ProjectOptionsStore:
@@ -75,6 +85,11 @@ class ProjectOptionsStore:
         return options
 
     def get(self, project_id: int) -> ProjectOptions:
+        options = self.admin_options(project_id)
+        return replace(options, mix=effective_mix(self.store, project_id, options.mix))
+
+    def admin_options(self, project_id: int) -> ProjectOptions:
+        """What the admin set, before any automatic mix adjustment."""
         try:
             params = json.loads((self.store.project_dir(project_id) / "options.json").read_text())
         except (OSError, ValueError):

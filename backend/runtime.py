@@ -16,6 +16,7 @@ from backend.cycle import CycleContext, CycleReport, read_queue, run_cycle
 from backend.failures import FailureLog
 from backend.labelconfig import parse_label_config
 from backend.labelstudio import Connections
+from backend.loop_monitor import LoopMonitor
 from backend.pool_cache import PoolCache
 from backend.project_options import ProjectOptionsStore
 from backend.scheduler import CoalescingScheduler
@@ -49,6 +50,7 @@ class Runtime:
     retrains: CoalescingScheduler = field(init=False)
     selections: CoalescingScheduler = field(init=False)
     pool_syncs: CoalescingScheduler = field(init=False)
+    loop: LoopMonitor = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings) -> "Runtime":
@@ -61,6 +63,8 @@ class Runtime:
         after = [lambda outcome: rt.selections.request(outcome.project_id)] if settings.select_after_retrain else []
         rt.retrains = CoalescingScheduler("retrain", rt.retrain_locked, threads=settings.train_threads, after=after)
         rt.pool_syncs = CoalescingScheduler("pool-sync", rt.sync_pool, threads=1)
+        rt.loop = LoopMonitor(settings, store, rt.connections, rt.options)
+        rt.cycle_hooks.append(rt.loop.record_queue)
         return rt
 
     @property
@@ -139,6 +143,7 @@ class Runtime:
                        "overridden": sum(1 for i in labelled.values() if i.get("overridden"))},
             "queue": {key: queue[key] for key in ("cycle", "model_version", "created_at", "counts")} if queue else None,
             "flagged_failures": len(self.failures.read(project_id)),
+            "loop": self.loop.summary(project_id),
             "jobs": {name: snapshot.get(project_id, {"state": "idle (this worker)"})
                      for name, snapshot in jobs.items()},
         }

@@ -82,6 +82,17 @@ class Settings:
     max_tasks_per_predict: int = 10_000
     train_threads: int = 2
     keep_model_versions: int = 3
+    #: Loop measurement (backend/measurement.py): label cost is annotators' time unless one of
+    #: these converts it; thresholds of the report's warnings; classes the report singles out.
+    cost_per_hour: float | None = None
+    cost_per_label: float | None = None
+    gain_threshold: float = 0.5
+    gain_patience: int = 3
+    agreement_gap: float = 0.15
+    high_impact_classes: str = ""
+    failure_mode_classes: str = ""
+    rare_class_threshold: int = 10
+    auto_adjust_mix: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -111,9 +122,15 @@ class Settings:
         self.slice_mix()
         self.failure_rule()
         for name in ("batch_size", "min_new_annotations", "max_request_bytes", "max_tasks_per_predict",
-                     "train_threads", "keep_model_versions"):
+                     "train_threads", "keep_model_versions", "gain_patience", "rare_class_threshold"):
             if int(getattr(self, name)) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
+        if self.cost_per_hour is not None and self.cost_per_label is not None:
+            raise SettingsError("set LABELQUEUE_COST_PER_HOUR or LABELQUEUE_COST_PER_LABEL, not both")
+        for name in ("cost_per_hour", "cost_per_label", "agreement_gap"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < float("inf"):
+                raise SettingsError(f"{PREFIX}{name.upper()} must be a finite number >= 0")
 
     def slice_mix(self) -> "SliceMix":
         """The default mix for projects that do not set their own (``extra_params``)."""
@@ -158,6 +175,8 @@ def _convert(name: str, raw: str, annotation: object) -> object:
             return Path(raw).expanduser()
         if kind.startswith("int"):
             return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
         return raw
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a valid integer") from None
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind.split()[0]}") from None
