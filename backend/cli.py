@@ -108,7 +108,7 @@ def run_select(args: argparse.Namespace) -> int:
     console = Console()
     rt = Runtime.build(Settings.from_env())
     with console.status("starting") as status:
-        report = run_cycle(rt.cycle_context, args.project, size=args.size,
+        report = run_cycle(rt, args.project, size=args.size,
                            progress=lambda step: status.update(step))
     if not report.done:
         console.print(f"[yellow]no batch written:[/] {report.reason}")

@@ -1,6 +1,6 @@
 """Keeps each project's loop measurement current, in the background, and answers for it cheaply.
 
-After every written queue (``Runtime.cycle_hooks``) :meth:`LoopMonitor.record_queue` stores the
+After every written queue (``CycleContext.after_write``) :meth:`LoopMonitor.record_queue` stores the
 queue in SQLite and requests a *measure* job. The job reads the project's annotations from
 Label Studio once, asks for overlap on new control tasks, measures every cycle, lowers the
 uncertain share if warranted and allowed, renders the report and stores measurement and page.

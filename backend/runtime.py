@@ -38,15 +38,9 @@ class PoolSyncOutcome:
 
 
 @dataclass
-class Runtime:
-    settings: Settings
-    store: ModelStore
-    models: ModelCache
-    connections: Connections
-    pool_cache: PoolCache
-    failures: FailureLog
-    options: ProjectOptionsStore
-    cycle_hooks: list = field(default_factory=list)
+class Runtime(CycleContext):
+    """Everything a selection cycle needs (inherited) plus the background job schedulers."""
+
     retrains: CoalescingScheduler = field(init=False)
     selections: CoalescingScheduler = field(init=False)
     pool_syncs: CoalescingScheduler = field(init=False)
@@ -64,14 +58,8 @@ class Runtime:
         rt.retrains = CoalescingScheduler("retrain", rt.retrain_locked, threads=settings.train_threads, after=after)
         rt.pool_syncs = CoalescingScheduler("pool-sync", rt.sync_pool, threads=1)
         rt.loop = LoopMonitor(settings, store, rt.connections, rt.options)
-        rt.cycle_hooks.append(rt.loop.record_queue)
+        rt.after_write.append(rt.loop.record_queue)
         return rt
-
-    @property
-    def cycle_context(self) -> CycleContext:
-        return CycleContext(settings=self.settings, store=self.store, models=self.models,
-                            connections=self.connections, pool_cache=self.pool_cache,
-                            failures=self.failures, options=self.options, after_write=self.cycle_hooks)
 
     def request_retrain(self, project_id: int, *, force: bool = False) -> str:
         """Schedule a retrain, first recording it on disk so a crash cannot lose it."""
@@ -111,7 +99,7 @@ class Runtime:
 
     def select(self, project_id: int, force: bool = False) -> CycleReport:
         """``force``: on demand (always compose); otherwise after a retrain (skip if current)."""
-        return run_cycle(self.cycle_context, project_id, force=force)
+        return run_cycle(self, project_id, force=force)
 
     def sync_pool(self, project_id: int, reconcile: bool) -> PoolSyncOutcome:
         """New tasks are appended; after deletions (``reconcile``) missing ones are dropped too."""
