@@ -13,7 +13,15 @@ from typing import Iterator
 
 import pytest
 
+from hypothesis import settings as hypothesis_settings
+
 from backend.local_label_studio import LocalServer, StartupError, start_backend, start_label_studio
+
+# CI replays the same generated examples every run (a landing must not depend on luck);
+# developers' runs keep exploring new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("LABELQUEUE_DATASETS", REPO.parent / "shared" / "datasets"))
