@@ -71,8 +71,10 @@ def wait_until_up(server: LocalServer, path: str, timeout: float) -> None:
             pass
         time.sleep(0.5)
     tail = server.log.read_text(errors="replace")[-4000:] if server.log.exists() else "(no log)"
+    exited = server.process.poll()
     server.stop()
-    raise StartupError(f"{server.url}{path} did not come up within {timeout:.0f}s; log tail:\n{tail}")
+    why = f"exited with code {exited}" if exited is not None else f"did not come up within {timeout:.0f}s"
+    raise StartupError(f"{server.url}{path} {why}; log tail:\n{tail}")
 
 
 def start_label_studio(data_dir: Path, *, port: int | None = None, timeout: float = 240,
@@ -94,7 +96,9 @@ def start_label_studio(data_dir: Path, *, port: int | None = None, timeout: floa
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "label-studio"), "start", "--no-browser",
              "--internal-host", "127.0.0.1", "-p", str(port), "--data-dir", str(data_dir),
-             "--username", ADMIN_EMAIL, "--password", password, "--user-token", token,
+             # ``--opt=value``: a generated password may start with "-", which argparse would
+             # otherwise read as an option (seen: "argument --password: expected one argument").
+             f"--username={ADMIN_EMAIL}", f"--password={password}", f"--user-token={token}",
              "--enable-legacy-api-token", "--log-level", "WARNING"],
             env=env, stdout=out, stderr=subprocess.STDOUT, cwd=data_dir)
     server = LocalServer(url=f"http://127.0.0.1:{port}", process=process, log=log, token=token,
