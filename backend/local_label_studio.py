@@ -37,6 +37,7 @@ class LocalServer:
     log: Path
     token: str = ""
     password: str = ""
+    name: str = ""
 
     def stop(self, timeout: float = 15) -> None:
         """SIGINT first (Label Studio and gunicorn both shut down cleanly on it), then kill."""
@@ -77,6 +78,17 @@ def wait_until_up(server: LocalServer, path: str, timeout: float) -> None:
     raise StartupError(f"{server.url}{path} {why}; log tail:\n{tail}")
 
 
+def launch(command: list[str], *, port: int, log: Path, env: dict[str, str], timeout: float,
+           cwd: Path | None = None, name: str = "", **identity: str) -> LocalServer:
+    """Run ``command`` (a server listening on ``port``), log to ``log``, wait for ``/health``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+    server = LocalServer(url=f"http://127.0.0.1:{port}", process=process, log=log, name=name, **identity)
+    wait_until_up(server, "/health", timeout)
+    return server
+
+
 def start_label_studio(data_dir: Path, *, port: int | None = None, timeout: float = 240,
                        token: str | None = None) -> LocalServer:
     """Label Studio from the ``label-studio`` package installed beside this Python.
@@ -91,20 +103,14 @@ def start_label_studio(data_dir: Path, *, port: int | None = None, timeout: floa
            "LATEST_VERSION_CHECK": "false", "SSRF_PROTECTION_ENABLED": "false",
            "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "false",
            "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "false", "DEBUG": "false"}
-    log = data_dir / "label-studio.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "label-studio"), "start", "--no-browser",
-             "--internal-host", "127.0.0.1", "-p", str(port), "--data-dir", str(data_dir),
-             # ``--opt=value``: a generated password may start with "-", which argparse would
-             # otherwise read as an option (seen: "argument --password: expected one argument").
-             f"--username={ADMIN_EMAIL}", f"--password={password}", f"--user-token={token}",
-             "--enable-legacy-api-token", "--log-level", "WARNING"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=data_dir)
-    server = LocalServer(url=f"http://127.0.0.1:{port}", process=process, log=log, token=token,
-                         password=password)
-    wait_until_up(server, "/health", timeout)
-    return server
+    command = [str(Path(sys.executable).parent / "label-studio"), "start", "--no-browser",
+               "--internal-host", "127.0.0.1", "-p", str(port), "--data-dir", str(data_dir),
+               # ``--opt=value``: a generated password may start with "-", which argparse would
+               # otherwise read as an option (seen: "argument --password: expected one argument").
+               f"--username={ADMIN_EMAIL}", f"--password={password}", f"--user-token={token}",
+               "--enable-legacy-api-token", "--log-level", "WARNING"]
+    return launch(command, port=port, log=data_dir / "label-studio.log", env=env, timeout=timeout,
+                  cwd=data_dir, name="label-studio", token=token, password=password)
 
 
 def start_backend(data_dir: Path, *, label_studio: LocalServer | None, port: int | None = None,
@@ -115,12 +121,7 @@ def start_backend(data_dir: Path, *, label_studio: LocalServer | None, port: int
     full_env = {**os.environ, "LABELQUEUE_DATA_DIR": str(data_dir / "data"), **(env or {})}
     if label_studio is not None:
         full_env.update(LABEL_STUDIO_URL=label_studio.url, LABEL_STUDIO_API_KEY=label_studio.token)
-    log = data_dir / "backend.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "labelqueue"), "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", str(workers)],
-            env=full_env, stdout=out, stderr=subprocess.STDOUT)
-    server = LocalServer(url=f"http://127.0.0.1:{port}", process=process, log=log)
-    wait_until_up(server, "/health", timeout)
-    return server
+    command = [str(Path(sys.executable).parent / "labelqueue"), "serve", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers)]
+    return launch(command, port=port, log=data_dir / "backend.log", env=full_env, timeout=timeout,
+                  name="labelqueue")

@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import track  # noqa: E402
 
+from backend.local_label_studio import LocalServer  # noqa: E402
 from backend.model import fit_model  # noqa: E402
 from backend.store import ModelStore  # noqa: E402
 from bench import http_timing, servers  # noqa: E402
@@ -116,7 +117,7 @@ def write_example_tasks(example_dir: Path, train: Split, categories: tuple[str, 
     (example_dir / "tasks.json").write_text(json.dumps(tasks))
 
 
-def predict_bench(started: list[servers.Server], texts: list[str], xml: str, args,
+def predict_bench(started: list[LocalServer], texts: list[str], xml: str, args,
                   console: Console) -> list[dict]:
     """Every size on every server, servers interleaved per size so that background load on
     the machine hits all of them alike."""
@@ -141,7 +142,7 @@ def _fit_forever(rows: list[str], labels: list[tuple[str, ...]], categories, sto
         fit_model(rows, labels, labels=categories, multilabel=False, version="busy")
 
 
-def webhook_bench(ours: servers.Server, texts: list[str], xml: str, train: Split,
+def webhook_bench(ours: LocalServer, texts: list[str], xml: str, train: Split,
                   categories: tuple[str, ...], args) -> list[dict]:
     """Our ``/webhook`` latency idle, under concurrent predictions, and with an offline fit."""
     body = json.dumps({"action": "ANNOTATION_CREATED", "project": {"id": 1}}).encode()
@@ -184,7 +185,7 @@ def webhook_bench(ours: servers.Server, texts: list[str], xml: str, train: Split
     return rows
 
 
-def example_webhook_bench(example: servers.Server, example_dir: Path, train: Split,
+def example_webhook_bench(example: LocalServer, example_dir: Path, train: Split,
                           categories: tuple[str, ...], xml: str, n_labels: int, args) -> list[dict]:
     """The example's ``/webhook``: trains in the request when ``len(tasks) % 10 == 0``."""
     body = json.dumps({"action": "ANNOTATION_CREATED",
