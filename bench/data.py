@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 import numpy as np
+
+from backend.quickstart_inputs import config_with_labels
 
 #: Where the shared data sets live when the repo sits next to ``shared/``.
 DEFAULT_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TEXT_CONFIG = REPO_ROOT / "label_config" / "text_classification.xml"
 
 
 class DatasetMissingError(FileNotFoundError):
@@ -76,17 +75,7 @@ def load_banking77(datasets: Path = DEFAULT_DATASETS) -> Banking77:
                      _read_split(folder / "test.csv", index), categories)
 
 
-def label_config_xml(labels: tuple[str, ...], template: Path = TEXT_CONFIG) -> str:
-    """The repo's single-label text config with its ``<Choice>`` list replaced by ``labels``.
-
-    Built from the shipped template (not hand-written) so the benchmark exercises the config
-    the product documents.
-    """
-    xml = template.read_text(encoding="utf-8")
-    xml = re.sub(r"<!--.*?-->\s*", "", xml, flags=re.DOTALL)
-    choices = "\n".join(f"    <Choice value={quoteattr(label)}/>" for label in labels)
-    replaced, count = re.subn(r"(<Choices[^>]*>).*?(\s*</Choices>)",
-                              lambda m: f"{m.group(1)}\n{choices}{m.group(2)}", xml, flags=re.DOTALL)
-    if count != 1:
-        raise ValueError(f"{template} must hold exactly one <Choices> block; found {count}")
-    return replaced
+def label_config_xml(labels: tuple[str, ...]) -> str:
+    """The repo's single-label text config with ``labels`` as its choices: built from the shipped
+    template by the product's own function, so the benchmark exercises the documented config."""
+    return config_with_labels(labels)

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backend.local_label_studio import start_backend, start_label_studio
+from backend.quickstart_inputs import config_with_labels
 
 REPO = Path(__file__).resolve().parents[1]
 INTENTS = ("card_arrival", "lost_or_stolen_card", "exchange_rate", "pin_blocked", "top_up_failed")
@@ -40,8 +41,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def config() -> str:
-    choices = "".join(f'<Choice value="{c}"/>' for c in INTENTS)
-    return f'<View><Text name="text" value="$text"/><Choices name="intent" toName="text">{choices}</Choices></View>'
+    return config_with_labels(INTENTS)
 
 
 def make_project(ls: LabelStudio, datasets: Path) -> tuple[int, list[str]]:

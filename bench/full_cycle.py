@@ -26,9 +26,9 @@ from rich.progress import track
 from rich.table import Table
 
 from backend.local_label_studio import start_backend, start_label_studio
+from backend.quickstart_inputs import config_with_labels
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "label_config" / "text_classification.xml"
 
 
 def banking_rows(datasets: Path) -> list[dict[str, str]]:
@@ -37,12 +37,6 @@ def banking_rows(datasets: Path) -> list[dict[str, str]]:
         with open(datasets / "banking77" / f"{split}.csv", newline="") as handle:
             rows += list(csv.DictReader(handle))
     return rows
-
-
-def config_for(categories: list[str]) -> str:
-    choices = "".join(f'<Choice value="{c}"/>' for c in categories)
-    return (f'<View><Text name="text" value="$text"/><Choices name="intent" toName="text" '
-            f'choice="single">{choices}</Choices></View>')
 
 
 def wait_for_cycle(url: str, project_id: int, cycle: int, timeout: float = 1800) -> float:
@@ -88,7 +82,8 @@ def main() -> None:
                                 env={"LABELQUEUE_BATCH_SIZE": str(args.batch)})
         try:
             client = LabelStudio(base_url=ls_server.url, api_key=ls_server.token, timeout=600)
-            project = client.projects.create(title="labelqueue full cycle", label_config=config_for(categories))
+            project = client.projects.create(title="labelqueue full cycle",
+                                             label_config=config_with_labels(categories))
             started = time.monotonic()
             for chunk in track(range(0, len(tasks), 10_000), description="importing tasks"):
                 client.projects.import_tasks(id=project.id, request=tasks[chunk:chunk + 10_000])

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
 import httpx
+
+from backend.quickstart_inputs import config_with_labels
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -18,14 +19,9 @@ INTENTS = ("card_arrival", "lost_or_stolen_card", "exchange_rate", "balance_not_
 
 
 def config_with_choices(template: str, choices: Iterable[str]) -> str:
-    """The shipped single-label config from label_config/, with our intents as its choices."""
-    root = ET.fromstring((REPO / "label_config" / template).read_text())
-    control = root.find("Choices")
-    for old in list(control):
-        control.remove(old)
-    for value in choices:
-        ET.SubElement(control, "Choice", {"value": value})
-    return ET.tostring(root, encoding="unicode")
+    """The shipped config ``template`` (single- or multi-label) with our intents as its choices,
+    built by the same function the quickstart uses for ``--labels``."""
+    return config_with_labels(list(choices), multilabel=template.startswith("multi_label"))
 
 
 def choice_result(spec_from: str, spec_to: str, labels: list[str]) -> list[dict]:
