@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 from backend.api import routes
 from backend.auth import install_auth
 from backend.errors import ApiError
+from backend.jobs import JobQueueUnavailable
 from backend.report_api import report_routes
 from backend.runtime import Runtime
 from backend.settings import Settings
@@ -37,6 +38,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
         return jsonify(exc.to_dict()), exc.status
+
+    @app.errorhandler(JobQueueUnavailable)
+    def queue_down(exc: JobQueueUnavailable):
+        logger.error("%s", exc)
+        return jsonify({"error": f"{exc}; the request was not queued, retry later", "status": 503}), 503
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

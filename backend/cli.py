@@ -1,7 +1,7 @@
 """``labelqueue`` command line.
 
-``serve`` runs the backend under gunicorn (or Flask with ``--dev``); ``select`` composes and
-writes a batch now; ``failures add`` flags production failures; ``report`` measures the loop
+``serve`` runs the backend under gunicorn (or Flask with ``--dev``); ``worker`` runs background
+jobs from Redis Queue when ``LABELQUEUE_REDIS_URL`` is set; ``select`` composes and writes a batch now; ``failures add`` flags production failures; ``report`` measures the loop
 and writes its HTML report. ``select``, ``failures`` and ``report`` work on the same data dir as
 the server (``LABELQUEUE_DATA_DIR``).
 """
@@ -42,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=4, help="request threads per worker")
     serve.add_argument("--dev", action="store_true", help="Flask's development server instead of gunicorn")
     serve.set_defaults(handler=run_serve)
+
+    worker = commands.add_parser("worker", help="run retrain, selection and scoring jobs from Redis Queue "
+                                 "(LABELQUEUE_REDIS_URL); start any number, on any machine sharing the data dir")
+    worker.add_argument("--queues", nargs="+", choices=["score", "jobs", "measure"], default=["score", "jobs", "measure"],
+                        help="queues to take jobs from, in priority order (default: all)")
+    worker.add_argument("--burst", action="store_true", help="quit when the queues are empty")
+    worker.add_argument("--name", help="worker name shown in /metrics (default: RQ's random name)")
+    worker.set_defaults(handler=run_worker)
 
     select = commands.add_parser("select", help="compose the next batch and write it into the project's queue")
     select.add_argument("--project", type=int, required=True, help="Label Studio project id")
@@ -84,8 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    logger.info("data dir %s; Label Studio %s", settings.data_dir,
-                settings.label_studio_url or "from /setup (LABEL_STUDIO_URL not set)")
+    logger.info("data dir %s; Label Studio %s; background jobs %s", settings.data_dir,
+                settings.label_studio_url or "from /setup (LABEL_STUDIO_URL not set)",
+                "on RQ workers (LABELQUEUE_REDIS_URL)" if settings.redis_url else "in this process")
     if args.dev:
         from backend.app import create_app
 
@@ -96,6 +105,12 @@ def run_serve(args: argparse.Namespace) -> int:
     GunicornServer(settings, bind=f"{args.host}:{args.port}", workers=args.workers,
                    threads=args.threads, log_level=args.log_level).run()
     return 0
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from backend.worker import run_worker as work
+
+    return work(Settings.from_env(), queues=args.queues, burst=args.burst, name=args.name, log_level=args.log_level)
 
 
 def run_select(args: argparse.Namespace) -> int:
@@ -126,13 +141,13 @@ def run_select(args: argparse.Namespace) -> int:
 
 def run_failures_add(args: argparse.Namespace) -> int:
     from backend.failures import FailureLog
-    from backend.store import ModelStore
+    from backend.jobs import open_store
 
     settings = Settings.from_env()
     invalid = [t for t in args.task_ids if t <= 0]
     if invalid:
         raise SettingsError(f"task ids must be positive; got {invalid}")
-    log = FailureLog(ModelStore(settings.data_dir))
+    log = FailureLog(open_store(settings))
     added = log.add(args.project, args.task_ids, source="cli")
     print(f"project {args.project}: {added} task(s) newly flagged, {len(log.read(args.project))} flagged in all")
     return 0

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from backend.failures import FailureLog
+from backend.jobs import PoolScorer
 from backend.labelconfig import TaskSpec, parse_label_config
 from backend.labelstudio import Connections
 from backend.pool_cache import CachedPool, PoolCache
@@ -60,6 +61,8 @@ class CycleContext:
     pool_cache: PoolCache
     failures: FailureLog
     options: ProjectOptionsStore
+    #: Scores the pool: here, or in chunks on RQ workers (``backend/pool_scoring.py``).
+    scorer: PoolScorer
     #: Called with ``(project_id, queue)`` after each queue is written (measurement records it).
     after_write: list[Callable[[int, dict], None]] = field(default_factory=list)
 
@@ -124,7 +127,7 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
     progress(f"scoring {len(cached.task_ids)} cached tasks")
     labelled = read_labelled(ctx.store, project_id)
     model = ctx.models.current(project_id)
-    pool, labelled_set = score_pool(cached, labelled, model, spec)
+    pool, labelled_set = score_pool(cached, labelled, model, spec, ctx.scorer, project_id)
     lap("score")
 
     previous = read_queue(ctx.store, project_id) or {"cycle": 0, "items": []}
@@ -173,7 +176,8 @@ def predictions_of(items, pool: Pool, spec: TaskSpec) -> dict[int, dict[str, Any
             for item in items}
 
 
-def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskSpec) -> tuple[Pool, LabelledSet]:
+def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskSpec, scorer: PoolScorer,
+               project_id: int) -> tuple[Pool, LabelledSet]:
     """Split the cache into the unlabelled pool (scored by ``model``) and the labelled set.
 
     Without a model every class is equally likely: uncertainty is then flat and the batch is
@@ -183,7 +187,7 @@ def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskS
     rows = np.flatnonzero(~is_labelled)
     texts = [cached.texts[i] for i in rows]
     if model is not None:
-        proba = model.predict_proba(texts)
+        proba = scorer.score(project_id, model, texts)
     else:
         proba = np.full((len(rows), len(spec.labels)), 1.0 / len(spec.labels))
     done = np.flatnonzero(is_labelled)

@@ -113,15 +113,49 @@ def start_label_studio(data_dir: Path, *, port: int | None = None, timeout: floa
                   cwd=data_dir, name="label-studio", token=token, password=password)
 
 
+def backend_env(data_dir: Path, label_studio: LocalServer | None, env: dict[str, str] | None) -> dict[str, str]:
+    """The environment ``labelqueue serve`` and ``labelqueue worker`` share: data dir, Label Studio."""
+    full_env = {**os.environ, "LABELQUEUE_DATA_DIR": str(data_dir / "data"), **(env or {})}
+    if label_studio is not None:
+        full_env.update(LABEL_STUDIO_URL=label_studio.url, LABEL_STUDIO_API_KEY=label_studio.token)
+    return full_env
+
+
 def start_backend(data_dir: Path, *, label_studio: LocalServer | None, port: int | None = None,
                   workers: int = 1, env: dict[str, str] | None = None, timeout: float = 60) -> LocalServer:
     """``labelqueue serve`` as an admin would run it, pointed at ``label_studio``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port(port)
-    full_env = {**os.environ, "LABELQUEUE_DATA_DIR": str(data_dir / "data"), **(env or {})}
-    if label_studio is not None:
-        full_env.update(LABEL_STUDIO_URL=label_studio.url, LABEL_STUDIO_API_KEY=label_studio.token)
+    full_env = backend_env(data_dir, label_studio, env)
     command = [str(Path(sys.executable).parent / "labelqueue"), "serve", "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(workers)]
     return launch(command, port=port, log=data_dir / "backend.log", env=full_env, timeout=timeout,
                   name="labelqueue")
+
+
+def start_worker(data_dir: Path, *, label_studio: LocalServer | None, name: str,
+                 env: dict[str, str] | None = None, queues: tuple[str, ...] = (), timeout: float = 60) -> LocalServer:
+    """``labelqueue worker`` beside :func:`start_backend`'s server (same data dir and settings;
+    ``env`` must set ``LABELQUEUE_REDIS_URL``). Started in a session of its own, so ``killpg``
+    takes the worker and its work horse down together, as a lost machine would."""
+    from redis import Redis
+    from rq import Worker
+
+    full_env = backend_env(data_dir, label_studio, env)
+    log = data_dir / f"{name}.log"
+    command = [str(Path(sys.executable).parent / "labelqueue"), "worker", "--name", name]
+    if queues:
+        command += ["--queues", *queues]
+    with open(log, "ab") as out:
+        process = subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    worker = LocalServer(url=full_env["LABELQUEUE_REDIS_URL"], process=process, log=log, name=name)
+    redis = Redis.from_url(worker.url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(w.name == name for w in Worker.all(connection=redis)):
+            return worker
+        time.sleep(0.2)
+    worker.stop()
+    raise StartupError(f"labelqueue worker {name} did not register within {timeout:.0f}s; log tail:\n"
+                       f"{log.read_text(errors='replace')[-4000:]}")

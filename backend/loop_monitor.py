@@ -19,12 +19,12 @@ from label_studio_sdk import LabelStudio
 from backend.control_overlap import apply_control_overlap
 from backend.cycles_db import CycleRecord, CyclesDB
 from backend.labelconfig import parse_label_config
+from backend.jobs import JobBackend
 from backend.labelstudio import Connections
 from backend.measurement import AnnotatedTask, LoopConfig, measure_loop, read_annotated
 from backend.mix_adjustment import save_adjustment
 from backend.project_options import ProjectOptionsStore
 from backend.report import render_report
-from backend.scheduler import CoalescingScheduler
 from backend.settings import Settings
 from backend.store import ModelStore
 from backend.training import read_labelled
@@ -52,14 +52,15 @@ class Measured:
 
 
 class LoopMonitor:
-    def __init__(self, settings: Settings, store: ModelStore, connections: Connections, options: ProjectOptionsStore):
+    def __init__(self, settings: Settings, store: ModelStore, connections: Connections, options: ProjectOptionsStore,
+                 jobs: JobBackend):
         self.settings = settings
         self.store = store
         self.connections = connections
         self.options = options
         self.db = CyclesDB.in_data_dir(settings.data_dir)
         self.config = LoopConfig.from_settings(settings)
-        self.jobs = CoalescingScheduler("measure", self.refresh, threads=1)
+        self.jobs = jobs.scheduler("measure", self.refresh, threads=1)
 
     def record_queue(self, project_id: int, queue: dict[str, Any]) -> None:
         """The cycle hook: record the queue, then measure in the background.

@@ -11,7 +11,6 @@ missing ones. Rescoring after a retrain reads the cache only.
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import threading
@@ -23,7 +22,7 @@ import numpy as np
 from backend.features import EMBEDDING_DIM, embed_texts
 from backend.labelconfig import TaskSpec
 from backend.settings import FailureField
-from backend.store import ModelStore, atomic_write_bytes, atomic_write_json
+from backend.store import ModelStore, atomic_write_bytes, atomic_write_json, npy_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ class PoolCache:
         path = self._dir(project_id)
         for name, array in (("ids.npy", pool.task_ids), ("embeddings.npy", pool.embeddings),
                             ("flagged.npy", pool.flagged)):
-            atomic_write_bytes(path / name, _npy_bytes(array))
+            atomic_write_bytes(path / name, npy_bytes(array))
         atomic_write_bytes(path / "texts.json", json.dumps(pool.texts).encode())
         atomic_write_json(path / "meta.json", {"failure_field": str(self.failure_field), "seed": self.seed,
                                                "size": len(pool.task_ids)})
@@ -142,9 +141,3 @@ class PoolCache:
             embeddings=np.concatenate([pool.embeddings, embed_texts(texts, self.seed)]),
             flagged=np.concatenate([pool.flagged, flags]),
         )
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()

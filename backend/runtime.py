@@ -1,27 +1,31 @@
-"""The long-lived objects one backend process needs, built once by ``create_app``.
+"""The long-lived objects one backend process needs, built once by ``create_app`` (and once by
+each ``labelqueue worker``).
 
 Kept in ``app.extensions`` instead of module globals so tests can run several apps with
-different data dirs side by side. Three coalescing schedulers run the background work:
-``retrains`` (annotation webhooks), ``selections`` (after each new model, and on demand) and
-``pool_syncs`` (``TASKS_CREATED`` / ``TASKS_DELETED``).
+different data dirs side by side. Three schedulers run the background work: ``retrains``
+(annotation webhooks), ``selections`` (after each new model, and on demand) and ``pool_syncs``
+(``TASKS_CREATED`` / ``TASKS_DELETED``); the loop monitor has a fourth (``measure``). Whether
+they run on this process's threads or on RQ workers is the job backend's business
+(``backend/jobs.py``): the code here is the same in both modes.
 """
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from backend.cycle import CycleContext, CycleReport, read_queue, run_cycle
 from backend.failures import FailureLog
+from backend.jobs import JobBackend, JobScheduler, job_backend, open_store
 from backend.labelconfig import parse_label_config
 from backend.labelstudio import Connections
 from backend.loop_monitor import LoopMonitor
 from backend.pool_cache import PoolCache
 from backend.project_options import ProjectOptionsStore
-from backend.scheduler import CoalescingScheduler
 from backend.settings import Settings
-from backend.store import ModelCache, ModelStore, atomic_write_json
+from backend.store import ModelCache, atomic_write_json
 from backend.training import TrainOutcome, read_labelled, retrain
 
 logger = logging.getLogger(__name__)
@@ -41,23 +45,27 @@ class PoolSyncOutcome:
 class Runtime(CycleContext):
     """Everything a selection cycle needs (inherited) plus the background job schedulers."""
 
-    retrains: CoalescingScheduler = field(init=False)
-    selections: CoalescingScheduler = field(init=False)
-    pool_syncs: CoalescingScheduler = field(init=False)
+    jobs: JobBackend = field(init=False)
+    retrains: JobScheduler = field(init=False)
+    selections: JobScheduler = field(init=False)
+    pool_syncs: JobScheduler = field(init=False)
     loop: LoopMonitor = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings) -> "Runtime":
-        store = ModelStore(settings.data_dir, keep_versions=settings.keep_model_versions)
+        jobs = job_backend(settings)
+        store = open_store(settings, jobs)
         rt = cls(settings=settings, store=store, models=ModelCache(store),
                  connections=Connections(settings, store),
                  pool_cache=PoolCache(store, seed=settings.seed, failure_field=settings.failure_rule()),
-                 failures=FailureLog(store), options=ProjectOptionsStore(settings, store))
-        rt.selections = CoalescingScheduler("select", rt.select, threads=settings.train_threads)
+                 failures=FailureLog(store), options=ProjectOptionsStore(settings, store),
+                 scorer=jobs.scorer(store))
+        rt.jobs = jobs
+        rt.selections = jobs.scheduler("select", rt.select, threads=settings.train_threads)
         after = [lambda outcome: rt.selections.request(outcome.project_id)] if settings.select_after_retrain else []
-        rt.retrains = CoalescingScheduler("retrain", rt.retrain_locked, threads=settings.train_threads, after=after)
-        rt.pool_syncs = CoalescingScheduler("pool-sync", rt.sync_pool, threads=1)
-        rt.loop = LoopMonitor(settings, store, rt.connections, rt.options)
+        rt.retrains = jobs.scheduler("retrain", rt.retrain_locked, threads=settings.train_threads, after=after)
+        rt.pool_syncs = jobs.scheduler("pool-sync", rt.sync_pool, threads=1)
+        rt.loop = LoopMonitor(settings, store, rt.connections, rt.options, jobs)
         rt.after_write.append(rt.loop.record_queue)
         return rt
 
@@ -83,7 +91,9 @@ class Runtime(CycleContext):
         return resumed
 
     def retrain_locked(self, project_id: int, force: bool) -> TrainOutcome:
-        """Retrain under the project's file lock, so other worker processes wait their turn."""
+        """Retrain under the project's ``train`` lock, so other processes wait their turn; first
+        give Label Studio a moment to commit the annotation whose webhook asked for it."""
+        time.sleep(self.settings.retrain_settle_seconds)
         with self.store.lock(project_id, "train"):
             outcome = retrain(project_id, settings=self.settings, store=self.store,
                               connections=self.connections, force=force)
@@ -114,7 +124,7 @@ class Runtime(CycleContext):
         jobs = {s.name: s.snapshot() for s in (self.retrains, self.selections, self.pool_syncs)}
         active = set().union(*(snapshot.keys() for snapshot in jobs.values()))
         projects = {str(pid): self.project_metrics(pid, jobs) for pid in sorted(self.known_projects() | active)}
-        return {"projects": projects, "settings": self.settings.public()}
+        return {"projects": projects, "jobs_backend": self.jobs.describe(), "settings": self.settings.public()}
 
     def project_metrics(self, project_id: int, jobs: dict[str, dict]) -> dict[str, Any]:
         manifest = self.store.manifest(project_id)
@@ -132,9 +142,12 @@ class Runtime(CycleContext):
             "queue": {key: queue[key] for key in ("cycle", "model_version", "created_at", "counts")} if queue else None,
             "flagged_failures": len(self.failures.read(project_id)),
             "loop": self.loop.summary(project_id),
-            "jobs": {name: snapshot.get(project_id, {"state": "idle (this worker)"})
-                     for name, snapshot in jobs.items()},
+            "jobs": {name: snapshot.get(project_id, {"state": self.idle_state()}) for name, snapshot in jobs.items()},
         }
+
+    def idle_state(self) -> str:
+        """In-process job state is per gunicorn worker; RQ job state is shared by all."""
+        return "idle" if self.jobs.mode == "rq" else "idle (this worker)"
 
     def known_projects(self) -> set[int]:
         root = self.store.data_dir / "projects"

@@ -41,7 +41,7 @@ AfterJob = Callable[[Any], None]
 class ProjectTraining:
     """Per-project scheduler state, reported as-is in ``/metrics``."""
 
-    state: str = "idle"  # idle | queued | running | backoff
+    state: str = "idle"  # idle | queued | running | backoff | failed (last run raised a bug)
     attempts: int = 0
     retry_in: float | None = None
     requests: int = 0
@@ -78,7 +78,7 @@ class CoalescingScheduler:
         with self._lock:
             state = self._states.setdefault(project_id, ProjectTraining())
             state.requests += 1
-            if state.state != "idle":
+            if state.state not in ("idle", "failed"):
                 state.coalesced += 1
                 state.pending = True
                 state.pending_force = state.pending_force or force
@@ -90,16 +90,16 @@ class CoalescingScheduler:
     def _work(self, project_id: int, force: bool) -> None:
         again = True
         while again:
-            retry = self._run_once(project_id, force)
+            result = self._run_once(project_id, force)
             with self._lock:
                 state = self._states[project_id]
-                if retry:
+                if result == "retry":
                     self._back_off(project_id, state, force)
                     return
                 state.attempts, state.retry_in = 0, None
                 again, force = state.pending, state.pending_force
                 state.pending = state.pending_force = False
-                state.state = "queued" if again else "idle"
+                state.state = "queued" if again else result
 
     def _back_off(self, project_id: int, state: ProjectTraining, force: bool) -> None:
         """Called with the lock held: retry later; requests meanwhile fold into that retry."""
@@ -133,8 +133,9 @@ class CoalescingScheduler:
         with self._lock:
             return {pid: s.last_error or "" for pid, s in self._states.items() if s.state == "backoff"}
 
-    def _run_once(self, project_id: int, force: bool) -> bool:
-        """Run the job once; True when it failed for a reason worth retrying."""
+    def _run_once(self, project_id: int, force: bool) -> str:
+        """Run the job once: ``"idle"`` when it ran, ``"retry"`` when it failed for a reason
+        worth retrying (Label Studio), ``"failed"`` when it raised anything else."""
         with self._lock:
             state = self._states[project_id]
             state.state, state.last_started = "running", time.time()
@@ -149,7 +150,7 @@ class CoalescingScheduler:
                 logger.exception("project %s: %s failed", project_id, self.name)
             with self._lock:
                 state.last_error, state.last_finished = f"{type(exc).__name__}: {exc}", time.time()
-            return expected
+            return "retry" if expected else "failed"
         with self._lock:
             state.runs += 1
             state.last_outcome, state.last_error, state.last_finished = asdict(outcome), None, time.time()
@@ -163,7 +164,7 @@ class CoalescingScheduler:
                     callback(outcome)
                 except Exception:
                     logger.exception("project %s: step after %s failed", project_id, self.name)
-        return False
+        return "idle"
 
     def snapshot(self) -> dict[int, dict]:
         with self._lock:
@@ -174,7 +175,7 @@ class CoalescingScheduler:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                if all(s.state in ("idle", "backoff") for s in self._states.values()):
+                if all(s.state in ("idle", "backoff", "failed") for s in self._states.values()):
                     return True
             time.sleep(0.05)
         return False

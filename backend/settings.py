@@ -72,6 +72,9 @@ class Settings:
     webhook_secret: str | None = field(default=None, metadata={"secret": True})
     uncertainty_measure: str = "margin"
     min_new_annotations: int = 10
+    #: Label Studio sends the annotation webhook before its transaction commits; a retrain that
+    #: reads labels at once can miss the newest one (seen with RQ workers that start in ~10 ms).
+    retrain_settle_seconds: float = 1.0
     classifier: str | None = None
     seed: int = 0
     batch_size: int = 100
@@ -82,6 +85,12 @@ class Settings:
     max_tasks_per_predict: int = 10_000
     train_threads: int = 2
     keep_model_versions: int = 3
+    #: Scale-out (``backend/rq_jobs.py``): set ``LABELQUEUE_REDIS_URL`` and background jobs run on
+    #: ``labelqueue worker`` processes instead of this process's threads. Secret because a Redis
+    #: URL may carry a password.
+    redis_url: str | None = field(default=None, metadata={"secret": True})
+    score_chunk_size: int = 50_000
+    job_timeout: int = 3600
     #: Loop measurement (backend/measurement.py): label cost is annotators' time unless one of
     #: these converts it; thresholds of the report's warnings; classes the report singles out.
     cost_per_hour: float | None = None
@@ -122,12 +131,15 @@ class Settings:
         self.slice_mix()
         self.failure_rule()
         for name in ("batch_size", "min_new_annotations", "max_request_bytes", "max_tasks_per_predict",
-                     "train_threads", "keep_model_versions", "gain_patience", "rare_class_threshold"):
+                     "train_threads", "keep_model_versions", "gain_patience", "rare_class_threshold",
+                     "score_chunk_size", "job_timeout"):
             if int(getattr(self, name)) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("LABELQUEUE_REDIS_URL must start with redis://, rediss:// or unix://")
         if self.cost_per_hour is not None and self.cost_per_label is not None:
             raise SettingsError("set LABELQUEUE_COST_PER_HOUR or LABELQUEUE_COST_PER_LABEL, not both")
-        for name in ("cost_per_hour", "cost_per_label", "agreement_gap"):
+        for name in ("cost_per_hour", "cost_per_label", "agreement_gap", "retrain_settle_seconds"):
             value = getattr(self, name)
             if value is not None and not 0 <= value < float("inf"):
                 raise SettingsError(f"{PREFIX}{name.upper()} must be a finite number >= 0")

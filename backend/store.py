@@ -4,7 +4,7 @@ Layout (all under ``data_dir``, created owner-only)::
 
     projects/<id>/models/<version>.pkl   pickled TrainedModel, written to a temp file + renamed
     projects/<id>/current.json           {"version", "file", "sha256", "n_examples", ...}
-    projects/<id>/<name>.lock            flocks: train, select, failures (see ModelStore.lock)
+    projects/<id>/<name>.lock            flocks: train, select, failures (see FileLocks)
 
 Readers only ever follow ``current.json``, which is replaced with ``os.replace`` after the model
 file is complete and fsynced, so a crash mid-write leaves the previous version in service.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import os
@@ -24,7 +25,9 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ContextManager, Iterator, Protocol
+
+import numpy as np
 
 from backend.model import TrainedModel
 
@@ -67,6 +70,13 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, json.dumps(data, indent=1, sort_keys=True).encode())
 
 
+def npy_bytes(array: Any) -> bytes:
+    """``array`` in NumPy's ``.npy`` format, without pickle, for :func:`atomic_write_bytes`."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -75,14 +85,41 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+class ProjectLocks(Protocol):
+    """Mutual exclusion per (project, name) among every process that works on a data dir."""
+
+    def hold(self, project_id: int, name: str) -> ContextManager[None]: ...
+
+
+class FileLocks:
+    """``flock`` on ``projects/<id>/<name>.lock``: enough for processes on one machine (gunicorn
+    workers, the CLI). Workers on several machines use Redis locks instead (``backend/redis_locks.py``),
+    because ``flock`` over network filesystems is unreliable."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+
+    @contextlib.contextmanager
+    def hold(self, project_id: int, name: str) -> Iterator[None]:
+        path = self.data_dir / "projects" / str(int(project_id)) / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(path, "a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 class ModelStore:
     """Reads and writes models of every project under one data dir."""
 
-    def __init__(self, data_dir: Path, keep_versions: int = 3):
+    def __init__(self, data_dir: Path, keep_versions: int = 3, locks: ProjectLocks | None = None):
         self.data_dir = Path(data_dir)
         self.keep_versions = keep_versions
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.data_dir, 0o700)
+        self.locks = locks or FileLocks(self.data_dir)
 
     def project_dir(self, project_id: int) -> Path:
         path = self.data_dir / "projects" / str(int(project_id))
@@ -131,20 +168,14 @@ class ModelStore:
                 with contextlib.suppress(FileNotFoundError):
                     old.unlink()
 
-    @contextlib.contextmanager
-    def lock(self, project_id: int, name: str) -> Iterator[None]:
-        """Block until no other process (gunicorn worker, CLI) holds this project's ``name`` lock.
+    def lock(self, project_id: int, name: str) -> ContextManager[None]:
+        """Block until no other process (gunicorn worker, RQ worker, CLI) holds this project's
+        ``name`` lock.
 
         ``train`` serialises retrains, ``select`` serialises selection cycles, ``failures``
         guards the flagged-failure list against concurrent read-modify-write.
         """
-        path = self.project_dir(project_id) / f"{name}.lock"
-        with open(path, "a+") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return self.locks.hold(project_id, name)
 
 
 class ModelCache:

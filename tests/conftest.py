@@ -15,7 +15,8 @@ import pytest
 
 from hypothesis import settings as hypothesis_settings
 
-from backend.local_label_studio import LocalServer, StartupError, start_backend, start_label_studio
+from backend.local_label_studio import LocalServer, StartupError, start_backend, start_label_studio, start_worker
+from backend.local_redis import start_redis
 
 # CI replays the same generated examples every run (a landing must not depend on luck);
 # developers' runs keep exploring new ones.
@@ -37,10 +38,14 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServ
     server.stop()
 
 
+#: How the end-to-end backends are configured: retrain after every label.
+BACKEND_ENV = {"LABELQUEUE_MIN_NEW_ANNOTATIONS": "1", "LABELQUEUE_FAILURE_FIELD": "data.source=production_error"}
+
+
 @pytest.fixture(scope="session")
 def backend(label_studio: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    """``labelqueue serve`` with two gunicorn workers, retraining after every label."""
-    env = {"LABELQUEUE_MIN_NEW_ANNOTATIONS": "1", "LABELQUEUE_FAILURE_FIELD": "data.source=production_error"}
+    """``labelqueue serve`` with two gunicorn workers, retraining after every label, jobs in-process."""
+    env = BACKEND_ENV
     try:
         server = start_backend(tmp_path_factory.mktemp("labelqueue"), label_studio=label_studio,
                                workers=2, env=env)
@@ -48,6 +53,51 @@ def backend(label_studio: LocalServer, tmp_path_factory: pytest.TempPathFactory)
         pytest.fail(str(exc))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def rq_backend(label_studio: LocalServer, redis_server: LocalServer,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """The scale-out deployment: ``labelqueue serve`` (two gunicorn workers) that only enqueues,
+    and two ``labelqueue worker`` processes that run every job; pools over 100 tasks are scored
+    in chunks across them."""
+    folder = tmp_path_factory.mktemp("labelqueue-rq")
+    env = {**BACKEND_ENV, "LABELQUEUE_REDIS_URL": f"{redis_server.url}/2", "LABELQUEUE_SCORE_CHUNK_SIZE": "100"}
+    started: list[LocalServer] = []
+    try:
+        started += [start_worker(folder, label_studio=label_studio, name=f"e2e-worker-{i}", env=env) for i in (1, 2)]
+        started.append(start_backend(folder, label_studio=label_studio, workers=2, env=env))
+    except StartupError as exc:
+        for server in started:
+            server.stop()
+        pytest.fail(str(exc))
+    yield started[-1]
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """Debian's redis-server on a free loopback port, for the RQ mode (no persistence)."""
+    try:
+        server = start_redis(tmp_path_factory.mktemp("redis"))
+    except StartupError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def redis_url(redis_server: LocalServer) -> Iterator[str]:
+    """An empty Redis database of its own for one unit test (database 1; e2e tests use others)."""
+    from redis import Redis
+
+    url = f"{redis_server.url}/1"
+    Redis.from_url(url).flushdb()
+    yield url
+    from backend.rq_jobs import use_runtime
+
+    use_runtime(None)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,14 @@
 """The ML backend against a real Label Studio 1.23: connect, annotate, retrain, predict.
 
-One scenario, in the order an admin and annotators live it. Steps share one project, so they
-are a single test with named phases; a failure message says which phase broke.
+One scenario, in the order an admin and annotators live it, run in both deployments: jobs in
+the server process, and jobs on two ``labelqueue worker`` processes through Redis Queue. Steps
+share one project, so they are a single test with named phases; a failure message says which
+phase broke.
 """
 from __future__ import annotations
 
 import random
+import re
 import time
 
 import httpx
@@ -19,7 +22,13 @@ POOL_PER_INTENT = 40
 LABELS_PER_INTENT = 20
 
 
-def test_backend_learns_from_label_studio_annotations(label_studio, backend, ls_client, banking77):
+@pytest.fixture(params=["in-process", "rq"])
+def deployment(request) -> tuple[str, object]:
+    return request.param, request.getfixturevalue("backend" if request.param == "in-process" else "rq_backend")
+
+
+def test_backend_learns_from_label_studio_annotations(label_studio, deployment, ls_client, banking77):
+    mode, backend = deployment
     rng = random.Random(7)
     train = [row for row in banking77["train"] if row["category"] in INTENTS]
     rng.shuffle(train)
@@ -30,7 +39,7 @@ def test_backend_learns_from_label_studio_annotations(label_studio, backend, ls_
 
     # Admin: project from the shipped config, tasks imported, backend connected by URL.
     config = config_with_choices("text_classification.xml", INTENTS)
-    project = ls_client.projects.create(title="labelqueue e2e backend", label_config=config)
+    project = ls_client.projects.create(title=f"labelqueue e2e backend ({mode})", label_config=config)
     ls_client.projects.import_tasks(id=project.id, request=[{"text": row["text"]} for row in pool])
     ml = ls_client.ml.create(url=backend.url, project=project.id, title="labelqueue", is_interactive=False)
     tasks = list(ls_client.tasks.list(project=project.id, page_size=1000))
@@ -60,6 +69,7 @@ def test_backend_learns_from_label_studio_annotations(label_studio, backend, ls_
         return model if model.get("n_examples") == len(to_label) else None
 
     model = wait_for(trained_on_all, timeout=120, what=f"a model trained on {len(to_label)} labels")
+    seconds_to_model = time.monotonic() - last_annotation
     assert sorted(model["classes"]) == sorted(INTENTS)
     version = backend_metrics(backend.url)["projects"][str(project.id)]["model_version"]
 
@@ -69,7 +79,8 @@ def test_backend_learns_from_label_studio_annotations(label_studio, backend, ls_
                              selected_items={"all": False, "included": unlabelled})
     fresh = [p for p in ls_client.predictions.list(project=project.id) if p.model_version == version]
     seconds_to_version = time.monotonic() - last_annotation
-    print(f"\nlast annotation -> predictions of {version} stored in Label Studio: {seconds_to_version:.1f}s")
+    print(f"\n[{mode}] last annotation -> model on all labels: {seconds_to_model:.1f}s; -> predictions of "
+          f"{version} stored in Label Studio: {seconds_to_version:.1f}s")
     assert len(fresh) == len(unlabelled)
     assert all(0 < p.score <= 1 for p in fresh)
     assert ls_client.ml.get(id=ml.id).model_version == version
@@ -86,3 +97,18 @@ def test_backend_learns_from_label_studio_annotations(label_studio, backend, ls_
     print(f"held-out accuracy on {len(test_rows)} banking77 test rows: {accuracy:.3f} (chance {1/len(INTENTS):.3f})")
     assert accuracy > 0.6
     assert all(0.0 <= r["uncertainty"] <= 1.0 for r in results)
+
+    # (4) Every job ran where the deployment says: on the RQ workers, or in the server.
+    metrics = backend_metrics(backend.url)
+    jobs = metrics["projects"][str(project.id)]["jobs"]
+    assert metrics["jobs_backend"]["mode"] == mode
+    assert jobs["retrain"]["runs"] >= 1  # in-process: of this gunicorn worker; RQ: of all workers
+    if mode == "rq":
+        assert {w["name"] for w in metrics["jobs_backend"]["workers"]} == {"e2e-worker-1", "e2e-worker-2"}
+        assert jobs["retrain"]["worker"].split(":", 1)[1] in {"e2e-worker-1", "e2e-worker-2"}
+        assert jobs["retrain"]["last_run_seconds"] > 0 and jobs["retrain"]["last_wait_seconds"] >= 0
+        queue = wait_for(lambda: httpx.get(f"{backend.url}/projects/{project.id}/queue").json().get("items"), 60,
+                         "a queue written by a worker")
+        assert len(queue) == 100  # selection ran on a worker ...
+        logs = "".join(log.read_text() for log in backend.log.parent.glob("e2e-worker-*.log"))
+        assert re.search(rf"project {project.id}: scored 1\d\d tasks in 2 chunks", logs)  # ... scoring in chunks

@@ -72,6 +72,7 @@ def test_failed_retrain_is_reported_and_next_request_runs():
     scheduler.request(1)
     assert scheduler.wait_idle(5)
     assert "boom" in scheduler.snapshot()[1]["last_error"]
+    assert scheduler.snapshot()[1]["state"] == "failed"
     assert scheduler.request(1) == "scheduled"
 
 

@@ -7,6 +7,7 @@ import pytest
 from backend.cycle import cycle_seed, score_pool
 from backend.errors import ApiError
 from backend.failures import FailureLog, parse_task_ids
+from backend.jobs import LocalScorer
 from backend.labelconfig import TaskSpec
 from backend.model import fit_model
 from backend.pool_cache import CachedPool, PoolCache
@@ -87,7 +88,8 @@ def test_score_pool_splits_labelled_from_unlabelled_and_keeps_overrides(tmp_path
     pool = cache._extend(CachedPool.empty(), [task(i, t) for i, t in enumerate(["good", "bad", "fine", "awful"], 1)], SPEC)
     model = fit_model(["good", "bad"], [("pos",), ("neg",)], labels=("pos", "neg"), multilabel=False, version="v1")
     unlabelled, labelled = score_pool(pool, {1: {"labels": ["pos"], "overridden": True},
-                                             2: {"labels": ["neg"], "overridden": False}}, model, SPEC)
+                                             2: {"labels": ["neg"], "overridden": False}}, model, SPEC,
+                                       LocalScorer(), 1)
     assert unlabelled.task_ids.tolist() == [3, 4] and unlabelled.proba.shape == (2, 2)
     assert labelled.task_ids.tolist() == [1, 2] and labelled.overridden.tolist() == [True, False]
 
@@ -95,7 +97,7 @@ def test_score_pool_splits_labelled_from_unlabelled_and_keeps_overrides(tmp_path
 def test_cold_start_pool_scores_are_flat(tmp_path):
     cache = PoolCache(ModelStore(tmp_path), seed=0, failure_field=None)
     pool = cache._extend(CachedPool.empty(), [task(1, "a"), task(2, "b")], SPEC)
-    unlabelled, _ = score_pool(pool, {}, None, SPEC)
+    unlabelled, _ = score_pool(pool, {}, None, SPEC, LocalScorer(), 1)
     assert np.allclose(unlabelled.proba, 0.5)
 
 

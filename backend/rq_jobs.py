@@ -1,0 +1,380 @@
+"""Background jobs on Redis Queue (RQ): the scale-out mode, on when ``LABELQUEUE_REDIS_URL`` is set.
+
+Label Studio itself runs its background work on RQ, so admins already operate it. Here the web
+process only *enqueues*; ``labelqueue worker`` processes (``backend/worker.py``, a wrapped
+``rq worker``) on any number of machines run the jobs: retrain, select (which fans pool scoring
+out in chunks, ``backend/pool_scoring.py``), pool sync and measure.
+
+What RQ does not give us, and this module adds on top of it, is the per-project behaviour of the
+in-process ``CoalescingScheduler``:
+
+* **coalescing**: each (job, project) has a state hash in Redis, changed only by Lua scripts
+  (atomic): a request while a run is queued folds into it, one while it runs sets ``pending``
+  and the run enqueues exactly one follow-up when it ends. 1,000 webhooks cost two runs.
+* **one run at a time across all workers**: a run holds a *lease*, a Redis lock with a 15 s
+  expiry renewed by a thread while the worker lives (``backend/redis_locks.py``).
+* **a run that dies with its worker is run again**: a dead worker stops renewing its lease; the
+  sweep that every ``labelqueue worker`` runs every few seconds finds a state ``running``
+  whose lease has lapsed (or ``queued`` whose RQ job failed or vanished) and enqueues it again.
+  RQ's own abandoned-job detection would need the job's heartbeat to lapse by 60 s and a
+  maintenance pass; the lease is faster and does not depend on RQ internals.
+* **backoff** while Label Studio is down: the retry is an RQ scheduled job (``enqueue_in``).
+* **status for /metrics**: the state hash records counts, last outcome and error, and timings
+  (queued at, started at, finished at, wait and run seconds, worker name).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+from dataclasses import asdict
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Worker, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from backend.jobs import JobQueueUnavailable
+from backend.redis_locks import RedisLocks
+from backend.scheduler import RETRY_DELAYS, AfterJob, RunJob
+from backend.settings import Settings
+from backend.training import EXPECTED_FAILURES
+
+if TYPE_CHECKING:
+    from backend.pool_scoring import ChunkedScorer
+    from backend.runtime import Runtime
+    from backend.store import ModelStore
+
+logger = logging.getLogger(__name__)
+
+#: RQ queues. Workers listen on them in this order, so the chunks of a selection in progress
+#: are scored before new retrains start. Measure jobs write the SQLite cycles database, so they
+#: have their own queue that admins can confine to the machine holding the data dir.
+QUEUE_SCORE = "labelqueue-score"
+QUEUE_JOBS = "labelqueue"
+QUEUE_MEASURE = "labelqueue-measure"
+QUEUES = (QUEUE_SCORE, QUEUE_JOBS, QUEUE_MEASURE)
+
+#: A ``queued`` state whose RQ job has vanished is re-enqueued only after this long, so the
+#: sweep never races a request that is between its state change and its ``enqueue``.
+LOST_QUEUED_AFTER = 30.0
+
+
+# Lua scripts: every state change of a (job, project) pair is one atomic script.
+# KEYS[1] state hash; REQUEST: KEYS[2] index set. ARGV[1] is always the time (epoch seconds).
+_REQUEST = """
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'requests', 1)
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'queued' or state == 'backoff' then
+  if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'force', '1') end
+  redis.call('HINCRBY', KEYS[1], 'coalesced', 1)
+  return 'coalesced'
+elseif state == 'running' then
+  redis.call('HSET', KEYS[1], 'pending', '1')
+  if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'pending_force', '1') end
+  redis.call('HINCRBY', KEYS[1], 'coalesced', 1)
+  return 'coalesced'
+end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'force', ARGV[3], 'queued_at', ARGV[1], 'job_id', '')
+return 'scheduled'
+"""
+# START: ARGV[2] worker, ARGV[3] RQ job id. Returns the force flag, or false for a duplicate job
+# (its work was done by an earlier run). A stale 'running' means the previous run died: the
+# caller holds the lease, so its holder is gone.
+_START = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'queued' and state ~= 'backoff' and state ~= 'running' then return false end
+if state == 'running' then redis.call('HINCRBY', KEYS[1], 'recovered', 1) end
+local force = redis.call('HGET', KEYS[1], 'force') or '0'
+if state == 'running' then force = redis.call('HGET', KEYS[1], 'run_force') or force end
+local queued = tonumber(redis.call('HGET', KEYS[1], 'queued_at') or ARGV[1])
+redis.call('HSET', KEYS[1], 'state', 'running', 'force', '0', 'run_force', force, 'started_at', ARGV[1],
+           'worker', ARGV[2], 'job_id', ARGV[3], 'last_wait_seconds', tostring(ARGV[1] - queued))
+return force
+"""
+# FINISH: ARGV[2] '1' ok / '0' failed, ARGV[3] outcome JSON or error text, ARGV[4] run seconds.
+_FINISH = """
+local pending = redis.call('HGET', KEYS[1], 'pending') == '1'
+local pforce = redis.call('HGET', KEYS[1], 'pending_force') or '0'
+redis.call('HSET', KEYS[1], 'finished_at', ARGV[1], 'last_run_seconds', ARGV[4], 'pending', '0',
+           'pending_force', '0', 'attempts', '0', 'retry_in', '')
+if ARGV[2] == '1' then
+  redis.call('HINCRBY', KEYS[1], 'runs', 1)
+  redis.call('HSET', KEYS[1], 'last_outcome', ARGV[3], 'last_error', '')
+else
+  redis.call('HINCRBY', KEYS[1], 'failures', 1)
+  redis.call('HSET', KEYS[1], 'last_error', ARGV[3])
+end
+if pending then
+  redis.call('HSET', KEYS[1], 'state', 'queued', 'force', pforce, 'queued_at', ARGV[1], 'job_id', '')
+  return 'again'
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[2] == '1' and 'idle' or 'failed')
+return 'done'
+"""
+# BACKOFF: ARGV[2] error text, ARGV[3] the failed run's force flag. Returns the attempt number;
+# requests that arrived meanwhile fold into the retry.
+_BACKOFF = """
+local force = ARGV[3]
+if redis.call('HGET', KEYS[1], 'pending_force') == '1' then force = '1' end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HINCRBY', KEYS[1], 'failures', 1)
+redis.call('HSET', KEYS[1], 'state', 'backoff', 'force', force, 'pending', '0', 'pending_force', '0',
+           'last_error', ARGV[2], 'finished_at', ARGV[1], 'queued_at', ARGV[1], 'job_id', '')
+return attempts
+"""
+# RECOVER (the sweep): KEYS[2] the run's lease. A 'running' state without a lease died with its
+# worker; it goes back to 'queued' with its force flag. Returns 1 when the caller must enqueue.
+_RECOVER = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'running' or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local force = redis.call('HGET', KEYS[1], 'run_force') or '0'
+if redis.call('HGET', KEYS[1], 'pending_force') == '1' then force = '1' end
+redis.call('HINCRBY', KEYS[1], 'recovered', 1)
+redis.call('HSET', KEYS[1], 'state', 'queued', 'force', force, 'pending', '0', 'pending_force', '0',
+           'queued_at', ARGV[1], 'job_id', '', 'last_error', 'the worker running it died; run again')
+return 1
+"""
+
+_INTS = ("requests", "runs", "coalesced", "failures", "attempts", "recovered")
+_FLOATS = ("queued_at", "started_at", "finished_at", "last_wait_seconds", "last_run_seconds", "retry_in")
+
+
+def perform(name: str, project_id: int) -> dict[str, Any] | None:
+    """The RQ job: run one scheduler's job for one project in this worker."""
+    return worker_runtime().jobs.schedulers[name].perform(project_id)
+
+
+#: Documented cache: the Runtime of this worker process. ``labelqueue worker`` builds it before
+#: RQ forks a work horse per job, so horses start with models' code imported; a plain
+#: ``rq worker`` builds it on the first job from the environment.
+_worker_runtime: "Runtime | None" = None
+
+
+def use_runtime(runtime: "Runtime | None") -> None:
+    global _worker_runtime
+    _worker_runtime = runtime
+
+
+def worker_runtime() -> "Runtime":
+    if _worker_runtime is None:
+        from backend.runtime import Runtime
+
+        use_runtime(Runtime.build(Settings.from_env()))
+    return _worker_runtime  # type: ignore[return-value]
+
+
+class RQScheduler:
+    """A ``JobScheduler`` whose runs are RQ jobs on whichever worker takes them."""
+
+    def __init__(self, name: str, run: RunJob, *, redis: Redis, queue: Queue, locks: RedisLocks,
+                 timeout: int, after: list[AfterJob] | None = None,
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS):
+        self.name = name
+        self._run = run
+        self._after = list(after or [])
+        self.redis = redis
+        self.queue = queue
+        self.locks = locks
+        self.timeout = timeout
+        self.retry_delays = retry_delays
+        self._index = f"labelqueue:jobs:{name}"
+        self._request, self._start, self._finish, self._backoff, self._recover = (
+            redis.register_script(s) for s in (_REQUEST, _START, _FINISH, _BACKOFF, _RECOVER))
+
+    def _key(self, project_id: int) -> str:
+        return f"labelqueue:job:{self.name}:{int(project_id)}"
+
+    @property
+    def _lease(self) -> str:
+        """The lock name of a running job: held, and renewed, for as long as the run lives."""
+        return f"run-{self.name}"
+
+    def request(self, project_id: int, *, force: bool = False) -> str:
+        try:
+            answer = self._request(keys=[self._key(project_id), self._index],
+                                   args=[time.time(), int(project_id), int(force)]).decode()
+            if answer == "scheduled":
+                self._enqueue(project_id)
+            return answer
+        except RedisError as exc:
+            raise JobQueueUnavailable(f"cannot reach Redis to queue the {self.name} job: {exc}") from None
+
+    def _enqueue(self, project_id: int, delay: float | None = None) -> Job:
+        options = {"job_timeout": self.timeout, "result_ttl": 3600, "failure_ttl": 7 * 86400,
+                   "description": f"labelqueue {self.name} project {project_id}"}
+        if delay:
+            job = self.queue.enqueue_in(timedelta(seconds=delay), perform, self.name, int(project_id), **options)
+        else:
+            job = self.queue.enqueue(perform, self.name, int(project_id), **options)
+        self.redis.hset(self._key(project_id), "job_id", job.id)
+        return job
+
+    def perform(self, project_id: int) -> dict[str, Any] | None:
+        """Run once under the project's lease; called by :func:`perform` on a worker."""
+        job = get_current_job()
+        key = self._key(project_id)
+        with self.locks.hold(project_id, self._lease):
+            force = self._start(keys=[key], args=[time.time(), f"{socket.gethostname()}:{_worker_name()}",
+                                                  job.id if job else ""])
+            if force is None:
+                logger.info("project %s: %s job %s has nothing left to do", project_id, self.name,
+                            job.id if job else "-")
+                return None
+            force = force.decode() == "1"
+            started = time.monotonic()
+            try:
+                outcome = self._run(project_id, force)
+            except EXPECTED_FAILURES as exc:
+                self._schedule_retry(project_id, force, exc)
+                return None
+            except Exception as exc:
+                logger.exception("project %s: %s failed", project_id, self.name)
+                self._end(project_id, False, f"{type(exc).__name__}: {exc}", started)
+                raise
+            self._end(project_id, True, json.dumps(asdict(outcome), default=str), started)
+        logger.info("project %s: %s %s (%s)", project_id, self.name, "done" if outcome.done else "skipped",
+                    outcome.reason)
+        if outcome.done:
+            for callback in self._after:
+                try:
+                    callback(outcome)
+                except Exception:
+                    logger.exception("project %s: step after %s failed", project_id, self.name)
+        return asdict(outcome)
+
+    def _end(self, project_id: int, ok: bool, detail: str, started: float) -> None:
+        seconds = round(time.monotonic() - started, 3)
+        again = self._finish(keys=[self._key(project_id)], args=[time.time(), int(ok), detail, seconds])
+        if again == b"again":
+            self._enqueue(project_id)
+
+    def _schedule_retry(self, project_id: int, force: bool, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        attempts = int(self._backoff(keys=[self._key(project_id)], args=[time.time(), error, int(force)]))
+        delay = self.retry_delays[min(attempts, len(self.retry_delays)) - 1]
+        self.redis.hset(self._key(project_id), "retry_in", delay)
+        self._enqueue(project_id, delay=delay)
+        logger.error("project %s: %s failed, retry %d in %.0fs: %s", project_id, self.name, attempts, delay, error)
+
+    def recover(self) -> list[int]:
+        """The sweep: enqueue again every run that died with its worker or whose job was lost."""
+        recovered = []
+        for project_id in self._projects():
+            key = self._key(project_id)
+            if self._recover(keys=[key, self.locks.key(project_id, self._lease)], args=[time.time()]):
+                self._enqueue(project_id)
+                recovered.append(project_id)
+                logger.warning("project %s: %s run died with its worker; queued again", project_id, self.name)
+            elif self._job_lost(key):
+                self._enqueue(project_id)
+                recovered.append(project_id)
+                logger.warning("project %s: %s job was lost by RQ; queued again", project_id, self.name)
+        return recovered
+
+    def _job_lost(self, key: str) -> bool:
+        state, job_id, queued_at = (v.decode() if v else "" for v in self.redis.hmget(key, "state", "job_id", "queued_at"))
+        if state not in ("queued", "backoff") or time.time() - float(queued_at or 0) < LOST_QUEUED_AFTER:
+            return False
+        try:
+            status = Job.fetch(job_id, connection=self.redis).get_status() if job_id else None
+        except NoSuchJobError:
+            status = None
+        return status in (None, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+
+    def _projects(self) -> list[int]:
+        return sorted(int(p) for p in self.redis.smembers(self._index))
+
+    def has_pending(self, project_id: int) -> bool:
+        return self.redis.hget(self._key(project_id), "pending") == b"1"
+
+    def degraded(self) -> dict[int, str]:
+        return {pid: s.get("last_error") or "" for pid, s in self.snapshot().items() if s["state"] == "backoff"}
+
+    def snapshot(self) -> dict[int, dict[str, Any]]:
+        pids = self._projects()
+        with self.redis.pipeline() as pipe:
+            for pid in pids:
+                pipe.hgetall(self._key(pid))
+            raw = pipe.execute()
+        return {pid: _decode_state(fields) for pid, fields in zip(pids, raw)}
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(s["state"] in ("idle", "backoff", "failed") for s in self.snapshot().values()):
+                return True
+            time.sleep(0.1)
+        return False
+
+
+def _decode_state(fields: dict[bytes, bytes]) -> dict[str, Any]:
+    state: dict[str, Any] = {k.decode(): v.decode() for k, v in fields.items()}
+    for name in _INTS:
+        state[name] = int(state.get(name) or 0)
+    for name in _FLOATS:
+        state[name] = float(state[name]) if state.get(name) else None
+    for name in ("pending", "pending_force", "force", "run_force"):
+        state[name] = state.get(name) == "1"
+    state["last_outcome"] = json.loads(state["last_outcome"]) if state.get("last_outcome") else None
+    state["last_error"] = state.get("last_error") or None
+    state.setdefault("state", "idle")
+    return state
+
+
+def _worker_name() -> str:
+    job = get_current_job()
+    return (job.worker_name or "") if job else "-"
+
+
+class RQJobs:
+    """The RQ ``JobBackend``: one Redis connection, the queues, and this process's schedulers."""
+
+    mode = "rq"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+        self._locks = RedisLocks(self.redis, wait=settings.job_timeout)
+        self.queues = {name: Queue(name, connection=self.redis) for name in QUEUES}
+        self.schedulers: dict[str, RQScheduler] = {}
+
+    def locks(self, data_dir) -> RedisLocks:
+        return self._locks
+
+    def scheduler(self, name: str, run: RunJob, *, threads: int = 1,
+                  after: list[AfterJob] | None = None) -> RQScheduler:
+        queue = self.queues[QUEUE_MEASURE if name == "measure" else QUEUE_JOBS]
+        scheduler = RQScheduler(name, run, redis=self.redis, queue=queue, locks=self._locks,
+                                timeout=self.settings.job_timeout, after=after)
+        self.schedulers[name] = scheduler
+        return scheduler
+
+    def scorer(self, store: "ModelStore") -> "ChunkedScorer":
+        from backend.pool_scoring import ChunkedScorer
+
+        return ChunkedScorer(store, self.queues[QUEUE_SCORE], chunk_size=self.settings.score_chunk_size)
+
+    def sweep(self) -> int:
+        """Re-enqueue lost runs of every scheduler; returns how many."""
+        return sum(len(s.recover()) for s in self.schedulers.values())
+
+    def describe(self) -> dict[str, Any]:
+        """Queues and workers as RQ sees them, for ``/metrics``; never raises."""
+        try:
+            workers = Worker.all(connection=self.redis)
+            return {
+                "mode": self.mode,
+                "queues": {name: queue.count for name, queue in self.queues.items()},
+                "workers": [{"name": w.name, "hostname": w.hostname, "pid": w.pid, "state": w.get_state(),
+                             "current_job": w.get_current_job_id(), "queues": w.queue_names(),
+                             "successful_jobs": w.successful_job_count, "failed_jobs": w.failed_job_count}
+                            for w in workers],
+            }
+        except RedisError as exc:
+            return {"mode": self.mode, "error": f"Redis unreachable: {exc}"}

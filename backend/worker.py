@@ -1,0 +1,67 @@
+"""``labelqueue worker``: RQ's worker on labelqueue's queues, plus the sweep that re-runs lost jobs.
+
+It is ``rq worker`` with labelqueue's settings: the same ``Settings`` as the server (the shared
+data dir, Label Studio's address, ``LABELQUEUE_REDIS_URL``), the Runtime built before RQ forks a
+work horse per job (so each horse starts with scikit-learn imported), job heartbeats every
+``HEARTBEAT_SECONDS`` (so a lost scoring chunk is noticed within ``CHUNK_STALE_AFTER``), RQ's
+scheduler on (it starts the delayed retries of jobs backing off), and one extra thread: every
+``SWEEP_SECONDS`` it re-enqueues runs that died with their worker (``RQJobs.sweep``). Start as
+many as you like, on any machine that sees the data dir and Redis.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from redis.exceptions import RedisError
+from rq import Worker
+
+from backend.rq_jobs import QUEUE_JOBS, QUEUE_MEASURE, QUEUE_SCORE, RQJobs, use_runtime
+from backend.settings import Settings, SettingsError
+
+logger = logging.getLogger(__name__)
+
+#: ``--queues`` names -> RQ queue names. Listening order is priority order.
+QUEUE_NAMES = {"score": QUEUE_SCORE, "jobs": QUEUE_JOBS, "measure": QUEUE_MEASURE}
+HEARTBEAT_SECONDS = 5
+SWEEP_SECONDS = 5.0
+#: RQ forgets a worker that sends no heartbeat for this long; it also bounds the idle dequeue wait.
+WORKER_TTL = 60
+
+
+def run_worker(settings: Settings, *, queues: list[str], burst: bool = False, name: str | None = None,
+               log_level: str = "INFO") -> int:
+    """Work until stopped (SIGINT/SIGTERM: RQ's warm shutdown finishes the current job first)."""
+    if not settings.redis_url:
+        raise SettingsError("labelqueue worker needs LABELQUEUE_REDIS_URL (the Redis that `labelqueue serve` "
+                            "enqueues jobs on); without it the server runs its jobs itself")
+    from backend.runtime import Runtime
+
+    runtime = Runtime.build(settings)
+    jobs = runtime.jobs
+    assert isinstance(jobs, RQJobs)
+    use_runtime(runtime)
+    stop = threading.Event()
+    sweeper = threading.Thread(target=sweep_until, args=(jobs, stop), daemon=True, name="labelqueue-sweep")
+    sweeper.start()
+    worker = Worker([jobs.queues[QUEUE_NAMES[q]] for q in queues], connection=jobs.redis, name=name,
+                    job_monitoring_interval=HEARTBEAT_SECONDS, worker_ttl=WORKER_TTL, maintenance_interval=60)
+    logger.info("worker %s on %s; data dir %s", worker.name, ", ".join(worker.queue_names()), settings.data_dir)
+    try:
+        worker.work(burst=burst, with_scheduler=True, logging_level=log_level)
+    finally:
+        stop.set()
+    return 0
+
+
+def sweep_until(jobs: RQJobs, stop: threading.Event) -> None:
+    """Re-enqueue lost runs every ``SWEEP_SECONDS``; the first pass runs at start-up."""
+    while True:
+        try:
+            recovered = jobs.sweep()
+            if recovered:
+                logger.warning("re-enqueued %d job(s) lost with their worker", recovered)
+        except RedisError as exc:
+            logger.error("sweep skipped, Redis unreachable: %s", exc)
+        if stop.wait(SWEEP_SECONDS):
+            return

@@ -1,0 +1,176 @@
+"""The RQ job backend against a real redis-server: coalescing, one run at a time, recovery,
+backoff, status. Jobs are run by RQ's own ``SimpleWorker`` in the test process (burst mode), so
+each test decides exactly when work happens; ``tests/test_e2e_backend.py`` runs real
+``labelqueue worker`` processes."""
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from rq import SimpleWorker
+
+from backend.jobs import JobQueueUnavailable, job_backend
+from backend.rq_jobs import QUEUE_JOBS, RQJobs, use_runtime
+from backend.settings import Settings
+from backend.training import TrainOutcome
+from tests.test_scheduler import RecordingRetrain
+
+
+@pytest.fixture()
+def jobs(redis_url, tmp_path) -> RQJobs:
+    backend = job_backend(Settings(data_dir=tmp_path / "data", redis_url=redis_url))
+    assert isinstance(backend, RQJobs)
+    use_runtime(SimpleNamespace(jobs=backend))  # what `perform` looks up in a worker
+    return backend
+
+
+def work(jobs: RQJobs) -> None:
+    """Run every queued job, as one RQ worker would, then return."""
+    SimpleWorker([jobs.queues[QUEUE_JOBS]], connection=jobs.redis).work(burst=True)
+
+
+def test_a_flood_of_requests_costs_one_run(jobs):
+    retrain = RecordingRetrain(seconds=0)
+    scheduler = jobs.scheduler("retrain", retrain)
+    answers = [scheduler.request(1) for _ in range(50)]
+    work(jobs)
+    assert answers[0] == "scheduled" and set(answers[1:]) == {"coalesced"}
+    assert retrain.calls == 1
+    state = scheduler.snapshot()[1]
+    assert (state["state"], state["requests"], state["coalesced"], state["runs"]) == ("idle", 50, 49, 1)
+
+
+def test_requests_during_a_run_cost_exactly_one_follow_up(jobs):
+    scheduler = None
+
+    def retrain(project_id, force):
+        if not answers:  # webhooks while the first run trains
+            answers.extend(scheduler.request(project_id) for _ in range(20))
+        return TrainOutcome(project_id, True, "test", version=f"v{len(answers)}")
+
+    answers: list[str] = []
+    scheduler = jobs.scheduler("retrain", retrain)
+    scheduler.request(1)
+    work(jobs)
+    assert set(answers) == {"coalesced"}
+    assert scheduler.snapshot()[1]["runs"] == 2  # the run, and one follow-up for 20 requests
+
+
+def test_force_survives_coalescing(jobs):
+    retrain = RecordingRetrain(seconds=0)
+    scheduler = jobs.scheduler("retrain", retrain)
+    scheduler.request(1)
+    scheduler.request(1, force=True)
+    scheduler.request(1)
+    work(jobs)
+    assert retrain.forced == [True]
+
+
+def test_one_run_per_project_at_a_time_across_workers(jobs):
+    retrain = RecordingRetrain(seconds=0.5)
+    scheduler = jobs.scheduler("retrain", retrain)
+    scheduler.request(1)
+    scheduler.request(2)
+    # Three workers take a job each: two for project 1 (as when a lost run was re-enqueued while
+    # its old job still lived), one for project 2.
+    workers = [threading.Thread(target=scheduler.perform, args=(pid,)) for pid in (1, 1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(20)
+    assert retrain.max_running == 2  # projects 1 and 2 side by side ...
+    assert retrain.calls == 2  # ... and project 1's second job waited, then found its work done
+
+
+def test_a_run_whose_worker_died_is_run_again(jobs):
+    retrain = RecordingRetrain(seconds=0)
+    scheduler = jobs.scheduler("retrain", retrain)
+    scheduler.request(1, force=True)
+    jobs.queues[QUEUE_JOBS].empty()
+    # a worker took the job, marked it running, then died: no lease is held any more
+    scheduler._start(keys=["labelqueue:job:retrain:1"], args=[time.time(), "dead-worker", "job-1"])
+    assert scheduler.snapshot()[1]["state"] == "running"
+    assert jobs.sweep() == 1
+    work(jobs)
+    state = scheduler.snapshot()[1]
+    assert retrain.forced == [True]  # run again, with the force flag it had
+    assert (state["state"], state["recovered"], state["runs"]) == ("idle", 1, 1)
+
+
+def test_a_live_run_is_left_alone_by_the_sweep(jobs):
+    started, release = threading.Event(), threading.Event()
+
+    def slow(project_id, force):
+        started.set()
+        release.wait(10)
+        return TrainOutcome(project_id, True, "test", version="v1")
+
+    scheduler = jobs.scheduler("retrain", slow)
+    scheduler.request(1)
+    runner = threading.Thread(target=scheduler.perform, args=(1,))  # what the worker's job calls
+    runner.start()
+    assert started.wait(10)
+    assert jobs.sweep() == 0 and scheduler.snapshot()[1]["state"] == "running"
+    release.set()
+    runner.join(10)
+    assert scheduler.snapshot()[1]["state"] == "idle"
+
+
+def test_label_studio_outage_backs_off_on_rq_scheduler_and_reports_degraded(jobs):
+    def down(project_id, force):
+        raise httpx.ConnectError("connection refused")
+
+    scheduler = jobs.scheduler("retrain", down)
+    scheduler.request(1, force=True)
+    work(jobs)
+    state = scheduler.snapshot()[1]
+    assert (state["state"], state["attempts"], state["retry_in"]) == ("backoff", 1, 2.0)
+    assert "connection refused" in scheduler.degraded()[1]
+    assert jobs.queues[QUEUE_JOBS].scheduled_job_registry.count == 1  # RQ's scheduler starts it later
+    assert scheduler.request(1) == "coalesced"
+    assert scheduler.redis.hget("labelqueue:job:retrain:1", "force") == b"1"  # the retry keeps force
+
+
+def test_a_bug_shows_as_failed_with_timings_and_the_next_request_runs(jobs):
+    def broken(project_id, force):
+        raise RuntimeError("boom")
+
+    scheduler = jobs.scheduler("retrain", broken)
+    scheduler.request(1)
+    work(jobs)
+    state = scheduler.snapshot()[1]
+    assert state["state"] == "failed" and "boom" in state["last_error"] and state["failures"] == 1
+    assert state["queued_at"] <= state["started_at"] <= state["finished_at"]
+    assert state["last_wait_seconds"] >= 0 and state["last_run_seconds"] >= 0 and state["worker"]
+    assert jobs.queues[QUEUE_JOBS].failed_job_registry.count == 1  # visible to RQ's tools too
+    assert scheduler.request(1) == "scheduled"
+
+
+def test_after_callbacks_run_on_the_worker_and_enqueue_the_next_job(jobs):
+    selections = jobs.scheduler("select", RecordingRetrain(seconds=0))
+    jobs.scheduler("retrain", RecordingRetrain(seconds=0), after=[lambda o: selections.request(o.project_id)])
+    jobs.schedulers["retrain"].request(4)
+    work(jobs)
+    assert selections.snapshot()[4]["runs"] == 1
+
+
+def test_describe_lists_queues_and_workers(jobs):
+    described = jobs.describe()
+    assert described["mode"] == "rq" and set(described["queues"]) >= {QUEUE_JOBS} and described["workers"] == []
+
+
+def test_unreachable_redis_is_a_503_not_a_lost_retrain(tmp_path):
+    from backend.app import create_app
+    from backend.local_label_studio import free_port
+
+    settings = Settings(data_dir=tmp_path / "data", redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                        label_studio_url="http://127.0.0.1:9", label_studio_api_key="x")
+    client = create_app(settings).test_client()
+    response = client.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 5}})
+    assert response.status_code == 503 and "Redis" in response.get_json()["error"]
+    assert (tmp_path / "data" / "projects" / "5" / "retrain.pending").exists()
+    with pytest.raises(JobQueueUnavailable):
+        client.application.extensions["labelqueue"].selections.request(5)
