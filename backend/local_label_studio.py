@@ -136,8 +136,8 @@ def start_backend(data_dir: Path, *, label_studio: LocalServer | None, port: int
 def start_worker(data_dir: Path, *, label_studio: LocalServer | None, name: str,
                  env: dict[str, str] | None = None, queues: tuple[str, ...] = (), timeout: float = 60) -> LocalServer:
     """``labelqueue worker`` beside :func:`start_backend`'s server (same data dir and settings;
-    ``env`` must set ``LABELQUEUE_REDIS_URL``). Started in a session of its own, so ``killpg``
-    takes the worker and its work horse down together, as a lost machine would."""
+    ``env`` must set ``LABELQUEUE_REDIS_URL``); returns once RQ lists it. In a session of its
+    own, so a Ctrl-C meant for the caller reaches it only through :meth:`LocalServer.stop`."""
     from redis import Redis
     from rq import Worker
 

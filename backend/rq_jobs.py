@@ -40,7 +40,7 @@ from rq.job import Job, JobStatus
 
 from backend.jobs import JobQueueUnavailable
 from backend.redis_locks import RedisLocks
-from backend.scheduler import RETRY_DELAYS, AfterJob, RunJob
+from backend.scheduler import RETRY_DELAYS, AfterJob, RunJob, announce
 from backend.settings import Settings
 from backend.training import EXPECTED_FAILURES
 
@@ -238,14 +238,7 @@ class RQScheduler:
                 self._end(project_id, False, f"{type(exc).__name__}: {exc}", started)
                 raise
             self._end(project_id, True, json.dumps(asdict(outcome), default=str), started)
-        logger.info("project %s: %s %s (%s)", project_id, self.name, "done" if outcome.done else "skipped",
-                    outcome.reason)
-        if outcome.done:
-            for callback in self._after:
-                try:
-                    callback(outcome)
-                except Exception:
-                    logger.exception("project %s: step after %s failed", project_id, self.name)
+        announce(self.name, outcome, self._after)
         return asdict(outcome)
 
     def _end(self, project_id: int, ok: bool, detail: str, started: float) -> None:

@@ -56,6 +56,19 @@ class ProjectTraining:
     versions: list[str] = field(default_factory=list)
 
 
+def announce(name: str, outcome: Any, after: list[AfterJob]) -> None:
+    """Log a job's outcome and, when it produced something, run the steps that follow it
+    (a failing step is logged, never raised: the job itself succeeded)."""
+    logger.info("project %s: %s %s (%s)", outcome.project_id, name, "done" if outcome.done else "skipped",
+                outcome.reason)
+    if outcome.done:
+        for callback in after:
+            try:
+                callback(outcome)
+            except Exception:
+                logger.exception("project %s: step after %s failed", outcome.project_id, name)
+
+
 class CoalescingScheduler:
     """Accepts job requests instantly and runs them on a small thread pool.
 
@@ -156,14 +169,7 @@ class CoalescingScheduler:
             state.last_outcome, state.last_error, state.last_finished = asdict(outcome), None, time.time()
             if getattr(outcome, "version", None):
                 state.versions = (state.versions + [outcome.version])[-20:]
-        logger.info("project %s: %s %s (%s)", project_id, self.name,
-                    "done" if outcome.done else "skipped", outcome.reason)
-        if outcome.done:
-            for callback in self._after:
-                try:
-                    callback(outcome)
-                except Exception:
-                    logger.exception("project %s: step after %s failed", project_id, self.name)
+        announce(self.name, outcome, self._after)
         return "idle"
 
     def snapshot(self) -> dict[int, dict]:

@@ -1,4 +1,4 @@
-"""Faults with real servers: kill -9 in the middle of a retrain, then restart."""
+"""Faults with real servers: kill -9 in the middle of a retrain, in either deployment."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.local_label_studio import start_backend
+from backend.local_label_studio import start_backend, start_worker
 from tests.helpers import INTENTS, REPO, backend_metrics, choice_result, config_with_choices, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -29,9 +29,15 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def descendants_of(pid: int) -> list[int]:
+    children = children_of(pid)
+    return children + [grandchild for child in children for grandchild in descendants_of(child)]
+
+
 def kill_9(pid: int) -> None:
-    """SIGKILL the gunicorn master and its workers at once, as a crash or OOM kill would."""
-    for target in [*children_of(pid), pid]:
+    """SIGKILL a process and all its descendants at once (gunicorn's workers, RQ's work horse,
+    which runs in a process group of its own), as a crash, an OOM kill or a lost machine would."""
+    for target in [*descendants_of(pid), pid]:
         try:
             os.kill(target, signal.SIGKILL)
         except ProcessLookupError:
@@ -42,12 +48,17 @@ def model_of(url: str, project_id: int) -> dict:
     return backend_metrics(url)["projects"].get(str(project_id), {})
 
 
-def test_kill_9_during_retrain_keeps_last_model_and_resumes_the_retrain(label_studio, ls_client, banking77, tmp_path):
+#: A backend whose fits take 4 s (so a kill lands inside one), retraining only when told to.
+SLOW_ENV = {"LABELQUEUE_CLASSIFIER": "tests.slow_classifier:make", "PYTHONPATH": str(REPO),
+            "LABELQUEUE_SELECT_AFTER_RETRAIN": "false"}
+
+
+def slow_project(ls_client, banking77, title: str, seed: int):
+    """A 200-task banking77 project; returns it, its tasks by id, and ``annotate(tasks)``."""
     rows = [r for r in banking77["train"] if r["category"] in INTENTS]
-    random.Random(5).shuffle(rows)
+    random.Random(seed).shuffle(rows)
     rows = rows[:200]
-    project = ls_client.projects.create(title="labelqueue e2e kill -9",
-                                        label_config=config_with_choices("text_classification.xml", INTENTS))
+    project = ls_client.projects.create(title=title, label_config=config_with_choices("text_classification.xml", INTENTS))
     ls_client.projects.import_tasks(id=project.id, request=[{"text": r["text"]} for r in rows])
     tasks = sorted(ls_client.tasks.list(project=project.id, page_size=1000), key=lambda t: t.id)
     truth = {r["text"]: r["category"] for r in rows}
@@ -56,8 +67,12 @@ def test_kill_9_during_retrain_keeps_last_model_and_resumes_the_retrain(label_st
         for task in batch:
             ls_client.annotations.create(id=task.id, result=choice_result("intent", "text", [truth[task.data["text"]]]))
 
-    env = {"LABELQUEUE_CLASSIFIER": "tests.slow_classifier:make", "PYTHONPATH": str(REPO),
-           "LABELQUEUE_SELECT_AFTER_RETRAIN": "false"}
+    return project, tasks, annotate
+
+
+def test_kill_9_during_retrain_keeps_last_model_and_resumes_the_retrain(label_studio, ls_client, banking77, tmp_path):
+    project, tasks, annotate = slow_project(ls_client, banking77, "labelqueue e2e kill -9", seed=5)
+    env = SLOW_ENV
     start = lambda: start_backend(tmp_path, label_studio=label_studio, workers=1, env=env)
     force = {"action": "START_TRAINING", "project": {"id": project.id}}
 
@@ -88,3 +103,43 @@ def test_kill_9_during_retrain_keeps_last_model_and_resumes_the_retrain(label_st
         wait_for(lambda: not (project_dir / "retrain.pending").exists(), 10, "the pending marker to be cleared")
     finally:
         restarted.stop()
+
+
+def test_rq_worker_killed_mid_retrain_does_not_lose_the_retrain(label_studio, ls_client, banking77, redis_server,
+                                                                 tmp_path):
+    """Two ``labelqueue worker`` processes; the one training is killed with its work horse (as a
+    lost machine would be); the other runs the retrain again once the dead run's lease lapses."""
+    project, tasks, annotate = slow_project(ls_client, banking77, "labelqueue e2e RQ worker killed", seed=6)
+    env = {**SLOW_ENV, "LABELQUEUE_REDIS_URL": f"{redis_server.url}/3"}
+    workers = {name: start_worker(tmp_path, label_studio=label_studio, name=name, env=env)
+               for name in ("fault-worker-1", "fault-worker-2")}
+    backend = start_backend(tmp_path, label_studio=label_studio, workers=1, env=env)
+    force = {"action": "START_TRAINING", "project": {"id": project.id}}
+    retrain_job = lambda: model_of(backend.url, project.id)["jobs"]["retrain"]
+    try:
+        annotate(tasks[:60])
+        httpx.post(f"{backend.url}/webhook", json=force)
+        first = wait_for(lambda: model_of(backend.url, project.id).get("model_version"), 90, "the first model")
+
+        annotate(tasks[60:80])
+        httpx.post(f"{backend.url}/webhook", json=force)
+        wait_for(lambda: retrain_job()["state"] == "running", 30, "the second retrain to start")
+        victim = retrain_job()["worker"].split(":", 1)[1]
+        time.sleep(2.5)  # past the settle pause, inside the slow fit
+        kill_9(workers[victim].process.pid)
+        workers[victim].process.wait(timeout=10)
+        killed_at = time.monotonic()
+        project_dir = tmp_path / "data" / "projects" / str(project.id)
+        assert json.loads((project_dir / "current.json").read_text())["version"] == first
+
+        resumed = wait_for(lambda: (lambda m: m if m.get("model_version") not in (None, first) else None)(
+            model_of(backend.url, project.id)), 90, "the retrain to run again on the surviving worker")
+        print(f"\nworker killed mid-retrain -> retrain done again by the other worker: {time.monotonic() - killed_at:.1f}s")
+        assert resumed["model"]["n_examples"] == 80
+        job = retrain_job()
+        assert job["recovered"] >= 1 and job["worker"].split(":", 1)[1] != victim
+        wait_for(lambda: not (project_dir / "retrain.pending").exists(), 10, "the pending marker to be cleared")
+    finally:
+        backend.stop()
+        for worker in workers.values():
+            worker.stop()
