@@ -79,6 +79,9 @@ class JobBackend(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
+    def problem(self) -> str | None:
+        """Why jobs cannot run at all right now (for ``/health``); cheap, called often."""
+
 
 class InProcessJobs:
     """The zero-setup mode: background threads in every backend process."""
@@ -97,6 +100,9 @@ class InProcessJobs:
 
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode}
+
+    def problem(self) -> str | None:
+        return None
 
 
 def job_backend(settings: Settings) -> JobBackend:

@@ -290,11 +290,16 @@ class RQScheduler:
         return {pid: s.get("last_error") or "" for pid, s in self.snapshot().items() if s["state"] == "backoff"}
 
     def snapshot(self) -> dict[int, dict[str, Any]]:
-        pids = self._projects()
-        with self.redis.pipeline() as pipe:
-            for pid in pids:
-                pipe.hgetall(self._key(pid))
-            raw = pipe.execute()
+        """Empty while Redis is unreachable (``/health`` says so; ``/metrics`` must still answer)."""
+        try:
+            pids = self._projects()
+            with self.redis.pipeline() as pipe:
+                for pid in pids:
+                    pipe.hgetall(self._key(pid))
+                raw = pipe.execute()
+        except RedisError as exc:
+            logger.error("%s job states unavailable: %s", self.name, exc)
+            return {}
         return {pid: _decode_state(fields) for pid, fields in zip(pids, raw)}
 
     def wait_idle(self, timeout: float) -> bool:
@@ -356,6 +361,15 @@ class RQJobs:
     def sweep(self) -> int:
         """Re-enqueue lost runs of every scheduler; returns how many."""
         return sum(len(s.recover()) for s in self.schedulers.values())
+
+    def problem(self) -> str | None:
+        """Redis down, or no worker to run the jobs: ``/health`` reports it as ``degraded``."""
+        try:
+            if Worker.count(connection=self.redis) == 0:
+                return "no labelqueue worker is connected to Redis: jobs wait in the queue (start `labelqueue worker`)"
+        except RedisError as exc:
+            return f"Redis unreachable ({exc}): retrains and selections cannot be queued"
+        return None
 
     def describe(self) -> dict[str, Any]:
         """Queues and workers as RQ sees them, for ``/metrics``; never raises."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from backend.cycle import CycleContext, CycleReport, read_queue, run_cycle
 from backend.failures import FailureLog
-from backend.jobs import JobBackend, JobScheduler, job_backend, open_store
+from backend.jobs import JobBackend, JobQueueUnavailable, JobScheduler, job_backend, open_store
 from backend.labelconfig import parse_label_config
 from backend.labelstudio import Connections
 from backend.loop_monitor import LoopMonitor
@@ -86,7 +86,11 @@ class Runtime(CycleContext):
             except (OSError, ValueError):
                 continue
             logger.info("project %s: resuming a retrain interrupted before it finished", project_id)
-            self.retrains.request(project_id, force=force)
+            try:
+                self.retrains.request(project_id, force=force)
+            except JobQueueUnavailable as exc:  # the marker stays; the next start tries again
+                logger.error("project %s: cannot resume the retrain now: %s", project_id, exc)
+                continue
             resumed.append(project_id)
         return resumed
 
@@ -103,6 +107,9 @@ class Runtime(CycleContext):
 
     def degraded(self) -> str | None:
         """Why background work is failing, for ``/health``; None when all is well."""
+        backend = self.jobs.problem()
+        if backend:
+            return backend
         problems = [f"project {pid} {s.name}: {reason}" for s in (self.retrains, self.selections, self.pool_syncs)
                     for pid, reason in s.degraded().items()]
         return "; ".join(problems) or None

@@ -157,9 +157,10 @@ def test_after_callbacks_run_on_the_worker_and_enqueue_the_next_job(jobs):
     assert selections.snapshot()[4]["runs"] == 1
 
 
-def test_describe_lists_queues_and_workers(jobs):
+def test_describe_lists_queues_and_workers_and_health_says_when_none_runs(jobs):
     described = jobs.describe()
     assert described["mode"] == "rq" and set(described["queues"]) >= {QUEUE_JOBS} and described["workers"] == []
+    assert "no labelqueue worker" in jobs.problem()
 
 
 def test_unreachable_redis_is_a_503_not_a_lost_retrain(tmp_path):
@@ -171,6 +172,9 @@ def test_unreachable_redis_is_a_503_not_a_lost_retrain(tmp_path):
     client = create_app(settings).test_client()
     response = client.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 5}})
     assert response.status_code == 503 and "Redis" in response.get_json()["error"]
+    health = client.get("/health")
+    assert health.status_code == 200 and "Redis unreachable" in health.get_json()["degraded"]
+    assert client.get("/metrics").status_code == 200
     assert (tmp_path / "data" / "projects" / "5" / "retrain.pending").exists()
     with pytest.raises(JobQueueUnavailable):
         client.application.extensions["labelqueue"].selections.request(5)
