@@ -19,7 +19,7 @@ work horses) are read from ``/proc``, so that the overhead can be placed, not ju
 
 Usage (from the repository root)::
 
-    .venv/bin/python -m bench.scoring_scale                  # 1M items, ~10 min on 2 cores
+    .venv/bin/python -m bench.scoring_scale                  # 1M items, ~3 min on 2 cores
     .venv/bin/python -m bench.scoring_scale --items 100000   # smoke run
 """
 from __future__ import annotations
@@ -27,13 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import platform
 import statistics
 import tempfile
 import threading
 import time
-import zlib
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -59,7 +57,7 @@ from bench.data import DEFAULT_DATASETS, load_banking77
 BENCH = Path(__file__).resolve().parent
 PROJECT_ID = 1
 WORKER_COUNTS = (1, 2)
-#: Word edits applied to every copy of a text after its first; two make exact repeats rare.
+#: Word edits applied to every copy of a text after its first; with two, ~93 % of a 1M pool is distinct.
 EDITS_PER_COPY = 2
 
 
@@ -72,11 +70,13 @@ class WorkerRun:
     chunks: int
     chunks_by_worker: dict[str, int]
     scored_by_caller: int
-    #: From the call to the first chunk job starting on a worker: enqueueing (pickle + zlib of
-    #: every chunk's texts, one pipeline) plus the dequeue and fork.
+    #: From the call to the first chunk job starting on a worker: writing the first chunk's
+    #: texts file and enqueueing its job, plus the dequeue and fork.
     first_chunk_started_after: float
     #: From the last chunk job ending to the merged array: poll latency, ``np.load``, concatenate.
     merged_after_last_chunk: float
+    #: ``score_chunk``'s own timing (model load + ``predict_proba`` + result file), summed over chunks.
+    chunk_job_seconds_sum: float
     chunk_job_seconds_median: float
     cpu_seconds: dict[str, float]
     max_abs_diff: float
@@ -148,6 +148,7 @@ def wait_until_idle(jobs: RQJobs, count: int, timeout: float = 30) -> None:
 
 
 def cpu_snapshot(redis: LocalServer, workers: list[LocalServer]) -> dict[str, float]:
+    """CPU seconds so far of this process (the caller), Redis and the workers, to difference."""
     return {"caller": time.process_time(), "redis": cpu_seconds(redis.process.pid),
             "workers": sum(cpu_seconds(w.process.pid) for w in workers)}
 
@@ -188,6 +189,7 @@ def score_on_workers(count: int, *, jobs: RQJobs, store: ModelStore, model: Trai
         watching.set()
         for worker in workers:
             worker.stop()
+    job_seconds = [job.return_value()["seconds"] for job in finished]
     by_worker: dict[str, int] = {}
     for job in finished:
         by_worker[job.worker_name or "?"] = by_worker.get(job.worker_name or "?", 0) + 1
@@ -196,42 +198,36 @@ def score_on_workers(count: int, *, jobs: RQJobs, store: ModelStore, model: Trai
         scored_by_caller=chunks - len(finished),
         first_chunk_started_after=min(utc_seconds(job.started_at) for job in finished) - started_wall,
         merged_after_last_chunk=started_wall + seconds - max(utc_seconds(job.ended_at) for job in finished),
-        chunk_job_seconds_median=statistics.median(job.return_value()["seconds"] for job in finished),
+        chunk_job_seconds_sum=sum(job_seconds), chunk_job_seconds_median=statistics.median(job_seconds),
         cpu_seconds={k: round(cpu_after[k] - cpu_before[k], 2) for k in cpu_after},
         max_abs_diff=float(np.max(np.abs(proba - baseline))),
         matches_baseline=bool(np.allclose(proba, baseline, atol=1e-5)))
 
 
 def overhead_parts(store: ModelStore, texts: list[str], chunk_size: int, classes: int) -> dict[str, float]:
-    """What each chunk job costs besides the scoring itself, measured outside the timed runs.
-
-    ``chunk_payload_inflate_seconds`` is ``zlib.decompress`` of one chunk's texts: RQ's
-    ``Job.fetch_many``, which the caller's poll uses, reads and inflates every pending job's
-    whole payload, so each poll pays it once per chunk still pending.
-    """
+    """What each chunk job costs besides the scoring itself, measured outside the timed runs."""
     manifest = store.manifest(PROJECT_ID)
     assert manifest is not None
     started = time.perf_counter()
     store.load(PROJECT_ID, manifest)
     load_seconds = time.perf_counter() - started
-    pickled = pickle.dumps(texts[:chunk_size], protocol=pickle.HIGHEST_PROTOCOL)
-    packed = zlib.compress(pickled)
-    started = time.perf_counter()
-    zlib.decompress(packed)
-    inflate_seconds = time.perf_counter() - started
     return {"model_pickle_mib": (store.project_dir(PROJECT_ID) / "models" / manifest.file).stat().st_size / 2**20,
-            "model_load_seconds": load_seconds, "chunk_texts_pickled_mb": len(pickled) / 1e6,
-            "chunk_texts_zlib_mb": len(packed) / 1e6, "chunk_payload_inflate_seconds": inflate_seconds,
+            "model_load_seconds": load_seconds,
+            "chunk_texts_file_mb": len(json.dumps(texts[:chunk_size]).encode()) / 1e6,
             "chunk_result_file_mb": chunk_size * classes * 4 / 1e6}
 
 
-def show(console: Console, args: argparse.Namespace, baseline_seconds: float, runs: list[WorkerRun],
-         parts: dict[str, float]) -> dict[str, float]:
-    """Print both tables; return the speedups for the JSON record."""
+def speedups(baseline_seconds: float, runs: list[WorkerRun]) -> dict[str, float]:
     one, two = runs
-    speedups = {"2_workers_vs_1_worker": one.seconds / two.seconds,
-                "1_worker_vs_in_process": baseline_seconds / one.seconds,
-                "2_workers_vs_in_process": baseline_seconds / two.seconds}
+    return {"2_workers_vs_1_worker": one.seconds / two.seconds,
+            "1_worker_vs_in_process": baseline_seconds / one.seconds,
+            "2_workers_vs_in_process": baseline_seconds / two.seconds}
+
+
+def show(console: Console, args: argparse.Namespace, baseline_seconds: float, runs: list[WorkerRun],
+         ratios: dict[str, float], parts: dict[str, float]) -> None:
+    """The timing table, the core count beside the speedup, and where the time went."""
+    one = runs[0]
     table = Table(title=f"scoring {args.items:,} items, chunks of {args.chunk_size:,}")
     for column in ("run", "seconds", "items/s", "x in-process", "x 1 worker", "equals baseline"):
         table.add_column(column, justify="right")
@@ -244,27 +240,24 @@ def show(console: Console, args: argparse.Namespace, baseline_seconds: float, ru
                       f"{'yes' if run.matches_baseline else 'NO'} (max diff {run.max_abs_diff:.1e})")
     console.print(table)
     cores = os.cpu_count()
-    console.print(f"speedup 2 workers vs 1 worker: [bold]{speedups['2_workers_vs_1_worker']:.2f}x[/] - "
+    console.print(f"speedup 2 workers vs 1 worker: [bold]{ratios['2_workers_vs_1_worker']:.2f}x[/] - "
                   f"os.cpu_count() = {cores}: this machine has {cores} cores, so {cores} workers is the ceiling")
 
     where = Table(title="where the time goes (CPU seconds are per process, during the timed call)")
     for column in ("run", "wall s", "to 1st chunk s", "merge after last s", "caller CPU s", "Redis CPU s",
-                   "workers CPU s", "chunks per worker", "by caller", "chunk job s (median)"):
+                   "workers CPU s", "chunks per worker", "by caller", "chunk jobs s: sum (median)"):
         where.add_column(column, justify="right")
     for run in runs:
         where.add_row(f"{run.workers} worker(s)", f"{run.seconds:.1f}", f"{run.first_chunk_started_after:.2f}",
                       f"{run.merged_after_last_chunk:.2f}",
                       *(f"{run.cpu_seconds[k]:.1f}" for k in ("caller", "redis", "workers")),
                       ", ".join(map(str, sorted(run.chunks_by_worker.values()))), str(run.scored_by_caller),
-                      f"{run.chunk_job_seconds_median:.2f}")
+                      f"{run.chunk_job_seconds_sum:.1f} ({run.chunk_job_seconds_median:.2f})")
     console.print(where)
     console.print(f"per chunk of {args.chunk_size:,}: its share of the in-process baseline "
                   f"{baseline_seconds * args.chunk_size / args.items:.2f} s; model load {parts['model_load_seconds']:.2f} s "
-                  f"({parts['model_pickle_mib']:.1f} MiB pickle); texts {parts['chunk_texts_pickled_mb']:.1f} MB pickled, "
-                  f"{parts['chunk_texts_zlib_mb']:.1f} MB as RQ stores them (zlib), inflated in "
-                  f"{parts['chunk_payload_inflate_seconds'] * 1000:.0f} ms per poll while pending; "
+                  f"({parts['model_pickle_mib']:.1f} MiB pickle); texts file {parts['chunk_texts_file_mb']:.1f} MB JSON; "
                   f"result file {parts['chunk_result_file_mb']:.1f} MB float32")
-    return speedups
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -302,13 +295,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             redis.stop()
 
-    speedups = show(console, args, baseline_seconds, runs, parts)
+    ratios = speedups(baseline_seconds, runs)
+    show(console, args, baseline_seconds, runs, ratios, parts)
     args.out.mkdir(parents=True, exist_ok=True)
     record = {"date": date.today().isoformat(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
               "numpy": np.__version__, "load_average_start": load_start, "load_average_end": os.getloadavg(),
               "items": args.items, "chunk_size": args.chunk_size, "seed": args.seed,
               "baseline_seconds": baseline_seconds, "runs": [asdict(run) for run in runs],
-              "speedups": speedups, "per_chunk": parts}
+              "speedups": ratios, "per_chunk": parts}
     (args.out / "scoring_scale.json").write_text(json.dumps(record, indent=1))
     console.print(f"wrote {args.out / 'scoring_scale.json'}")
     if not all(run.matches_baseline for run in runs):

@@ -16,6 +16,7 @@ from rq.job import JobStatus
 
 from backend.jobs import job_backend, open_store
 from backend.model import fit_model
+from backend.pool_scoring import ChunkedScorer
 from backend.rq_jobs import QUEUE_SCORE, use_runtime
 from backend.settings import Settings
 
@@ -54,8 +55,8 @@ def test_worker_processes_score_chunks_in_parallel_with_the_same_result(setup, t
         deadline = time.monotonic() + 60
         while len(setup.jobs.describe()["workers"]) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
-        scorer = type(setup.jobs.scorer(setup.store))(setup.store, setup.jobs.queues[QUEUE_SCORE], chunk_size=10,
-                                                      steal=False)  # only the workers score
+        scorer = ChunkedScorer(setup.store, setup.jobs.queues[QUEUE_SCORE], chunk_size=10,
+                               steal=False)  # only the workers score
         proba = scorer.score(7, setup.model, TEXTS)
         done = {w["name"]: w["successful_jobs"] for w in setup.jobs.describe()["workers"]}
     finally:
@@ -68,7 +69,7 @@ def test_worker_processes_score_chunks_in_parallel_with_the_same_result(setup, t
 
 def test_chunks_that_fail_or_lose_their_worker_are_scored_by_the_caller(setup):
     queue = setup.jobs.queues[QUEUE_SCORE]
-    scorer = type(setup.jobs.scorer(setup.store))(setup.store, queue, chunk_size=20, steal=False)
+    scorer = ChunkedScorer(setup.store, queue, chunk_size=20, steal=False)
 
     def meddle():  # plays three workers: one crashes the job, one dies mid-chunk, one succeeds
         deadline = time.monotonic() + 10
