@@ -76,10 +76,14 @@ class Runtime(CycleContext):
             atomic_write_json(marker, {"force": force})
         return self.retrains.request(project_id, force=force)
 
-    def resume_interrupted(self) -> list[int]:
-        """Re-request retrains that were requested but never finished (crash, kill -9)."""
+    def resume_interrupted(self, *, idle_only: bool = False) -> list[int]:
+        """Re-request retrains that were requested but never finished (crash, kill -9, a request
+        refused while Redis was down). ``idle_only``: skip projects whose retrain is already
+        queued, running or backing off (the workers' periodic check)."""
         resumed = []
-        for project_id in sorted(self.known_projects()):
+        busy = {pid for pid, s in self.retrains.snapshot().items()
+                if s["state"] not in ("idle", "failed")} if idle_only else set()
+        for project_id in sorted(self.known_projects() - busy):
             marker = self.store.project_dir(project_id) / PENDING_RETRAIN
             try:
                 force = bool(json.loads(marker.read_text()).get("force"))

@@ -5,19 +5,25 @@ data dir, Label Studio's address, ``LABELQUEUE_REDIS_URL``), the Runtime built b
 work horse per job (so each horse starts with scikit-learn imported), job heartbeats every
 ``HEARTBEAT_SECONDS`` (so a lost scoring chunk is noticed within ``CHUNK_STALE_AFTER``), RQ's
 scheduler on (it starts the delayed retries of jobs backing off), and one extra thread: every
-``SWEEP_SECONDS`` it re-enqueues runs that died with their worker (``RQJobs.sweep``). Start as
+``SWEEP_SECONDS`` it re-enqueues runs that died with their worker (``RQJobs.sweep``) and
+requests retrains whose pending marker has no job. Start as
 many as you like, on any machine that sees the data dir and Redis.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 from rq import Worker
 
+from backend.jobs import JobQueueUnavailable
 from backend.rq_jobs import QUEUE_JOBS, QUEUE_MEASURE, QUEUE_SCORE, RQJobs, use_runtime
 from backend.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from backend.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +48,7 @@ def run_worker(settings: Settings, *, queues: list[str], burst: bool = False, na
     assert isinstance(jobs, RQJobs)
     use_runtime(runtime)
     stop = threading.Event()
-    sweeper = threading.Thread(target=sweep_until, args=(jobs, stop), daemon=True, name="labelqueue-sweep")
+    sweeper = threading.Thread(target=sweep_until, args=(runtime, stop), daemon=True, name="labelqueue-sweep")
     sweeper.start()
     worker = Worker([jobs.queues[QUEUE_NAMES[q]] for q in queues], connection=jobs.redis, name=name,
                     job_monitoring_interval=HEARTBEAT_SECONDS, worker_ttl=WORKER_TTL, maintenance_interval=60)
@@ -54,14 +60,17 @@ def run_worker(settings: Settings, *, queues: list[str], burst: bool = False, na
     return 0
 
 
-def sweep_until(jobs: RQJobs, stop: threading.Event) -> None:
-    """Re-enqueue lost runs every ``SWEEP_SECONDS``; the first pass runs at start-up."""
+def sweep_until(runtime: "Runtime", stop: threading.Event) -> None:
+    """Every ``SWEEP_SECONDS`` (the first pass at start-up): re-enqueue runs lost with their
+    worker, and request retrains whose on-disk pending marker has no job (one requested while
+    Redis was down, whose webhook got a 503)."""
     while True:
         try:
-            recovered = jobs.sweep()
+            recovered = runtime.jobs.sweep()
             if recovered:
                 logger.warning("re-enqueued %d job(s) lost with their worker", recovered)
-        except RedisError as exc:
+            runtime.resume_interrupted(idle_only=True)
+        except (RedisError, JobQueueUnavailable) as exc:
             logger.error("sweep skipped, Redis unreachable: %s", exc)
         if stop.wait(SWEEP_SECONDS):
             return

@@ -178,3 +178,15 @@ def test_unreachable_redis_is_a_503_not_a_lost_retrain(tmp_path):
     assert (tmp_path / "data" / "projects" / "5" / "retrain.pending").exists()
     with pytest.raises(JobQueueUnavailable):
         client.application.extensions["labelqueue"].selections.request(5)
+
+
+def test_workers_request_retrains_whose_marker_has_no_job(redis_url, tmp_path):
+    """A webhook refused with 503 while Redis was down left only its marker on disk."""
+    from backend.runtime import PENDING_RETRAIN, Runtime
+
+    runtime = Runtime.build(Settings(data_dir=tmp_path / "data", redis_url=redis_url))
+    (runtime.store.project_dir(9) / PENDING_RETRAIN).write_text('{"force": true}')
+    runtime.store.project_dir(10)  # a project with nothing pending
+    assert runtime.resume_interrupted(idle_only=True) == [9]
+    assert runtime.retrains.snapshot()[9]["state"] == "queued"
+    assert runtime.resume_interrupted(idle_only=True) == []  # already queued: not requested again

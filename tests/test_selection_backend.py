@@ -108,3 +108,23 @@ def test_cycle_seed_is_replayable_and_differs_between_cycles():
 def test_settings_reject_invalid_mix():
     with pytest.raises(SettingsError, match="LABELQUEUE_MIX"):
         Settings.from_env({"LABELQUEUE_MIX": "uncertain=0.5"})
+
+
+def test_pool_cache_switches_whole_generations_and_keeps_two(tmp_path):
+    cache = PoolCache(ModelStore(tmp_path), seed=0, failure_field=None)
+    for size in (1, 2, 3):
+        cache.save(5, cache._extend(CachedPool.empty(), [task(i, f"text {i}") for i in range(1, size + 1)], SPEC))
+    root = tmp_path / "projects" / "5" / "pool"
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["g000002", "g000003"]
+    loaded = cache.load(5)
+    assert loaded.task_ids.tolist() == [1, 2, 3] and loaded.texts == ["text 1", "text 2", "text 3"]
+
+
+def test_pool_cache_reads_the_older_single_folder_layout(tmp_path):
+    cache = PoolCache(ModelStore(tmp_path), seed=0, failure_field=None)
+    cache.save(5, cache._extend(CachedPool.empty(), [task(1, "a")], SPEC))
+    root = tmp_path / "projects" / "5" / "pool"
+    for path in (root / "g000001").iterdir():  # as an earlier version wrote it
+        path.rename(root / path.name)
+    (root / "current.json").unlink()
+    assert cache.load(5).task_ids.tolist() == [1]
