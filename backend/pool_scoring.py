@@ -14,8 +14,8 @@ is the longest step of the cycle. :class:`ChunkedScorer` cuts the texts into chu
 * The caller (the worker running the select job) does not sit idle: it takes chunks back from
   the tail of the queue (an atomic ``LREM``: a chunk goes to it or to a worker, never both) and
   scores them itself. So one worker alone still finishes, and N workers give N scorers.
-* A chunk whose worker dies (no RQ heartbeat for ``CHUNK_STALE_AFTER`` s) or whose job fails is
-  scored by the caller instead; a cycle never waits forever on a lost worker.
+* A chunk whose job fails or whose worker dies (no RQ heartbeat for ``STALE_AFTER`` s) is scored
+  by the caller instead; a cycle never waits forever on a lost worker.
 """
 from __future__ import annotations
 
@@ -25,23 +25,19 @@ import shutil
 import time
 import uuid
 from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from rq import Queue
 from rq.job import Job, JobStatus
-from rq.utils import str_to_date
 
 from backend.model import TrainedModel
+from backend.rq_jobs import job_lost
 from backend.store import Manifest, ModelStore, atomic_write_bytes, npy_bytes
 
 logger = logging.getLogger(__name__)
 
-#: A started chunk whose RQ heartbeat is older than this is taken to be lost with its worker.
-#: ``labelqueue worker`` heartbeats every 5 s (``backend/worker.py``).
-CHUNK_STALE_AFTER = 45.0
 #: Result folders of scoring runs whose caller died are removed after this many seconds.
 ABANDONED_AFTER = 3600.0
 POLL_SECONDS = 0.05
@@ -137,18 +133,16 @@ class ChunkedScorer:
         every 50 ms was measured to cost the caller 0.33 s of CPU per poll at 20 chunks."""
         with self.queue.connection.pipeline() as pipe:
             for job in waiting.values():
-                pipe.hmget(job.key, "status", "last_heartbeat")
+                pipe.hget(job.key, "status")
             states = pipe.execute()
         progressed = False
-        for (index, job), (status, beat) in zip(list(waiting.items()), states):
-            status = status.decode() if status else None
-            if status == JobStatus.FINISHED.value:
+        for (index, job), status in zip(list(waiting.items()), states):
+            if status == JobStatus.FINISHED.value.encode():
                 del waiting[index]
                 progressed = True
-            elif status in (None, JobStatus.FAILED.value, JobStatus.STOPPED.value, JobStatus.CANCELED.value) or (
-                    status == JobStatus.STARTED.value and _stale(beat)):
+            elif status != JobStatus.QUEUED.value.encode() and job_lost(self.queue.connection, job.id):
                 logger.warning("chunk %d (%s) %s on its worker; scoring it here", index, job.id,
-                               "stopped sending heartbeats" if status == JobStatus.STARTED.value else status or "was lost")
+                               status.decode() if status else "was lost")
                 job.delete()
                 return index
         return -1 if progressed else None
@@ -159,12 +153,3 @@ class ChunkedScorer:
         for folder in root.iterdir() if root.exists() else ():
             if time.time() - folder.stat().st_mtime > ABANDONED_AFTER:
                 shutil.rmtree(folder, ignore_errors=True)
-
-
-def _stale(beat: bytes | None) -> bool:
-    """Whether a started job's last RQ heartbeat (as stored in its hash) is too old."""
-    if not beat:
-        return False
-    when = str_to_date(beat)
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-    return (datetime.now(timezone.utc) - when).total_seconds() > CHUNK_STALE_AFTER

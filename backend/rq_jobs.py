@@ -29,14 +29,14 @@ import logging
 import socket
 import time
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker, get_current_job
-from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.utils import str_to_date
 
 from backend.jobs import JobQueueUnavailable
 from backend.redis_locks import RedisLocks
@@ -62,6 +62,9 @@ QUEUES = (QUEUE_SCORE, QUEUE_JOBS, QUEUE_MEASURE)
 #: A ``queued`` state whose RQ job has vanished is re-enqueued only after this long, so the
 #: sweep never races a request that is between its state change and its ``enqueue``.
 LOST_QUEUED_AFTER = 30.0
+#: A started RQ job with no heartbeat for this long lost its worker (``labelqueue worker``
+#: heartbeats every 5 s; RQ's default is 30 s, which this also tolerates).
+STALE_AFTER = 45.0
 
 
 # Lua scripts: every state change of a (job, project) pair is one atomic script.
@@ -140,6 +143,26 @@ redis.call('HSET', KEYS[1], 'state', 'queued', 'force', force, 'pending', '0', '
            'queued_at', ARGV[1], 'job_id', '', 'last_error', 'the worker running it died; run again')
 return 1
 """
+
+def job_lost(redis: Redis, job_id: str) -> bool:
+    """Whether an RQ job will never finish: failed, stopped, gone, or started by a worker that
+    stopped sending heartbeats. Reads two fields of the job's hash, not the job (its payload
+    may be large)."""
+    status, beat = redis.hmget(Job.key_for(job_id), "status", "last_heartbeat") if job_id else (None, None)
+    status = status.decode() if status else None
+    if status in (None, JobStatus.FAILED.value, JobStatus.STOPPED.value, JobStatus.CANCELED.value):
+        return True
+    return status == JobStatus.STARTED.value and stale_heartbeat(beat)
+
+
+def stale_heartbeat(beat: bytes | None) -> bool:
+    """A started job's last RQ heartbeat (as stored in its hash) is older than ``STALE_AFTER``."""
+    if not beat:
+        return False
+    when = str_to_date(beat)
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - when).total_seconds() > STALE_AFTER
+
 
 _INTS = ("requests", "runs", "coalesced", "failures", "attempts", "recovered")
 _FLOATS = ("queued_at", "started_at", "finished_at", "last_wait_seconds", "last_run_seconds", "retry_in")
@@ -271,14 +294,12 @@ class RQScheduler:
         return recovered
 
     def _job_lost(self, key: str) -> bool:
+        """A queued state whose RQ job failed, vanished, or was taken by a worker that died
+        before the run began (started, but no heartbeat for ``STALE_AFTER`` s)."""
         state, job_id, queued_at = (v.decode() if v else "" for v in self.redis.hmget(key, "state", "job_id", "queued_at"))
         if state not in ("queued", "backoff") or time.time() - float(queued_at or 0) < LOST_QUEUED_AFTER:
             return False
-        try:
-            status = Job.fetch(job_id, connection=self.redis).get_status() if job_id else None
-        except NoSuchJobError:
-            status = None
-        return status in (None, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+        return job_lost(self.redis, job_id)
 
     def _projects(self) -> list[int]:
         return sorted(int(p) for p in self.redis.smembers(self._index))

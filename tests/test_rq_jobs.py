@@ -190,3 +190,23 @@ def test_workers_request_retrains_whose_marker_has_no_job(redis_url, tmp_path):
     assert runtime.resume_interrupted(idle_only=True) == [9]
     assert runtime.retrains.snapshot()[9]["state"] == "queued"
     assert runtime.resume_interrupted(idle_only=True) == []  # already queued: not requested again
+
+
+def test_a_job_whose_worker_died_before_the_run_began_is_queued_again(jobs):
+    from datetime import datetime, timedelta, timezone
+
+    from rq.job import JobStatus
+
+    retrain = RecordingRetrain(seconds=0)
+    scheduler = jobs.scheduler("retrain", retrain)
+    scheduler.request(1)
+    queue = jobs.queues[QUEUE_JOBS]
+    [job] = queue.jobs
+    queue.remove(job)  # a worker dequeued it, started it, and died before taking the lease
+    job.set_status(JobStatus.STARTED)
+    job.heartbeat(datetime.now(timezone.utc) - timedelta(minutes=5), ttl=600)
+    assert jobs.sweep() == 0  # too recent to judge: a request may be between its two steps
+    jobs.redis.hset("labelqueue:job:retrain:1", "queued_at", time.time() - 60)
+    assert jobs.sweep() == 1
+    work(jobs)
+    assert retrain.calls == 1 and scheduler.snapshot()[1]["state"] == "idle"
