@@ -14,7 +14,7 @@ is the longest step of the cycle. :class:`ChunkedScorer` cuts the texts into chu
 * The caller (the worker running the select job) does not sit idle: it takes chunks back from
   the tail of the queue (an atomic ``LREM``: a chunk goes to it or to a worker, never both) and
   scores them itself. So one worker alone still finishes, and N workers give N scorers.
-* A chunk whose job fails or whose worker dies (no RQ heartbeat for ``STALE_AFTER`` s) is scored
+* A chunk whose job fails or whose worker dies (no RQ heartbeat for ``rq_state.STALE_AFTER`` s) is scored
   by the caller instead; a cycle never waits forever on a lost worker.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from rq import Queue
 from rq.job import Job, JobStatus
 
 from backend.model import TrainedModel
-from backend.rq_jobs import job_lost
+from backend.rq_state import job_lost
 from backend.store import Manifest, ModelStore, atomic_write_bytes, npy_bytes
 
 logger = logging.getLogger(__name__)
