@@ -78,11 +78,11 @@ class Runtime(CycleContext):
 
     def resume_interrupted(self, *, idle_only: bool = False) -> list[int]:
         """Re-request retrains that were requested but never finished (crash, kill -9, a request
-        refused while Redis was down). ``idle_only``: skip projects whose retrain is already
-        queued, running or backing off (the workers' periodic check)."""
+        refused while Redis was down). ``idle_only``: skip projects whose retrain is queued,
+        running, backing off, or failed on a bug (the workers' periodic check must not rerun a
+        failing retrain every few seconds; a restart or the next webhook tries it again)."""
         resumed = []
-        busy = {pid for pid, s in self.retrains.snapshot().items()
-                if s["state"] not in ("idle", "failed")} if idle_only else set()
+        busy = {pid for pid, s in self.retrains.snapshot().items() if s["state"] != "idle"} if idle_only else set()
         for project_id in sorted(self.known_projects() - busy):
             marker = self.store.project_dir(project_id) / PENDING_RETRAIN
             try:

@@ -190,6 +190,8 @@ def test_workers_request_retrains_whose_marker_has_no_job(redis_url, tmp_path):
     assert runtime.resume_interrupted(idle_only=True) == [9]
     assert runtime.retrains.snapshot()[9]["state"] == "queued"
     assert runtime.resume_interrupted(idle_only=True) == []  # already queued: not requested again
+    runtime.jobs.redis.hset("labelqueue:job:retrain:9", "state", "failed")  # the retrain raised a bug
+    assert runtime.resume_interrupted(idle_only=True) == []  # not rerun every sweep
 
 
 def test_a_job_whose_worker_died_before_the_run_began_is_queued_again(jobs):
