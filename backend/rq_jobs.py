@@ -41,7 +41,7 @@ from backend.jobs import JobQueueUnavailable
 from backend.redis_locks import RedisLocks
 from backend.rq_state import (BACKOFF, FINISH, LOST_QUEUED_AFTER, RECOVER, REQUEST, START, decode_state,
                               job_lost)
-from backend.scheduler import RETRY_DELAYS, AfterJob, RunJob, announce
+from backend.scheduler import RETRY_DELAYS, AfterJob, RunJob, announce, retry_delay
 from backend.settings import Settings
 from backend.training import EXPECTED_FAILURES
 
@@ -136,7 +136,8 @@ class RQScheduler:
         job = get_current_job()
         key = self._key(project_id)
         with self.locks.hold(project_id, self._lease):
-            force = self._start(keys=[key], args=[time.time(), f"{socket.gethostname()}:{_worker_name()}",
+            worker = (job.worker_name or "") if job else "-"
+            force = self._start(keys=[key], args=[time.time(), f"{socket.gethostname()}:{worker}",
                                                   job.id if job else ""])
             if force is None:
                 logger.info("project %s: %s job %s has nothing left to do", project_id, self.name,
@@ -166,7 +167,7 @@ class RQScheduler:
     def _schedule_retry(self, project_id: int, force: bool, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
         attempts = int(self._backoff(keys=[self._key(project_id)], args=[time.time(), error, int(force)]))
-        delay = self.retry_delays[min(attempts, len(self.retry_delays)) - 1]
+        delay = retry_delay(self.retry_delays, attempts)
         self.redis.hset(self._key(project_id), "retry_in", delay)
         self._enqueue(project_id, delay=delay)
         logger.error("project %s: %s failed, retry %d in %.0fs: %s", project_id, self.name, attempts, delay, error)
@@ -223,11 +224,6 @@ class RQScheduler:
                 return True
             time.sleep(0.1)
         return False
-
-
-def _worker_name() -> str:
-    job = get_current_job()
-    return (job.worker_name or "") if job else "-"
 
 
 class RQJobs:

@@ -106,11 +106,19 @@ def job_lost(redis: Redis, job_id: str) -> bool:
     """Whether an RQ job will never finish: failed, stopped, gone, or started by a worker that
     stopped sending heartbeats. Reads two fields of the job's hash, not the job (its payload
     may be large)."""
-    status, beat = redis.hmget(Job.key_for(job_id), "status", "last_heartbeat") if job_id else (None, None)
-    status = status.decode() if status else None
-    if status in (None, JobStatus.FAILED.value, JobStatus.STOPPED.value, JobStatus.CANCELED.value):
+    return is_lost(*redis.hmget(Job.key_for(job_id), JOB_FIELDS)) if job_id else True
+
+
+#: The fields of an RQ job's hash that :func:`is_lost` judges.
+JOB_FIELDS = ("status", "last_heartbeat")
+
+
+def is_lost(status: bytes | None, beat: bytes | None) -> bool:
+    """:func:`job_lost` on fields already read (``JOB_FIELDS``, as stored in the job's hash)."""
+    status_text = status.decode() if status else None
+    if status_text in (None, JobStatus.FAILED.value, JobStatus.STOPPED.value, JobStatus.CANCELED.value):
         return True
-    return status == JobStatus.STARTED.value and stale_heartbeat(beat)
+    return status_text == JobStatus.STARTED.value and stale_heartbeat(beat)
 
 
 def stale_heartbeat(beat: bytes | None) -> bool:

@@ -33,6 +33,11 @@ class JobOutcome(Protocol):
 #: refused; the last delay repeats, so work resumes at most 5 minutes after it comes back.
 RETRY_DELAYS = (2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0)
 
+def retry_delay(delays: tuple[float, ...], attempt: int) -> float:
+    """Seconds before retry number ``attempt`` (1-based); the last delay repeats."""
+    return delays[min(attempt, len(delays)) - 1]
+
+
 RunJob = Callable[[int, bool], Any]
 AfterJob = Callable[[Any], None]
 
@@ -117,7 +122,7 @@ class CoalescingScheduler:
     def _back_off(self, project_id: int, state: ProjectTraining, force: bool) -> None:
         """Called with the lock held: retry later; requests meanwhile fold into that retry."""
         state.attempts += 1
-        delay = self._retry_delays[min(state.attempts, len(self._retry_delays)) - 1]
+        delay = retry_delay(self._retry_delays, state.attempts)
         state.state, state.retry_in = "backoff", delay
         state.pending, state.pending_force = True, state.pending_force or force
         timer = threading.Timer(delay, self._wake, (project_id,))

@@ -1,4 +1,5 @@
-"""Fixtures: a real Label Studio server and a real ``labelqueue serve``, both on 127.0.0.1.
+"""Fixtures: a real Label Studio, ``labelqueue serve`` in both deployments (jobs in-process; jobs
+on two ``labelqueue worker`` processes through a real ``redis-server``), all on 127.0.0.1.
 
 Label Studio takes 20-40 s to start (migrations on a fresh data dir), so it is started once per
 test session; each end-to-end test creates its own project. Both servers log to files in the
@@ -6,10 +7,11 @@ session's temp dir, and their tails are reported when a fixture fails to start.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -28,14 +30,27 @@ REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("LABELQUEUE_DATASETS", REPO.parent / "shared" / "datasets"))
 
 
+@contextlib.contextmanager
+def started(*starts: Callable[[], LocalServer]) -> Iterator[list[LocalServer]]:
+    """Start servers in order and stop them all afterwards, last first; if one does not come up,
+    stop those already running and fail with its log tail."""
+    servers: list[LocalServer] = []
+    try:
+        try:
+            for start in starts:
+                servers.append(start())
+        except StartupError as exc:
+            pytest.fail(str(exc))
+        yield servers
+    finally:
+        for server in reversed(servers):
+            server.stop()
+
+
 @pytest.fixture(scope="session")
 def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    try:
-        server = start_label_studio(tmp_path_factory.mktemp("label-studio"))
-    except StartupError as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
+    with started(lambda: start_label_studio(tmp_path_factory.mktemp("label-studio"))) as (server,):
+        yield server
 
 
 #: How the end-to-end backends are configured: retrain after every label.
@@ -45,14 +60,9 @@ BACKEND_ENV = {"LABELQUEUE_MIN_NEW_ANNOTATIONS": "1", "LABELQUEUE_FAILURE_FIELD"
 @pytest.fixture(scope="session")
 def backend(label_studio: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     """``labelqueue serve`` with two gunicorn workers, retraining after every label, jobs in-process."""
-    env = BACKEND_ENV
-    try:
-        server = start_backend(tmp_path_factory.mktemp("labelqueue"), label_studio=label_studio,
-                               workers=2, env=env)
-    except StartupError as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
+    folder = tmp_path_factory.mktemp("labelqueue")
+    with started(lambda: start_backend(folder, label_studio=label_studio, workers=2, env=BACKEND_ENV)) as (server,):
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -63,28 +73,17 @@ def rq_backend(label_studio: LocalServer, redis_server: LocalServer,
     in chunks across them."""
     folder = tmp_path_factory.mktemp("labelqueue-rq")
     env = {**BACKEND_ENV, "LABELQUEUE_REDIS_URL": f"{redis_server.url}/2", "LABELQUEUE_SCORE_CHUNK_SIZE": "100"}
-    started: list[LocalServer] = []
-    try:
-        started += [start_worker(folder, label_studio=label_studio, name=f"e2e-worker-{i}", env=env) for i in (1, 2)]
-        started.append(start_backend(folder, label_studio=label_studio, workers=2, env=env))
-    except StartupError as exc:
-        for server in started:
-            server.stop()
-        pytest.fail(str(exc))
-    yield started[-1]
-    for server in reversed(started):
-        server.stop()
+    workers = [lambda i=i: start_worker(folder, label_studio=label_studio, name=f"e2e-worker-{i}", env=env)
+               for i in (1, 2)]
+    with started(*workers, lambda: start_backend(folder, label_studio=label_studio, workers=2, env=env)) as servers:
+        yield servers[-1]
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     """Debian's redis-server on a free loopback port, for the RQ mode (no persistence)."""
-    try:
-        server = start_redis(tmp_path_factory.mktemp("redis"))
-    except StartupError as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
+    with started(lambda: start_redis(tmp_path_factory.mktemp("redis"))) as (server,):
+        yield server
 
 
 @pytest.fixture()
@@ -97,7 +96,7 @@ def redis_url(redis_server: LocalServer) -> Iterator[str]:
     yield url
     from backend.rq_jobs import use_runtime
 
-    use_runtime(None)  # type: ignore[arg-type]
+    use_runtime(None)
 
 
 @pytest.fixture(scope="session")
