@@ -96,11 +96,11 @@ def run_serve(args: argparse.Namespace) -> int:
                 settings.label_studio_url or "from /setup (LABEL_STUDIO_URL not set)",
                 "on RQ workers (LABELQUEUE_REDIS_URL)" if settings.redis_url else "in this process")
     if args.dev:
-        from backend.app import create_app
+        from backend.web.app import create_app
 
         create_app(settings).run(host=args.host, port=args.port, threaded=True)
         return 0
-    from backend.server import GunicornServer
+    from backend.web.server import GunicornServer
 
     GunicornServer(settings, bind=f"{args.host}:{args.port}", workers=args.workers,
                    threads=args.threads, log_level=args.log_level).run()
@@ -117,7 +117,7 @@ def run_select(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from backend.cycle import run_cycle
+    from backend.loop.cycle import run_cycle
     from backend.runtime import Runtime
 
     console = Console()
@@ -140,8 +140,8 @@ def run_select(args: argparse.Namespace) -> int:
 
 
 def run_failures_add(args: argparse.Namespace) -> int:
-    from backend.failures import FailureLog
-    from backend.jobs import open_store
+    from backend.loop.failures import FailureLog
+    from backend.jobs.backends import open_store
 
     settings = Settings.from_env()
     invalid = [t for t in args.task_ids if t <= 0]
@@ -167,13 +167,13 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_quickstart(args: argparse.Namespace) -> int:
-    from backend.quickstart import run
+    from backend.local.quickstart import run
 
     return run(args)
 
 
 def run_check_config(args: argparse.Namespace) -> int:
-    from backend.quickstart import check_config_files
+    from backend.local.quickstart import check_config_files
 
     return check_config_files(args.files)
 

@@ -1,6 +1,6 @@
 """Errors that the HTTP edge turns into 4xx JSON answers.
 
-Deeper modules raise these (or plain domain errors); only ``backend/api.py`` converts them, so
+Deeper modules raise these (or plain domain errors); only ``backend/web/ml_api.py`` converts them, so
 no handler ever leaks a traceback to Label Studio.
 """
 from __future__ import annotations

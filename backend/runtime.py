@@ -6,7 +6,7 @@ different data dirs side by side. Three schedulers run the background work: ``re
 (annotation webhooks), ``selections`` (after each new model, and on demand) and ``pool_syncs``
 (``TASKS_CREATED`` / ``TASKS_DELETED``); the loop monitor has a fourth (``measure``). Whether
 they run on this process's threads or on RQ workers is the job backend's business
-(``backend/jobs.py``): the code here is the same in both modes.
+(``backend/jobs/backends.py``): the code here is the same in both modes.
 """
 from __future__ import annotations
 
@@ -16,17 +16,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.cycle import CycleContext, CycleReport, read_queue, run_cycle
-from backend.failures import FailureLog
-from backend.jobs import JobBackend, JobQueueUnavailable, JobScheduler, job_backend, open_store
-from backend.labelconfig import parse_label_config
-from backend.labelstudio import Connections
-from backend.loop_monitor import LoopMonitor
-from backend.pool_cache import PoolCache
-from backend.project_options import ProjectOptionsStore
+from backend.loop.cycle import CycleContext, CycleReport, read_queue, run_cycle
+from backend.loop.failures import FailureLog
+from backend.jobs.backends import JobBackend, JobScheduler, job_backend, open_store
+from backend.jobs.errors import JobQueueUnavailable
+from backend.model.labelconfig import parse_label_config
+from backend.labelstudio.gateway import Connections
+from backend.measure.loop_monitor import LoopMonitor
+from backend.loop.pool_cache import PoolCache
+from backend.loop.project_options import ProjectOptionsStore
 from backend.settings import Settings
 from backend.store import ModelCache, atomic_write_json
-from backend.training import TrainOutcome, read_labelled, retrain
+from backend.loop.training import TrainOutcome, read_labelled, retrain
 
 logger = logging.getLogger(__name__)
 

@@ -85,13 +85,13 @@ class Settings:
     max_tasks_per_predict: int = 10_000
     train_threads: int = 2
     keep_model_versions: int = 3
-    #: Scale-out (``backend/rq_jobs.py``): set ``LABELQUEUE_REDIS_URL`` and background jobs run on
+    #: Scale-out (``backend/jobs/rq_jobs.py``): set ``LABELQUEUE_REDIS_URL`` and background jobs run on
     #: ``labelqueue worker`` processes instead of this process's threads. Secret because a Redis
     #: URL may carry a password.
     redis_url: str | None = field(default=None, metadata={"secret": True})
     score_chunk_size: int = 50_000
     job_timeout: int = 3600
-    #: Loop measurement (backend/measurement.py): label cost is annotators' time unless one of
+    #: Loop measurement (backend/measure/measurement.py): label cost is annotators' time unless one of
     #: these converts it; thresholds of the report's warnings; classes the report singles out.
     cost_per_hour: float | None = None
     cost_per_label: float | None = None

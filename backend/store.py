@@ -29,7 +29,7 @@ from typing import Any, ContextManager, Iterator, Protocol
 
 import numpy as np
 
-from backend.model import TrainedModel
+from backend.model.classifier import TrainedModel
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class ProjectLocks(Protocol):
 
 class FileLocks:
     """``flock`` on ``projects/<id>/<name>.lock``: enough for processes on one machine (gunicorn
-    workers, the CLI). Workers on several machines use Redis locks instead (``backend/redis_locks.py``),
+    workers, the CLI). Workers on several machines use Redis locks instead (``backend/jobs/redis_locks.py``),
     because ``flock`` over network filesystems is unreliable."""
 
     def __init__(self, data_dir: Path):

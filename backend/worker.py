@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Worker
 
-from backend.jobs import JobQueueUnavailable
-from backend.rq_jobs import QUEUE_JOBS, QUEUE_MEASURE, QUEUE_SCORE, RQJobs, use_runtime
+from backend.jobs import pool_scoring
+from backend.jobs.errors import JobQueueUnavailable
+from backend.jobs.rq_jobs import QUEUE_JOBS, QUEUE_MEASURE, QUEUE_SCORE, RQJobs
+from backend.runtime import Runtime
 from backend.settings import Settings, SettingsError
-
-if TYPE_CHECKING:
-    from backend.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +40,6 @@ def run_worker(settings: Settings, *, queues: list[str], burst: bool = False, na
     if not settings.redis_url:
         raise SettingsError("labelqueue worker needs LABELQUEUE_REDIS_URL (the Redis that `labelqueue serve` "
                             "enqueues jobs on); without it the server runs its jobs itself")
-    from backend.runtime import Runtime
-
     runtime = Runtime.build(settings)
     jobs = runtime.jobs
     assert isinstance(jobs, RQJobs)
@@ -60,7 +57,7 @@ def run_worker(settings: Settings, *, queues: list[str], burst: bool = False, na
     return 0
 
 
-def sweep_until(runtime: "Runtime", stop: threading.Event) -> None:
+def sweep_until(runtime: Runtime, stop: threading.Event) -> None:
     """Every ``SWEEP_SECONDS`` (the first pass at start-up): re-enqueue runs lost with their
     worker, and request retrains whose on-disk pending marker has no job (one requested while
     Redis was down, whose webhook got a 503)."""
@@ -74,3 +71,33 @@ def sweep_until(runtime: "Runtime", stop: threading.Event) -> None:
             logger.error("sweep skipped, Redis unreachable: %s", exc)
         if stop.wait(SWEEP_SECONDS):
             return
+
+
+#: Documented cache: this worker process's Runtime. The job layer enqueues the two functions
+#: below by import path and never imports the runtime it runs in; this module, the worker
+#: process's root, owns it. ``labelqueue worker`` builds it before RQ forks a work horse per job
+#: (so each horse starts with scikit-learn imported); a plain ``rq worker`` builds it on the
+#: first job, from the environment.
+_runtime: Any = None
+
+
+def use_runtime(runtime: Any) -> None:
+    """Set (or, with ``None``, forget) this process's runtime; tests pass a stand-in."""
+    global _runtime
+    _runtime = runtime
+
+
+def _current() -> Runtime:
+    if _runtime is None:
+        use_runtime(Runtime.build(Settings.from_env()))
+    return _runtime
+
+
+def perform(name: str, project_id: int) -> dict[str, Any] | None:
+    """The RQ job: run one scheduler's job for one project in this worker."""
+    return _current().jobs.schedulers[name].perform(project_id)
+
+
+def score_chunk(project_id: int, manifest: dict, run: str, index: int) -> dict:
+    """The RQ job: score one chunk of a selection's pool (``backend/jobs/pool_scoring.py``)."""
+    return pool_scoring.score_chunk(_current().store, project_id, manifest, run, index)

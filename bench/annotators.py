@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from backend.model import fit_model
+from backend.model.classifier import fit_model
 
 ANNOTATORS: tuple[str, ...] = ("oracle", "noisy")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.quickstart_inputs import config_with_labels
+from backend.local.quickstart_inputs import config_with_labels
 
 #: Where the shared data sets live when the repo sits next to ``shared/``.
 DEFAULT_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"

@@ -28,8 +28,8 @@ from label_studio_sdk import LabelStudio
 from rich.console import Console
 from rich.table import Table
 
-from backend.local_label_studio import start_backend, start_label_studio
-from backend.quickstart_inputs import config_with_labels
+from backend.local.label_studio_server import start_backend, start_label_studio
+from backend.local.quickstart_inputs import config_with_labels
 
 REPO = Path(__file__).resolve().parents[1]
 INTENTS = ("card_arrival", "lost_or_stolen_card", "exchange_rate", "pin_blocked", "top_up_failed")

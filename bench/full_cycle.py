@@ -25,8 +25,8 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from backend.local_label_studio import start_backend, start_label_studio
-from backend.quickstart_inputs import config_with_labels
+from backend.local.label_studio_server import start_backend, start_label_studio
+from backend.local.quickstart_inputs import config_with_labels
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 Simulates the labelling loop on banking77 (train = unlabelled pool, test = held out): a random
 labelled seed, then cycles of ``--batch`` items up to ``--budget`` labels, retraining the
-product's default model (``backend.model.fit_model``) after every batch, for every strategy,
+product's default model (``backend.model.classifier.fit_model``) after every batch, for every strategy,
 ``--seeds`` seeds and two annotators (a perfect oracle and a noisy one who errs on ambiguous
 items). Writes the raw records as JSON, Markdown tables and PNG figures.
 
@@ -39,8 +39,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sklearn.metrics import f1_score  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from backend.features import embed_texts  # noqa: E402
-from backend.model import fit_model  # noqa: E402
+from backend.model.features import embed_texts  # noqa: E402
+from backend.model.classifier import fit_model  # noqa: E402
 from bench import plots, report  # noqa: E402
 from bench.aggregate import curves, summarise  # noqa: E402
 from bench.annotators import (ANNOTATORS, ambiguity_from_proba, annotator_answers,  # noqa: E402
@@ -314,7 +314,7 @@ def render(result: dict, args: argparse.Namespace) -> str:
         f"{cfg['seed_size']}, budget {budget:,}, {cfg['seeds']} seeds, noise {cfg['noise']}, "
         f"production {cfg['production']}, flag rate {cfg['flag_rate']}).",
         f"- Pool: banking77 train ({result['pool']:,} texts); held out: banking77 test "
-        f"({result['test']:,}). Model every cycle: `backend.model.fit_model` (the product's "
+        f"({result['test']:,}). Model every cycle: `backend.model.classifier.fit_model` (the product's "
         "default TF-IDF 1-2 grams + balanced logistic regression), identical for every strategy.",
         f"- Full-pool model (all {result['pool']:,} true labels): accuracy {full['accuracy']:.4f}, "
         f"macro-F1 {full['macro_f1']:.4f}. Targets: 90 % = {targets[0.90]:.4f}, "

@@ -4,7 +4,7 @@ Every peer sees the same model as labelqueue: the cycle's probabilities come fro
 default estimator and are handed to each library through a tiny adapter that answers
 ``predict_proba`` (and small-text's ``embed``) by looking rows up, so no library refits or
 wraps its own classifier. Feature-based strategies get the product's 256-d selection
-embeddings (``backend.features.embed_texts``), the same ones ``compose_batch`` uses.
+embeddings (``backend.model.features.embed_texts``), the same ones ``compose_batch`` uses.
 
 Two peers are too slow on a 10k pool to run on all of it every cycle (measured on this
 machine at 2,000-3,000 labels: small-text ``GreedyCoreset`` 25-38 s per batch of 100, modAL

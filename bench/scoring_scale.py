@@ -1,7 +1,7 @@
 """Scale-out of pool scoring: a 1M-item pool scored by 1 and then 2 ``labelqueue worker`` processes.
 
 A selection cycle rescores every unlabelled task with the new model. In RQ mode
-``backend/pool_scoring.py`` cuts the pool into chunks that workers score in parallel; this
+``backend/jobs/pool_scoring.py`` cuts the pool into chunks that workers score in parallel; this
 measures what that fan-out buys against the single in-process ``predict_proba`` call the default
 mode makes (``LocalScorer``), in the same run, on the same texts and model:
 
@@ -44,12 +44,12 @@ from rich.table import Table
 from rq import Worker
 from rq.job import Job
 
-from backend.jobs import open_store
-from backend.local_label_studio import LocalServer, start_worker
-from backend.local_redis import start_redis
-from backend.model import TrainedModel, fit_model
-from backend.pool_scoring import ChunkedScorer
-from backend.rq_jobs import QUEUE_SCORE, RQJobs
+from backend.jobs.backends import open_store
+from backend.local.label_studio_server import LocalServer, start_worker
+from backend.local.redis_server import start_redis
+from backend.model.classifier import TrainedModel, fit_model
+from backend.jobs.pool_scoring import ChunkedScorer
+from backend.jobs.rq_jobs import QUEUE_SCORE, RQJobs
 from backend.settings import Settings
 from backend.store import ModelStore
 from bench.data import DEFAULT_DATASETS, load_banking77

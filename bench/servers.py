@@ -1,6 +1,6 @@
 """Start the HTTP servers the speed benchmark talks to, on loopback only.
 
-Launching, health checks and stopping are ``backend.local_label_studio``'s (the same code the
+Launching, health checks and stopping are ``backend.local.label_studio_server``'s (the same code the
 end-to-end tests use); this module only knows the two servers' command lines.
 """
 
@@ -12,7 +12,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from backend.local_label_studio import LocalServer, free_port, launch
+from backend.local.label_studio_server import LocalServer, free_port, launch
 from bench.data import REPO_ROOT
 
 

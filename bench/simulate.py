@@ -12,7 +12,7 @@ selectable by every strategy, but only labelqueue's failure slice reads the flag
 production. Overrides (annotator disagreed with the model at selection time) are recorded for
 every strategy and likewise only read by labelqueue.
 
-Retraining is the product's own ``backend.model.fit_model`` on the labelled set in row order, so
+Retraining is the product's own ``backend.model.classifier.fit_model`` on the labelled set in row order, so
 the fit depends only on the set and its labels. Fits are memoised per worker on exactly that,
 which lets strategies that pick identical batches (the peers' margin sampling and our top-k
 margin) share fits without changing any result.
@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 from sklearn.metrics import f1_score
 
-from backend.model import fit_model
+from backend.model.classifier import fit_model
 from bench.data import Split
 from bench.strategies import CycleState, Strategy
 

@@ -45,8 +45,8 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import track  # noqa: E402
 
-from backend.local_label_studio import LocalServer  # noqa: E402
-from backend.model import fit_model  # noqa: E402
+from backend.local.label_studio_server import LocalServer  # noqa: E402
+from backend.model.classifier import fit_model  # noqa: E402
 from backend.store import ModelStore  # noqa: E402
 from bench import http_timing, servers  # noqa: E402
 from bench.data import DEFAULT_DATASETS, Split, label_config_xml, load_banking77  # noqa: E402

@@ -31,7 +31,7 @@ class CycleState:
     proba : ndarray of shape (n, k)
         Current model's probabilities for every pool row (columns in category order).
     embeddings : ndarray of shape (n, d)
-        The product's selection features (``backend.features.embed_texts``), unit rows.
+        The product's selection features (``backend.model.features.embed_texts``), unit rows.
     labelled : ndarray of shape (m,) of int
         Labelled rows, in labelling order.
     given : ndarray of shape (m,) of int

@@ -17,8 +17,8 @@ import pytest
 
 from hypothesis import settings as hypothesis_settings
 
-from backend.local_label_studio import LocalServer, StartupError, start_backend, start_label_studio, start_worker
-from backend.local_redis import start_redis
+from backend.local.label_studio_server import LocalServer, StartupError, start_backend, start_label_studio, start_worker
+from backend.local.redis_server import start_redis
 
 # CI replays the same generated examples every run (a landing must not depend on luck);
 # developers' runs keep exploring new ones.
@@ -94,7 +94,7 @@ def redis_url(redis_server: LocalServer) -> Iterator[str]:
     url = f"{redis_server.url}/1"
     Redis.from_url(url).flushdb()
     yield url
-    from backend.rq_jobs import use_runtime
+    from backend.worker import use_runtime
 
     use_runtime(None)
 

@@ -7,7 +7,7 @@ from typing import Callable, Iterable, TypeVar
 
 import httpx
 
-from backend.quickstart_inputs import config_with_labels
+from backend.local.quickstart_inputs import config_with_labels
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")

@@ -6,7 +6,7 @@ import time
 
 from sklearn.pipeline import Pipeline
 
-from backend.model import default_estimator
+from backend.model.classifier import default_estimator
 
 FIT_SECONDS = 4.0
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.app import create_app
-from backend.model import fit_model
+from backend.web.app import create_app
+from backend.model.classifier import fit_model
 from backend.settings import Settings
 
 CONFIG = (Path(__file__).resolve().parents[1] / "label_config" / "text_classification.xml").read_text()

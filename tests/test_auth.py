@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from backend.app import create_app
+from backend.web.app import create_app
 from backend.settings import Settings, SettingsError
 
 USER, PASSWORD, SECRET = "labelstudio", "s3cret-pass", "hook-secret-value"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from backend.cli import main
-from backend.failures import FailureLog
+from backend.loop.failures import FailureLog
 from backend.store import ModelStore
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.local_label_studio import start_backend, start_worker
+from backend.local.label_studio_server import start_backend, start_worker
 from tests.helpers import INTENTS, REPO, backend_metrics, choice_result, config_with_choices, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
 from selection.batch import BatchItem
-from selection.queue_writer import (
+from backend.labelstudio.queue_writer import (
     CYCLE_FIELD,
     QUEUE_TAB_TITLE,
     RANK_FIELD,

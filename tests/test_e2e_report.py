@@ -30,8 +30,8 @@ import httpx
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from backend.local_label_studio import LocalServer, StartupError, start_backend
-from backend.report import SECTIONS
+from backend.local.label_studio_server import LocalServer, StartupError, start_backend
+from backend.measure.report import SECTIONS
 from tests.helpers import INTENTS, choice_result, config_with_choices, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.app import create_app
-from backend.model import fit_model
+from backend.web.app import create_app
+from backend.model.classifier import fit_model
 from backend.settings import Settings
 
 CASES = 250

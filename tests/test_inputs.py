@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from backend.app import create_app
-from backend.model import fit_model
+from backend.web.app import create_app
+from backend.model.classifier import fit_model
 from backend.settings import Settings
 from tests.test_api import CONFIG, install_model, predict_body
 

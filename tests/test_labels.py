@@ -1,9 +1,9 @@
 """Resolving Label Studio annotations into training labels."""
 from __future__ import annotations
 
-from backend.labelconfig import TaskSpec
-from backend.labelstudio import labelled_task, resolve_annotations
-from backend.training import count_changes
+from backend.model.labelconfig import TaskSpec
+from backend.labelstudio.gateway import labelled_task, resolve_annotations
+from backend.loop.training import count_changes
 
 SINGLE = TaskSpec("intent", "text", "text", ("a", "b", "c"), multilabel=False)
 MULTI = TaskSpec("topics", "text", "text", ("a", "b", "c"), multilabel=True)

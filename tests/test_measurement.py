@@ -5,10 +5,10 @@ import sqlite3
 
 import pytest
 
-from backend.control_overlap import apply_control_overlap
-from backend.cycles_db import CyclesDB, CyclesDBError, Feedback
-from backend.labelconfig import TaskSpec
-from backend.measurement import AnnotatedTask, CostModel, LoopConfig, annotated_task, measure_loop
+from backend.measure.control_overlap import apply_control_overlap
+from backend.measure.cycles_db import CyclesDB, CyclesDBError, Feedback
+from backend.model.labelconfig import TaskSpec
+from backend.measure.measurement import AnnotatedTask, CostModel, LoopConfig, annotated_task, measure_loop
 from selection.agreement import agreement
 from selection.loop_warnings import CycleSignals, LoopThresholds, loop_warnings, lowered_mix
 from selection.mix import SliceMix
@@ -21,7 +21,7 @@ CONFIG = LoopConfig(cost=CostModel(), limits=LIMITS, failure_classes=("b",), see
 
 
 def queue(cycle: int, version: str | None, labelled: int, items: list[tuple[int, str, str | None]]) -> dict:
-    """A queue as ``backend/cycle.py`` writes it; items are (task id, slice, predicted label)."""
+    """A queue as ``backend/loop/cycle.py`` writes it; items are (task id, slice, predicted label)."""
     return {"cycle": cycle, "model_version": version, "labelled": labelled, "created_at": f"2025-01-0{cycle}T00:00:00",
             "size_requested": len(items), "mix": {"uncertain": 0.55, "diverse": 0.25, "failure": 0.15, "control": 0.05},
             "counts": {}, "tab_id": 1,

@@ -11,7 +11,7 @@ import pytest
 
 from backend.cli import main
 from backend.errors import UnsupportedConfigError
-from backend.quickstart_inputs import (
+from backend.local.quickstart_inputs import (
     DEMO_LABEL_FIELD,
     DEMO_TASKS,
     LABEL_CONFIG_DIR,
@@ -23,7 +23,7 @@ from backend.quickstart_inputs import (
     read_task_file,
     seed_rows,
 )
-from backend.quickstart_servers import new_run_dir
+from backend.local.quickstart_servers import new_run_dir
 
 IMAGE_CONFIG = """<View><Image name="image" value="$image"/>
   <RectangleLabels name="box" toName="image"><Label value="car"/></RectangleLabels></View>"""

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.app import create_app
-from backend.report import SECTIONS, render_report
+from backend.web.app import create_app
+from backend.measure.report import SECTIONS, render_report
 from backend.settings import Settings
 from selection.mix import SliceMix
 from tests.test_api import install_model
@@ -29,7 +29,7 @@ def client(app):
 
 def measured(app, project_id: int = 4) -> dict:
     """Two recorded cycles measured as the background job would, without Label Studio."""
-    from backend.measurement import measure_loop
+    from backend.measure.measurement import measure_loop
 
     loop = app.extensions["labelqueue"].loop
     loop.db.record_queue(project_id, queue(1, "v1-a", 2, [(10, "control", "a"), (11, "control", "b")]), [1, 2])

@@ -4,8 +4,8 @@ from __future__ import annotations
 import threading
 import time
 
-from backend.scheduler import CoalescingScheduler
-from backend.training import TrainOutcome
+from backend.jobs.scheduler import CoalescingScheduler
+from backend.loop.training import TrainOutcome
 
 
 class RecordingRetrain:

@@ -4,14 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.cycle import cycle_seed, score_pool
+from backend.loop.cycle import cycle_seed, score_pool
 from backend.errors import ApiError
-from backend.failures import FailureLog, parse_task_ids
-from backend.jobs import LocalScorer
-from backend.labelconfig import TaskSpec
-from backend.model import fit_model
-from backend.pool_cache import CachedPool, PoolCache
-from backend.project_options import parse_extra_params, resolve_options
+from backend.loop.failures import FailureLog, parse_task_ids
+from backend.model.scoring import LocalScorer
+from backend.model.labelconfig import TaskSpec
+from backend.model.classifier import fit_model
+from backend.loop.pool_cache import CachedPool, PoolCache
+from backend.loop.project_options import parse_extra_params, resolve_options
 from backend.settings import FailureField, Settings, SettingsError
 from backend.store import ModelStore
 

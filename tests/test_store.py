@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from backend.model import fit_model
+from backend.model.classifier import fit_model
 from backend.store import ModelCache, ModelStore
 
 

@@ -1,0 +1,193 @@
+"""Background jobs per project (retrain, select, pool sync): coalesced, one at a time, never
+in a request.
+
+Label Studio sends one webhook per annotation (and several for a bulk action). Each is a
+*request* for a job; requests that arrive while the project's job is queued or running collapse
+into one follow-up run, so a flood of events costs at most one extra run. Within one process
+the per-project state machine guarantees one run at a time; across gunicorn workers the
+``run`` callable takes the project's file lock (see ``backend/runtime.py``).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Protocol
+
+from backend.jobs.errors import RETRYABLE_FAILURES
+
+logger = logging.getLogger(__name__)
+
+
+
+class JobOutcome(Protocol):
+    """What a job returns: whether it produced something, why, and a version if it has one."""
+
+    project_id: int
+    done: bool
+    reason: str
+
+
+#: Seconds to wait before retrying a job that failed because Label Studio was unreachable or
+#: refused; the last delay repeats, so work resumes at most 5 minutes after it comes back.
+RETRY_DELAYS = (2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0)
+
+def retry_delay(delays: tuple[float, ...], attempt: int) -> float:
+    """Seconds before retry number ``attempt`` (1-based); the last delay repeats."""
+    return delays[min(attempt, len(delays)) - 1]
+
+
+RunJob = Callable[[int, bool], Any]
+AfterJob = Callable[[Any], None]
+
+
+@dataclass
+class ProjectTraining:
+    """Per-project scheduler state, reported as-is in ``/metrics``."""
+
+    state: str = "idle"  # idle | queued | running | backoff | failed (last run raised a bug)
+    attempts: int = 0
+    retry_in: float | None = None
+    requests: int = 0
+    runs: int = 0
+    coalesced: int = 0
+    pending: bool = False
+    pending_force: bool = False
+    last_outcome: dict | None = None
+    last_error: str | None = None
+    last_started: float | None = None
+    last_finished: float | None = None
+    versions: list[str] = field(default_factory=list)
+
+
+def announce(name: str, outcome: Any, after: list[AfterJob]) -> None:
+    """Log a job's outcome and, when it produced something, run the steps that follow it
+    (a failing step is logged, never raised: the job itself succeeded)."""
+    logger.info("project %s: %s %s (%s)", outcome.project_id, name, "done" if outcome.done else "skipped",
+                outcome.reason)
+    if outcome.done:
+        for callback in after:
+            try:
+                callback(outcome)
+            except Exception:
+                logger.exception("project %s: step after %s failed", outcome.project_id, name)
+
+
+class CoalescingScheduler:
+    """Accepts job requests instantly and runs them on a small thread pool.
+
+    ``run(project_id, force)`` does the work; ``after`` callbacks get every outcome whose
+    ``done`` is true (e.g. a retrain that produced a model schedules a selection).
+    """
+
+    def __init__(self, name: str, run: RunJob, *, threads: int = 2, after: list[AfterJob] | None = None,
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS):
+        self.name = name
+        self._retry_delays = retry_delays
+        self._run_job = run
+        self._after = list(after or [])
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"labelqueue-{name}")
+        self._states: dict[int, ProjectTraining] = {}
+        self._lock = threading.Lock()
+
+    def request(self, project_id: int, *, force: bool = False) -> str:
+        """Schedule a run; returns ``"scheduled"`` or ``"coalesced"`` (one is already pending)."""
+        with self._lock:
+            state = self._states.setdefault(project_id, ProjectTraining())
+            state.requests += 1
+            if state.state not in ("idle", "failed"):
+                state.coalesced += 1
+                state.pending = True
+                state.pending_force = state.pending_force or force
+                return "coalesced"
+            state.state = "queued"
+        self._executor.submit(self._work, project_id, force)
+        return "scheduled"
+
+    def _work(self, project_id: int, force: bool) -> None:
+        again = True
+        while again:
+            result = self._run_once(project_id, force)
+            with self._lock:
+                state = self._states[project_id]
+                if result == "retry":
+                    self._back_off(project_id, state, force)
+                    return
+                state.attempts, state.retry_in = 0, None
+                again, force = state.pending, state.pending_force
+                state.pending = state.pending_force = False
+                state.state = "queued" if again else result
+
+    def _back_off(self, project_id: int, state: ProjectTraining, force: bool) -> None:
+        """Called with the lock held: retry later; requests meanwhile fold into that retry."""
+        state.attempts += 1
+        delay = retry_delay(self._retry_delays, state.attempts)
+        state.state, state.retry_in = "backoff", delay
+        state.pending, state.pending_force = True, state.pending_force or force
+        timer = threading.Timer(delay, self._wake, (project_id,))
+        timer.daemon = True
+        timer.start()
+
+    def _wake(self, project_id: int) -> None:
+        with self._lock:
+            state = self._states[project_id]
+            if state.state != "backoff":
+                return
+            force = state.pending_force
+            state.state, state.pending, state.pending_force = "queued", False, False
+        try:
+            self._executor.submit(self._work, project_id, force)
+        except RuntimeError:  # the process is shutting down; a pending-retrain marker survives it
+            logger.debug("project %s: %s retry dropped at shutdown", project_id, self.name)
+
+    def has_pending(self, project_id: int) -> bool:
+        with self._lock:
+            state = self._states.get(project_id)
+            return bool(state and state.pending)
+
+    def degraded(self) -> dict[int, str]:
+        """Projects whose last run failed because of Label Studio, with the reason."""
+        with self._lock:
+            return {pid: s.last_error or "" for pid, s in self._states.items() if s.state == "backoff"}
+
+    def _run_once(self, project_id: int, force: bool) -> str:
+        """Run the job once: ``"idle"`` when it ran, ``"retry"`` when it failed for a reason
+        worth retrying (Label Studio), ``"failed"`` when it raised anything else."""
+        with self._lock:
+            state = self._states[project_id]
+            state.state, state.last_started = "running", time.time()
+        try:
+            outcome = self._run_job(project_id, force)
+        except Exception as exc:  # a failed job must not kill the worker thread
+            expected = isinstance(exc, RETRYABLE_FAILURES)
+            if expected:
+                logger.error("project %s: %s failed, will retry: %s: %s", project_id, self.name,
+                             type(exc).__name__, exc)
+            else:
+                logger.exception("project %s: %s failed", project_id, self.name)
+            with self._lock:
+                state.last_error, state.last_finished = f"{type(exc).__name__}: {exc}", time.time()
+            return "retry" if expected else "failed"
+        with self._lock:
+            state.runs += 1
+            state.last_outcome, state.last_error, state.last_finished = asdict(outcome), None, time.time()
+            if getattr(outcome, "version", None):
+                state.versions = (state.versions + [outcome.version])[-20:]
+        announce(self.name, outcome, self._after)
+        return "idle"
+
+    def snapshot(self) -> dict[int, dict]:
+        with self._lock:
+            return {pid: asdict(state) for pid, state in self._states.items()}
+
+    def wait_idle(self, timeout: float) -> bool:
+        """For the CLI and tests: block until no project is queued or running (backoff waits)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(s.state in ("idle", "backoff", "failed") for s in self._states.values()):
+                    return True
+            time.sleep(0.05)
+        return False

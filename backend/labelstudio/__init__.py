@@ -1,0 +1,1 @@
+"""The one gateway to Label Studio: every label-studio-sdk call, and the queue written back."""

@@ -1,0 +1,329 @@
+"""``labelqueue quickstart``: a working active-learning loop on this machine, in one command.
+
+It starts a throwaway Label Studio (fresh data dir, generated admin) and ``labelqueue serve``
+on 127.0.0.1, builds a project from ``label_config/``, imports the demo tasks (or the user's),
+connects the backend, has the first model trained on a few seeded annotations, waits until the
+first "Active learning queue" is written and prints where to click. Ctrl-C stops both servers.
+
+Inputs are checked before anything starts (``quickstart_inputs``); the two servers start side
+by side and stop together (``quickstart_servers``); this module builds the project through the
+SDK, waits for the backend's first queue and tells the person what to do next.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+import webbrowser
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError as LabelStudioError
+from rich.console import Console
+
+from backend.errors import UnsupportedConfigError
+from backend.model.labelconfig import TaskSpec
+from backend.local.label_studio_server import ADMIN_EMAIL, StartupError
+from backend.local.quickstart_inputs import DEMO_LABEL_FIELD, DEMO_TASKS, SINGLE_LABEL_CONFIG, QuickstartError, \
+    TaskFileError, TaskRow, check_config, config_with_labels, describe, read_task_file, seed_rows
+from backend.local.quickstart_servers import Servers, label_studio_executable, new_run_dir
+from backend.settings import Settings
+from backend.labelstudio.queue_writer import QUEUE_TAB_TITLE
+
+#: Title of the ML connection; also the project's ``model_version``, which makes Label Studio
+#: ask the backend for a fresh prediction whenever a task is opened.
+ML_TITLE = "labelqueue"
+QUEUE_TIMEOUT = 180.0
+#: Data Manager columns hidden in the queue tab so the text, slice and rank fit on one screen.
+#: The queue writer keeps a tab's other settings when it writes later cycles.
+HIDDEN_COLUMNS = ("inner_id", "annotations_results", "annotations_ids", "predictions_model_versions",
+                  "predictions_results", "file_upload", "storage_filename", "created_at", "updated_at",
+                  "updated_by", "avg_lead_time", "draft_exists", "data.labelqueue_cycle")
+
+
+@dataclass(frozen=True)
+class QuickstartOptions:
+    """What to run on and where; everything has a demo default."""
+
+    config: str
+    rows: list[TaskRow]
+    #: Runs go under ``<data root>/<start time>/``; the template database under ``template/``.
+    data_root: Path
+    title: str = "labelqueue demo"
+    seed_per_label: int = 2
+    batch_size: int = 30
+    retrain_after: int = 5
+    label_studio_port: int = 8080
+    backend_port: int = 9090
+    open_browser: bool = True
+
+
+@dataclass(frozen=True)
+class Ready:
+    """Where the running loop can be reached, once the first queue is written."""
+
+    label_studio_url: str
+    password: str
+    backend_url: str
+    project_id: int
+    project_url: str
+    queue: dict[str, Any]
+    seconds: float
+
+
+def options_from_args(args: argparse.Namespace) -> QuickstartOptions:
+    """Read and check every input before any server starts, so mistakes cost no waiting."""
+    demo = args.tasks is None
+    if args.config and args.labels:
+        raise QuickstartError("give either --config or --labels, not both")
+    if args.config:
+        config = _read_text(args.config)
+    elif args.labels:
+        config = config_with_labels(args.labels, multilabel=args.multi_label)
+    elif demo:
+        config = _read_text(SINGLE_LABEL_CONFIG)
+    else:
+        config = None
+    label_field = args.label_field or (DEMO_LABEL_FIELD if demo else None)
+    spec = check_config(config) if config else None
+    rows = read_task_file(args.tasks or DEMO_TASKS, text_field=spec.value_key if spec else "text",
+                          label_field=label_field)
+    if config is None:
+        known = sorted({label for row in rows for label in row.labels})
+        if len(known) < 2:
+            raise QuickstartError("say what annotators should choose from: --labels A B C, or --config FILE, "
+                                  "or --label-field COLUMN with at least two distinct labels in it")
+        config = config_with_labels(known, multilabel=args.multi_label)
+    if args.seed_per_label < 0 or args.batch_size < 1 or args.retrain_after < 1:
+        raise QuickstartError("--seed-per-label must be at least 0, --batch-size and --retrain-after at least 1")
+    title = "labelqueue demo" if demo else f"labelqueue: {args.tasks.stem}"
+    return QuickstartOptions(config=config, rows=rows, data_root=Settings.from_env().data_dir / "quickstart",
+                             title=title, seed_per_label=args.seed_per_label,
+                             batch_size=args.batch_size, retrain_after=args.retrain_after,
+                             label_studio_port=args.port, backend_port=args.backend_port,
+                             open_browser=not args.no_browser)
+
+
+def run(args: argparse.Namespace, console: Console | None = None) -> int:
+    """The command: start, report, wait for Ctrl-C, stop. Exit code 0 after a clean Ctrl-C."""
+    started = time.monotonic() - _seconds_since_process_start()
+    console = console or Console(soft_wrap=True, highlight=False)
+    try:
+        options = options_from_args(args)
+    except (QuickstartError, UnsupportedConfigError, TaskFileError) as exc:
+        console.print(f"[red]labelqueue quickstart:[/] {exc}")
+        return 2
+    if not label_studio_executable().exists():
+        console.print("[red]Label Studio is not installed beside labelqueue.[/] Install the extra: "
+                      "pip install -e '.[quickstart]'")
+        return 2
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:  # Ctrl-C must work even when started with SIGINT ignored (``cmd &``, nohup)
+        previous = signal.signal(signal.SIGTERM, _interrupt), signal.signal(signal.SIGINT, signal.default_int_handler)
+    servers = Servers(run_dir=new_run_dir(options.data_root))
+    try:
+        ready = start(options, servers, console, started)
+        print_ready(console, ready, options, servers)
+        if options.open_browser and _has_display():
+            webbrowser.open(ready.project_url)
+        wait_until_interrupted(servers, console)
+        return 1
+    except KeyboardInterrupt:
+        console.print("\nStopping Label Studio and the backend ...")
+        return 0
+    except (QuickstartError, StartupError, httpx.HTTPError, LabelStudioError) as exc:
+        console.print(f"[red]labelqueue quickstart failed:[/] {exc}")
+        console.print(f"Logs: {servers.run_dir}")
+        return 1
+    finally:
+        if in_main_thread:  # a second Ctrl-C must not leave a server half-stopped
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        servers.stop()
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous[0])
+            signal.signal(signal.SIGINT, previous[1])
+        console.print(f"Stopped. This run's data stays in {servers.run_dir}")
+
+
+def start(options: QuickstartOptions, servers: Servers, console: Console, started: float) -> Ready:
+    """Servers up, project built, first queue written; ``servers`` records what is running."""
+    with console.status("starting") as status:
+        return _start(options, servers, _Steps(console, status, started))
+
+
+def _start(options: QuickstartOptions, servers: Servers, steps: "_Steps") -> Ready:
+    spec = check_config(options.config)
+    steps.console.print(f"Labelling config: {describe(spec)}")
+    with steps("starting Label Studio and the labelqueue backend", "Label Studio and the backend are up"):
+        servers.start(options.data_root, label_studio_port=options.label_studio_port,
+                      backend_port=options.backend_port, token=secrets.token_hex(20), announce=steps,
+                      backend_env={"LABELQUEUE_MIN_NEW_ANNOTATIONS": str(options.retrain_after)})
+
+    ls_url = servers.label_studio.url
+    ls = LabelStudio(base_url=ls_url, api_key=servers.token, timeout=120)
+    seeds = set(seed_rows(options.rows, spec, options.seed_per_label))
+    # The backend trains once labels of two classes exist; with fewer, the first queue is
+    # composed without a model (coverage and random control) and the annotators' labels train it.
+    trainable = len({label for index in seeds for label in options.rows[index].labels}) >= 2
+    with steps("creating the project and importing tasks",
+               f"project created, {len(options.rows)} tasks imported ({len(seeds)} already annotated)"):
+        project = ls.projects.create(title=options.title, label_config=options.config,
+                                     description="Created by labelqueue quickstart")
+        ls.projects.import_tasks(id=project.id, request=[_task(row, spec, i in seeds)
+                                                         for i, row in enumerate(options.rows)])
+    with steps("connecting the backend", "backend connected; annotators see its predictions"):
+        ml = ls.ml.create(url=servers.backend.url, project=project.id, title=ML_TITLE, is_interactive=False,
+                          extra_params={"batch_size": options.batch_size})
+        ls.projects.update(id=project.id, show_collab_predictions=True, model_version=ML_TITLE)
+    with steps("training the first model and writing the queue" if trainable else "writing the first queue",
+               f"first model trained and the '{QUEUE_TAB_TITLE}' written" if trainable else
+               f"'{QUEUE_TAB_TITLE}' written (too few labels for a model: picked for coverage and at random)"):
+        if trainable:
+            ls.ml.train(id=ml.id)
+        else:
+            httpx.post(f"{servers.backend.url}/projects/{project.id}/select", timeout=30).raise_for_status()
+        queue = wait_for_queue(servers, project.id, need_model=trainable)
+    tab = next(t for t in ls.views.list(project=project.id) if (t.data or {}).get("title") == QUEUE_TAB_TITLE)
+    hidden = {"explore": [f"tasks:{column}" for column in HIDDEN_COLUMNS], "labeling": []}
+    ls.views.update(id=str(tab.id), project=project.id, data={**(tab.data or {}), "hiddenColumns": hidden})
+    servers.write_connection(project.id)
+    return Ready(label_studio_url=ls_url, password=servers.label_studio.password, backend_url=servers.backend.url,
+                 project_id=project.id, project_url=f"{ls_url}/projects/{project.id}/data?tab={tab.id}",
+                 queue=queue, seconds=time.monotonic() - steps.started)
+
+
+def wait_for_queue(servers: Servers, project_id: int, *, need_model: bool,
+                   timeout: float = QUEUE_TIMEOUT) -> dict[str, Any]:
+    """The project's first queue, as ``GET /projects/<id>/queue`` returns it."""
+    deadline = time.monotonic() + timeout
+    url = servers.backend.url
+    while time.monotonic() < deadline:
+        if (dead := servers.dead()) is not None:
+            raise QuickstartError(f"{dead.url} exited (code {dead.process.returncode}); see {dead.log}")
+        response = httpx.get(f"{url}/projects/{project_id}/queue", timeout=10)
+        if response.status_code == 200 and (response.json()["model_version"] or not need_model):
+            return response.json()
+        time.sleep(0.3)
+    health = httpx.get(f"{url}/health", timeout=10).json()
+    raise QuickstartError(f"no queue after {timeout:.0f}s (backend health: {health}); see {servers.backend.log}")
+
+
+def print_ready(console: Console, ready: Ready, options: QuickstartOptions, servers: Servers) -> None:
+    """The one place the generated password is shown, with what to click next."""
+    counts = ", ".join(f"{name} {n}" for name, n in ready.queue["counts"].items() if n)
+    version = ready.queue["model_version"]
+    model = f"model {version}" if version else "no model yet (nothing is labelled)"
+    guess = ("with the model's guess preselected" if version else
+             "(the model's guesses appear once the first labels have trained it)")
+    console.print()
+    console.print(f"[bold green]Active learning queue written {ready.seconds:.1f} s after the command started.[/]")
+    console.print(f"  Label Studio: {ready.label_studio_url}")
+    console.print(f"  Email:        {ADMIN_EMAIL}")
+    console.print(f"  Password:     {ready.password}   (generated for this run; shown only here)")
+    console.print(f"  Project:      {ready.project_url}")
+    console.print(f"  Backend:      {ready.backend_url}   (GET /metrics, /projects/{ready.project_id}/queue)")
+    console.print(f"  Data:         {servers.run_dir}   (connection.json there holds the API token for scripts)")
+    console.print(f"  Queue:        {len(ready.queue['items'])} tasks ({counts}), {model}")
+    console.print()
+    console.print("Next:")
+    console.print("  1. Open the project URL and log in with the email and password above.")
+    console.print(f"  2. The '{QUEUE_TAB_TITLE}' tab lists the tasks picked for labelling, in queue order; the "
+                  "labelqueue_slice column says why each one is there.")
+    console.print("  3. Click the arrow beside 'Label All Tasks' and choose 'Label Tasks As Displayed': tasks "
+                  f"come in queue order {guess}. Pick the right label and Submit.")
+    console.print(f"  4. Every {options.retrain_after} labels the model retrains and the tab shows the next "
+                  "batch (reload the page).")
+    console.print("Press Ctrl-C to stop both servers.")
+
+
+def wait_until_interrupted(servers: Servers, console: Console) -> None:
+    """Block until Ctrl-C (or SIGTERM); returns only if a server dies on its own."""
+    while (dead := servers.dead()) is None:
+        time.sleep(0.5)
+    console.print(f"[red]{dead.url} exited on its own (code {dead.process.returncode}); see {dead.log}[/]")
+
+
+def _task(row: TaskRow, spec: TaskSpec, annotated: bool) -> dict[str, Any]:
+    """A task in Label Studio's import format; seeded ones carry their annotation inline, so
+    the import sends no webhooks (the backend is connected afterwards and trained once)."""
+    task: dict[str, Any] = {"data": row.data}
+    if annotated:
+        task["annotations"] = [{"result": [{"from_name": spec.from_name, "to_name": spec.to_name,
+                                            "type": "choices", "value": {"choices": list(row.labels)}}]}]
+    return task
+
+
+class _Steps:
+    """Shows what is happening on a spinner; prints one timed line per finished step."""
+
+    def __init__(self, console: Console, status: Any, started: float):
+        self.console, self.status, self.started = console, status, started
+        self.lock, self.doing = threading.Lock(), ""
+
+    def __call__(self, doing: str, done: str) -> "_Step":
+        return _Step(self, doing, done)
+
+
+class _Step:
+    def __init__(self, steps: _Steps, doing: str, done: str):
+        self.steps, self.doing, self.done = steps, doing, done
+
+    def __enter__(self) -> None:
+        self.begun, self.outer = time.monotonic(), self.steps.doing
+        self.steps.doing = self.doing
+        self.steps.status.update(self.doing)
+
+    def __exit__(self, kind, *_) -> None:
+        self.steps.doing = self.outer
+        self.steps.status.update(self.outer)
+        if kind is None:
+            now = time.monotonic()
+            with self.steps.lock:
+                self.steps.console.print(f"[green]✓[/] {self.done} [dim]({now - self.begun:.1f} s; "
+                                         f"{now - self.steps.started:.1f} s since the command started)[/]")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise QuickstartError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _seconds_since_process_start() -> float:
+    """Wall time since this process started (Linux), so the reported time includes Python's
+    start-up and imports, as a person with a stopwatch would count it; 0 where unknown."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _has_display() -> bool:
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def check_config_files(paths: list[Path], console: Console | None = None) -> int:
+    """``labelqueue check-config``: 0 if every file is a config the backend supports."""
+    console = console or Console(soft_wrap=True, highlight=False)
+    failed = 0
+    for path in paths:
+        try:
+            console.print(f"{path}: supported: {describe(check_config(_read_text(path)))}")
+        except (UnsupportedConfigError, QuickstartError) as exc:
+            failed += 1
+            console.print(f"{path}: [red]not supported:[/] {exc}")
+    return 1 if failed else 0

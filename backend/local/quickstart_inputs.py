@@ -1,0 +1,198 @@
+"""What a quickstart runs on: a labelling config and a tasks file, both checked before any
+server starts.
+
+The configs are the ones shipped in ``label_config/`` (or the user's own), validated with the
+same parser the backend uses at ``/setup``, so a config the quickstart accepts is one the
+backend can learn. Tasks come from CSV, JSON or JSONL; an optional label column seeds a few
+annotations so the first model can train before anyone has labelled anything.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from backend.errors import UnsupportedConfigError
+from backend.model.labelconfig import TaskSpec, parse_label_config
+
+__all__ = [
+    "DEMO_LABEL_FIELD",
+    "DEMO_TASKS",
+    "LABEL_CONFIG_DIR",
+    "MULTI_LABEL_CONFIG",
+    "QuickstartError",
+    "SINGLE_LABEL_CONFIG",
+    "TaskFileError",
+    "TaskRow",
+    "check_config",
+    "config_with_labels",
+    "describe",
+    "read_task_file",
+    "seed_rows",
+]
+
+#: ``label_config/`` of the repository this package is installed from (editable install).
+LABEL_CONFIG_DIR = Path(__file__).resolve().parents[2] / "label_config"
+SINGLE_LABEL_CONFIG = LABEL_CONFIG_DIR / "text_classification.xml"
+MULTI_LABEL_CONFIG = LABEL_CONFIG_DIR / "multi_label_text_classification.xml"
+DEMO_TASKS = LABEL_CONFIG_DIR / "demo_tasks.jsonl"
+#: Column of ``demo_tasks.jsonl`` holding the intent a message was written for (a list of two
+#: for the deliberately ambiguous ones); used only to seed annotations, never imported.
+DEMO_LABEL_FIELD = "demo_intent"
+#: Separates several labels in one CSV cell (JSON and JSONL use a list).
+CSV_LABEL_SEPARATOR = "|"
+
+
+class QuickstartError(RuntimeError):
+    """The quickstart cannot go on; the message says what to do."""
+
+
+class TaskFileError(ValueError):
+    """A tasks file we cannot read; the message names the file and the line or row."""
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One task to import: its ``data`` for Label Studio and the labels its file gave it.
+
+    ``labels`` is empty when the file has no label column or the cell is empty; the label
+    column itself is never part of ``data``, so annotators cannot see it.
+    """
+
+    data: dict[str, Any]
+    labels: tuple[str, ...] = ()
+
+
+def check_config(xml: str) -> TaskSpec:
+    """The learning problem ``xml`` describes, or ``UnsupportedConfigError`` saying what is not
+    supported. Thin on purpose: the backend's own parser is the single source of truth."""
+    return parse_label_config(xml)
+
+
+def describe(spec: TaskSpec) -> str:
+    """One line an admin can check against what they meant to build."""
+    kind = "multi-label" if spec.multilabel else "single-label"
+    return (f"{kind} text classification of data.{spec.value_key} into {len(spec.labels)} labels "
+            f"({', '.join(spec.labels)}); <Choices name=\"{spec.from_name}\"> on <Text name=\"{spec.to_name}\">")
+
+
+def config_with_labels(labels: Sequence[str], *, multilabel: bool = False) -> str:
+    """The shipped single- or multi-label config with ``labels`` as its choices.
+
+    Only the ``<Choice>`` children change (the template's leading comment is dropped). Raises
+    ``UnsupportedConfigError`` for fewer than two distinct labels.
+    """
+    distinct = list(dict.fromkeys(label.strip() for label in labels if label.strip()))
+    if len(distinct) < 2:
+        raise UnsupportedConfigError(f"need at least two distinct labels to learn anything; got {distinct}",
+                                     field="labels")
+    template = MULTI_LABEL_CONFIG if multilabel else SINGLE_LABEL_CONFIG
+    root = ET.fromstring(template.read_text())
+    control = root.find("Choices")
+    if control is None:  # the shipped templates always have one; guard against edits to them
+        raise UnsupportedConfigError(f"{template} has no <Choices> element to fill", field="label_config")
+    for old in list(control):
+        control.remove(old)
+    for value in distinct:
+        ET.SubElement(control, "Choice", {"value": value})
+    return ET.tostring(root, encoding="unicode")
+
+
+def read_task_file(path: Path, *, text_field: str = "text", label_field: str | None = None) -> list[TaskRow]:
+    """Tasks from ``path``: ``.csv`` (header row), ``.json`` (a list) or ``.jsonl`` (one object
+    per line). JSON objects may be flat or Label Studio's ``{"data": {...}}`` shape.
+
+    Every row needs a non-empty string in ``text_field``. ``label_field``, if given, is split
+    off into ``TaskRow.labels`` (a string, a list of strings, or ``a|b`` in CSV).
+    """
+    if not path.is_file():
+        raise TaskFileError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        records = _csv_records(path)
+    elif suffix == ".jsonl":
+        records = _jsonl_records(path)
+    elif suffix == ".json":
+        records = _json_records(path)
+    else:
+        raise TaskFileError(f"{path}: unknown file type {suffix or '(none)'!r}; use .csv, .json or .jsonl")
+    rows = [_row(path, where, record, text_field, label_field) for where, record in records]
+    if not rows:
+        raise TaskFileError(f"{path}: no tasks in the file")
+    return rows
+
+
+def seed_rows(rows: Sequence[TaskRow], spec: TaskSpec, per_label: int) -> list[int]:
+    """Indexes of the rows to import already annotated: the first ``per_label`` rows of each
+    label, in file order, whose labels the config knows (one label for a single-label config).
+
+    File order makes the seed set reproducible; rows with a label the config lacks, or with
+    several labels under a single-label config (ambiguous on purpose), are never seeded.
+    """
+    taken: dict[str, int] = {label: 0 for label in spec.labels}
+    chosen = []
+    for index, row in enumerate(rows):
+        if not row.labels or not set(row.labels) <= taken.keys():
+            continue
+        if not spec.multilabel and len(row.labels) != 1:
+            continue
+        if all(taken[label] >= per_label for label in row.labels):
+            continue
+        for label in row.labels:
+            taken[label] += 1
+        chosen.append(index)
+    return chosen
+
+
+def _csv_records(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        for number, record in enumerate(csv.DictReader(handle), start=2):
+            yield f"row {number}", dict(record)
+
+
+def _jsonl_records(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield f"line {number}", _object(path, f"line {number}", _loads(path, f"line {number}", line))
+
+
+def _json_records(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
+    records = _loads(path, "the file", path.read_text(encoding="utf-8"))
+    if not isinstance(records, list):
+        raise TaskFileError(f"{path}: a .json tasks file must hold a list of objects")
+    for number, record in enumerate(records, start=1):
+        yield f"item {number}", _object(path, f"item {number}", record)
+
+
+def _loads(path: Path, where: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise TaskFileError(f"{path}, {where}: not valid JSON ({exc})") from None
+
+
+def _object(path: Path, where: str, record: Any) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise TaskFileError(f"{path}, {where}: expected a JSON object, got {type(record).__name__}")
+    return dict(record["data"]) if isinstance(record.get("data"), dict) else record
+
+
+def _row(path: Path, where: str, record: dict[str, Any], text_field: str, label_field: str | None) -> TaskRow:
+    text = record.get(text_field)
+    if not isinstance(text, str) or not text.strip():
+        raise TaskFileError(f"{path}, {where}: needs a non-empty text in the {text_field!r} column "
+                            f"(found columns: {', '.join(record) or 'none'})")
+    data = {key: value for key, value in record.items() if key != label_field}
+    return TaskRow(data=data, labels=_labels(record.get(label_field)) if label_field else ())
+
+
+def _labels(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(CSV_LABEL_SEPARATOR) if part.strip())
+    if isinstance(value, list):
+        return tuple(str(part).strip() for part in value if str(part).strip())
+    return ()

@@ -1,0 +1,1 @@
+"""The active-learning loop of one project: retrain, pool cache, one selection cycle, its inputs."""

@@ -1,0 +1,197 @@
+"""One selection cycle: sync the pool cache, score it, compose the batch, write the queue.
+
+Runs after every retrain that produced a model (and on demand), in the background, under the
+project's ``select`` lock. Each step is a plain call with plain data; the only Label Studio
+traffic is one query for new tasks, the project's config, and the queue writes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import numpy as np
+
+from backend.loop.failures import FailureLog
+from backend.model.labelconfig import TaskSpec, parse_label_config
+from backend.labelstudio.gateway import Connections
+from backend.loop.pool_cache import CachedPool, PoolCache
+from backend.model.predict import chosen_labels
+from backend.model.scoring import PoolScorer
+from backend.loop.project_options import ProjectOptionsStore
+from backend.settings import Settings
+from backend.store import ModelCache, ModelStore, atomic_write_json
+from backend.loop.training import read_labelled
+from selection.batch import compose_batch
+from selection.errors import EmptyPoolError
+from selection.pool import LabelledSet, Pool
+from backend.labelstudio.queue_writer import write_queue
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    """What a cycle did; also the scheduler outcome for ``/metrics``."""
+
+    project_id: int
+    done: bool
+    reason: str
+    cycle: int = 0
+    model_version: str | None = None
+    pool_size: int = 0
+    selectable: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class CycleContext:
+    """The long-lived collaborators a cycle needs (built once per process in ``Runtime``)."""
+
+    settings: Settings
+    store: ModelStore
+    models: ModelCache
+    connections: Connections
+    pool_cache: PoolCache
+    failures: FailureLog
+    options: ProjectOptionsStore
+    #: Scores the pool: here, or in chunks on RQ workers (``backend/jobs/pool_scoring.py``).
+    scorer: PoolScorer
+    #: Called with ``(project_id, queue)`` after each queue is written (measurement records it).
+    after_write: list[Callable[[int, dict], None]] = field(default_factory=list)
+
+
+def queue_path(store: ModelStore, project_id: int):
+    return store.project_dir(project_id) / "queue.json"
+
+
+def read_queue(store: ModelStore, project_id: int) -> dict[str, Any] | None:
+    try:
+        return json.loads(queue_path(store, project_id).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def cycle_seed(base: int, project_id: int, cycle: int) -> int:
+    """Replayable per (seed, project, cycle), yet different draws in every cycle."""
+    return int(np.random.SeedSequence([base, project_id, cycle]).generate_state(1)[0])
+
+
+def run_cycle(ctx: CycleContext, project_id: int, *, size: int | None = None, force: bool = True,
+              progress: Progress = lambda step: None) -> CycleReport:
+    """Select and write the next batch; the caller holds no lock (this takes ``select``).
+
+    Without ``force`` (the after-retrain trigger) a cycle is skipped when the queue in Label
+    Studio was already composed with the model in service and the same labelled set: with
+    several worker processes, retrains in quick succession would otherwise leave a backlog of
+    identical selection runs, each rewriting the queue under the annotators' hands.
+    """
+    with ctx.store.lock(project_id, "select"):
+        if not force:
+            current = _current_state(ctx, project_id)
+            previous = read_queue(ctx.store, project_id) or {}
+            if current == (previous.get("model_version"), previous.get("labelled")):
+                return CycleReport(project_id, False, f"queue of cycle {previous.get('cycle')} is already "
+                                   f"current for model {current[0]}", cycle=int(previous.get("cycle", 0)))
+        return _run_locked(ctx, project_id, size, progress)
+
+
+def _current_state(ctx: CycleContext, project_id: int) -> tuple[str | None, int]:
+    manifest = ctx.store.manifest(project_id)
+    return (manifest.version if manifest else None, len(read_labelled(ctx.store, project_id)))
+
+
+def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: Progress) -> CycleReport:
+    seconds: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        seconds[name], clock = round(now - clock, 3), now
+
+    options = ctx.options.get(project_id)
+    size = size or options.batch_size
+    progress("reading new tasks from Label Studio")
+    client = ctx.connections.client(project_id)
+    spec = parse_label_config(client.projects.get(id=project_id).label_config)
+    cached = ctx.pool_cache.sync_new(client, project_id, spec)
+    lap("sync")
+
+    progress(f"scoring {len(cached.task_ids)} cached tasks")
+    labelled = read_labelled(ctx.store, project_id)
+    model = ctx.models.current(project_id)
+    pool, labelled_set = score_pool(cached, labelled, model, spec, ctx.scorer, project_id)
+    lap("score")
+
+    previous = read_queue(ctx.store, project_id) or {"cycle": 0, "items": []}
+    cycle = int(previous["cycle"]) + 1
+    flagged = set(ctx.failures.read(project_id)) | set(cached.task_ids[cached.flagged].tolist())
+    progress(f"composing cycle {cycle} from {len(pool.task_ids)} unlabelled tasks")
+    try:
+        batch = compose_batch(pool, labelled_set, flagged=sorted(flagged), size=size, mix=options.mix,
+                              seed=cycle_seed(ctx.settings.seed, project_id, cycle),
+                              measure=ctx.settings.uncertainty_measure)
+    except EmptyPoolError as exc:
+        return CycleReport(project_id, False, str(exc), cycle=cycle - 1, pool_size=len(cached.task_ids))
+    lap("select")
+
+    progress(f"writing {len(batch.items)} tasks into the 'Active learning queue' tab")
+    stale = [item["task_id"] for item in previous["items"] if item["task_id"] not in labelled]
+    written = write_queue(client, project_id, batch.items, cycle, previous=stale)
+    lap("write")
+    predicted = predictions_of(batch.items, pool, spec) if model is not None else {}
+    queue = {
+        "cycle": cycle, "model_version": model.version if model else None, "labelled": len(labelled),
+        "created_at": datetime.now(timezone.utc).isoformat(), "tab_id": written.tab_id,
+        "counts": batch.counts, "size_requested": size, "mix": options.mix.__dict__,
+        "items": [{"task_id": i.task_id, "slice": i.slice, "rank": i.rank, "reason": i.reason,
+                   **predicted.get(i.task_id, {})} for i in batch.items],
+    }
+    atomic_write_json(queue_path(ctx.store, project_id), queue)
+    for hook in ctx.after_write:
+        hook(project_id, queue)
+    logger.info("project %s: cycle %d queued %d tasks %s in %.2fs", project_id, cycle, len(batch.items),
+                batch.counts, sum(seconds.values()))
+    return CycleReport(project_id, True, f"queued {len(batch.items)} tasks", cycle=cycle,
+                       model_version=model.version if model else None, pool_size=len(cached.task_ids),
+                       selectable=len(pool.task_ids), counts=dict(batch.counts), seconds=seconds)
+
+
+def predictions_of(items, pool: Pool, spec: TaskSpec) -> dict[int, dict[str, Any]]:
+    """What the model in service predicted for each queued task before anyone labelled it.
+
+    Kept with the queue so the loop can be measured later: on control items this is an
+    unbiased sample of the model's answers on the pool.
+    """
+    rows = {int(t): r for r, t in enumerate(pool.task_ids)}
+    return {item.task_id: {"predicted": chosen_labels(pool.proba[rows[item.task_id]], spec),
+                           "score": round(float(np.max(pool.proba[rows[item.task_id]])), 6)}
+            for item in items}
+
+
+def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskSpec, scorer: PoolScorer,
+               project_id: int) -> tuple[Pool, LabelledSet]:
+    """Split the cache into the unlabelled pool (scored by ``model``) and the labelled set.
+
+    Without a model every class is equally likely: uncertainty is then flat and the batch is
+    driven by diversity, failures and the random control slice.
+    """
+    is_labelled = np.isin(cached.task_ids, np.fromiter(labelled, dtype=np.int64, count=len(labelled)))
+    rows = np.flatnonzero(~is_labelled)
+    texts = [cached.texts[i] for i in rows]
+    if model is not None:
+        proba = scorer.score(project_id, model, texts)
+    else:
+        proba = np.full((len(rows), len(spec.labels)), 1.0 / len(spec.labels))
+    done = np.flatnonzero(is_labelled)
+    overridden = np.array([bool(labelled[int(t)].get("overridden")) for t in cached.task_ids[done]], dtype=bool)
+    return (Pool(task_ids=cached.task_ids[rows], proba=proba, embeddings=cached.embeddings[rows],
+                 multilabel=spec.multilabel),
+            LabelledSet(task_ids=cached.task_ids[done], embeddings=cached.embeddings[done], overridden=overridden))

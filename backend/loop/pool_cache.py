@@ -1,0 +1,172 @@
+"""The project's task pool, cached by task id in the data dir and updated incrementally.
+
+Selection needs every task's text (to score it with each new model) and embedding (for
+diversity and override similarity). Re-reading a 50,000-task project from Label Studio every
+cycle would dominate the cycle, so the cache keeps ``ids.npy``, ``embeddings.npy``
+(float32, 1 KB per task), ``texts.json`` and ``flagged.npy`` under
+``projects/<id>/pool/g<N>/`` and only asks Label Studio for tasks it has not seen (``id`` greater
+than the largest cached id: Label Studio ids only grow). ``TASKS_CREATED`` webhooks trigger that
+sync; ``TASKS_DELETED`` triggers a reconcile that lists task ids only (no data) and drops the
+missing ones. Rescoring after a retrain reads the cache only.
+
+Several processes, possibly on several machines, sync and read one project's cache (a pool-sync
+job beside a selection on another RQ worker). So each save writes a new generation folder
+``g<N>`` and then switches ``pool/current.json`` to it with one atomic rename: a reader sees
+one whole generation, never ids of one and texts of another. The last two generations are kept,
+so a reader that has just followed the pointer still finds its files. Syncs take the project's
+``pool`` lock (a file lock, or a Redis lock with RQ workers), so two syncs never both extend the
+same generation and lose each other's changes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from backend.model.features import EMBEDDING_DIM, embed_texts
+from backend.model.labelconfig import TaskSpec
+from backend.settings import FailureField
+from backend.store import ModelStore, atomic_write_bytes, atomic_write_json, npy_bytes
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000
+KEEP_GENERATIONS = 2
+
+
+@dataclass(frozen=True)
+class CachedPool:
+    """All tasks of a project that carry text, in ascending id order.
+
+    Attributes
+    ----------
+    task_ids : (n,) int64, ascending
+    texts : list of n str
+    embeddings : (n, EMBEDDING_DIM) float32
+    flagged : (n,) bool, True where the task matches ``LABELQUEUE_FAILURE_FIELD``
+    """
+
+    task_ids: np.ndarray
+    texts: list[str]
+    embeddings: np.ndarray
+    flagged: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "CachedPool":
+        return cls(np.zeros(0, np.int64), [], np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros(0, bool))
+
+    def rows_of(self, task_ids: Iterable[int]) -> np.ndarray:
+        """Row indices of those ``task_ids`` that are cached."""
+        wanted = np.asarray(sorted(set(int(t) for t in task_ids)), dtype=np.int64)
+        positions = np.searchsorted(self.task_ids, wanted)
+        positions = positions[positions < len(self.task_ids)]
+        return positions[np.isin(self.task_ids[positions], wanted)]
+
+
+class PoolCache:
+    """Loads, extends and prunes each project's cached pool; one lock per process."""
+
+    def __init__(self, store: ModelStore, *, seed: int, failure_field: FailureField | None):
+        self.store = store
+        self.seed = seed
+        self.failure_field = failure_field
+        self._lock = threading.Lock()
+
+    def _dir(self, project_id: int) -> Path:
+        path = self.store.project_dir(project_id) / "pool"
+        path.mkdir(exist_ok=True, mode=0o700)
+        return path
+
+    def _current(self, project_id: int) -> Path:
+        """The generation ``current.json`` names (the pool folder itself in the older layout)."""
+        root = self._dir(project_id)
+        try:
+            return root / json.loads((root / "current.json").read_text())["generation"]
+        except (OSError, ValueError, KeyError):
+            return root
+
+    def load(self, project_id: int) -> CachedPool:
+        path = self._current(project_id)
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+            if meta.get("failure_field") != str(self.failure_field) or meta.get("seed") != self.seed:
+                return CachedPool.empty()  # features or flags were computed differently: rebuild
+            return CachedPool(task_ids=np.load(path / "ids.npy"),
+                              texts=json.loads((path / "texts.json").read_text()),
+                              embeddings=np.load(path / "embeddings.npy"),
+                              flagged=np.load(path / "flagged.npy"))
+        except (OSError, ValueError, KeyError):
+            return CachedPool.empty()
+
+    def save(self, project_id: int, pool: CachedPool) -> None:
+        """Write a new generation, switch the pointer to it, drop all but the newest two."""
+        root, previous = self._dir(project_id), self._current(project_id).name
+        number = int(previous[1:]) + 1 if previous.startswith("g") and previous[1:].isdigit() else 1
+        path = root / f"g{number:06d}"
+        shutil.rmtree(path, ignore_errors=True)  # a half-written generation of a crashed sync
+        for name, array in (("ids.npy", pool.task_ids), ("embeddings.npy", pool.embeddings),
+                            ("flagged.npy", pool.flagged)):
+            atomic_write_bytes(path / name, npy_bytes(array))
+        atomic_write_bytes(path / "texts.json", json.dumps(pool.texts).encode())
+        atomic_write_json(path / "meta.json", {"failure_field": str(self.failure_field), "seed": self.seed,
+                                               "size": len(pool.task_ids)})
+        atomic_write_json(root / "current.json", {"generation": path.name})
+        generations = sorted(g for g in root.iterdir() if g.is_dir() and g.name.startswith("g"))
+        for old in generations[:-KEEP_GENERATIONS]:
+            shutil.rmtree(old, ignore_errors=True)
+        for legacy in ("ids.npy", "embeddings.npy", "flagged.npy", "texts.json", "meta.json"):
+            (root / legacy).unlink(missing_ok=True)
+
+    def sync_new(self, client, project_id: int, spec: TaskSpec) -> CachedPool:
+        """Add tasks created since the last sync; one filtered query, usually returning nothing."""
+        with self._lock, self.store.lock(project_id, "pool"):
+            pool = self.load(project_id)
+            newest = int(pool.task_ids[-1]) if len(pool.task_ids) else 0
+            query = {"filters": {"conjunction": "and", "items": [
+                {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": newest}]}}
+            fresh = [t.model_dump() for t in client.tasks.list(
+                project=project_id, query=json.dumps(query), fields="task_only", include="id,data,meta",
+                resolve_uri=False, page_size=PAGE_SIZE)]
+            if not fresh:
+                return pool
+            pool = self._extend(pool, fresh, spec)
+            self.save(project_id, pool)
+            logger.info("project %s: pool cache +%d tasks (%d cached)", project_id, len(fresh),
+                        len(pool.task_ids))
+            return pool
+
+    def reconcile(self, client, project_id: int) -> CachedPool:
+        """Drop cached tasks that Label Studio no longer has (after ``TASKS_DELETED``)."""
+        with self._lock, self.store.lock(project_id, "pool"):
+            pool = self.load(project_id)
+            alive = np.fromiter((t.id for t in client.tasks.list(project=project_id, include="id",
+                                                                  page_size=PAGE_SIZE * 5)), dtype=np.int64)
+            keep = np.isin(pool.task_ids, alive)
+            if keep.all():
+                return pool
+            pool = CachedPool(pool.task_ids[keep], [t for t, k in zip(pool.texts, keep) if k],
+                              pool.embeddings[keep], pool.flagged[keep])
+            self.save(project_id, pool)
+            logger.info("project %s: pool cache -%d deleted tasks", project_id, int((~keep).sum()))
+            return pool
+
+    def _extend(self, pool: CachedPool, tasks: list[dict[str, Any]], spec: TaskSpec) -> CachedPool:
+        cached = set(pool.task_ids.tolist())
+        usable = [t for t in tasks if isinstance((t.get("data") or {}).get(spec.value_key), str)
+                  and int(t["id"]) not in cached]
+        usable.sort(key=lambda t: int(t["id"]))
+        texts = [t["data"][spec.value_key] for t in usable]
+        flags = np.array([self.failure_field.matches(t) if self.failure_field else False for t in usable],
+                         dtype=bool)
+        return CachedPool(
+            task_ids=np.concatenate([pool.task_ids, np.array([int(t["id"]) for t in usable], np.int64)]),
+            texts=pool.texts + texts,
+            embeddings=np.concatenate([pool.embeddings, embed_texts(texts, self.seed)]),
+            flagged=np.concatenate([pool.flagged, flags]),
+        )

@@ -1,0 +1,97 @@
+"""Per-project selection options, set by the admin in Label Studio's model connection.
+
+Label Studio sends the connection's *Extra params* (JSON) to ``/setup``; labelqueue reads
+``{"batch_size": 100, "mix": {"uncertain": 0.55, "diverse": 0.25, "failure": 0.15,
+"control": 0.05}, "control_overlap": 2}`` from it (``control_overlap``: annotators asked to
+label each control task, for agreement on a random sample; default 1, no overlap). Missing keys
+fall back to ``LABELQUEUE_BATCH_SIZE`` / ``LABELQUEUE_MIX``; an automatic lowering of the
+uncertain share (``backend/loop/mix_adjustment.py``) applies on top of the mix. The options are
+remembered on disk (only when they change, so ``/setup`` stays cheap) because selection runs
+in the background, possibly in another worker process.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, replace
+
+from backend.errors import ApiError
+from backend.loop.mix_adjustment import effective_mix
+from backend.settings import Settings
+from backend.store import ModelStore, atomic_write_json
+from selection.mix import SliceMix
+
+MAX_BATCH_SIZE = 10_000
+MAX_CONTROL_OVERLAP = 10
+
+
+@dataclass(frozen=True)
+class ProjectOptions:
+    batch_size: int
+    mix: SliceMix
+    control_overlap: int = 1
+
+
+def parse_extra_params(raw: object) -> dict:
+    """Label Studio stores extra params as JSON; they may arrive as a dict, a string or null."""
+    if raw in (None, ""):
+        return {}
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise ApiError("extra_params is not valid JSON", field="extra_params") from None
+    if not isinstance(raw, dict):
+        raise ApiError("extra_params must be a JSON object", field="extra_params")
+    return {k: raw[k] for k in ("batch_size", "mix", "control_overlap") if k in raw}
+
+
+def resolve_options(params: dict, settings: Settings) -> ProjectOptions:
+    """Validate per-project params against the global defaults; 400 with the field on error."""
+    size = params.get("batch_size", settings.batch_size)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH_SIZE:
+        raise ApiError(f"batch_size must be an integer from 1 to {MAX_BATCH_SIZE}; got {size!r}",
+                       field="extra_params.batch_size")
+    mix = settings.slice_mix()
+    if "mix" in params:
+        if not isinstance(params["mix"], dict):
+            raise ApiError("mix must be an object of slice shares", field="extra_params.mix")
+        try:
+            mix = SliceMix.from_mapping(params["mix"])
+        except ValueError as exc:
+            raise ApiError(str(exc), field="extra_params.mix") from None
+    overlap = params.get("control_overlap", 1)
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 1 <= overlap <= MAX_CONTROL_OVERLAP:
+        raise ApiError(f"control_overlap must be an integer from 1 to {MAX_CONTROL_OVERLAP}; got {overlap!r}",
+                       field="extra_params.control_overlap")
+    return ProjectOptions(batch_size=size, mix=mix, control_overlap=overlap)
+
+
+class ProjectOptionsStore:
+    def __init__(self, settings: Settings, store: ModelStore):
+        self.settings = settings
+        self.store = store
+        self._seen: dict[int, dict] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, project_id: int, extra_params: object) -> ProjectOptions:
+        params = parse_extra_params(extra_params)
+        options = resolve_options(params, self.settings)
+        with self._lock:
+            if self._seen.get(project_id) == params:
+                return options
+            self._seen[project_id] = params
+        atomic_write_json(self.store.project_dir(project_id) / "options.json", params)
+        return options
+
+    def get(self, project_id: int) -> ProjectOptions:
+        options = self.admin_options(project_id)
+        return replace(options, mix=effective_mix(self.store, project_id, options.mix))
+
+    def admin_options(self, project_id: int) -> ProjectOptions:
+        """What the admin set, before any automatic mix adjustment."""
+        try:
+            params = json.loads((self.store.project_dir(project_id) / "options.json").read_text())
+        except (OSError, ValueError):
+            params = {}
+        return resolve_options(params, self.settings)

@@ -1,0 +1,97 @@
+"""One retrain of one project: read labels from Label Studio, fit, write a new model version.
+
+Called only from the background scheduler (``backend/jobs/scheduler.py``), never in a request, and
+always under the project's training lock so two worker processes never train the same project
+at once. The training set is also written to ``labelled.json`` so a later retrain can tell how
+many labels changed and selection can find the labelled set without asking Label Studio again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from backend.model.labelconfig import parse_label_config
+from backend.labelstudio.gateway import Connections, LabelledTask, fetch_labelled
+from backend.model.classifier import fit_model
+from backend.settings import Settings
+from backend.store import ModelStore, atomic_write_json
+
+logger = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What a retrain attempt did, for logs and ``/metrics``."""
+
+    project_id: int
+    trained: bool
+    reason: str
+    version: str | None = None
+    n_examples: int = 0
+    changed: int = 0
+    seconds: float = 0.0
+    classes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def done(self) -> bool:
+        return self.trained
+
+
+def labelled_path(store: ModelStore, project_id: int):
+    return store.project_dir(project_id) / "labelled.json"
+
+
+def read_labelled(store: ModelStore, project_id: int) -> dict[int, dict[str, Any]]:
+    """The training set of the model in service: task id -> {"labels", "overridden"}."""
+    try:
+        raw = json.loads(labelled_path(store, project_id).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {int(k): v for k, v in raw.items()}
+
+
+def count_changes(previous: dict[int, dict[str, Any]], current: list[LabelledTask]) -> int:
+    """Tasks labelled, relabelled or unlabelled since the model in service was trained."""
+    now = {t.task_id: list(t.labels) for t in current}
+    changed = sum(1 for tid, labels in now.items() if previous.get(tid, {}).get("labels") != labels)
+    return changed + sum(1 for tid in previous if tid not in now)
+
+
+def retrain(project_id: int, *, settings: Settings, store: ModelStore, connections: Connections,
+            force: bool = False) -> TrainOutcome:
+    """Retrain if enough labels changed (or ``force``); caller holds the project's training lock."""
+    started = time.monotonic()
+    client = connections.client(project_id)
+    spec = parse_label_config(client.projects.get(id=project_id).label_config)
+    labelled = fetch_labelled(client, project_id, spec)
+    changed = count_changes(read_labelled(store, project_id), labelled)
+    classes = sorted({label for t in labelled for label in t.labels})
+
+    if not force and changed < settings.min_new_annotations:
+        return TrainOutcome(project_id, False, f"{changed} changed label(s) < "
+                            f"LABELQUEUE_MIN_NEW_ANNOTATIONS={settings.min_new_annotations}",
+                            n_examples=len(labelled), changed=changed)
+    if len(classes) < 2:
+        return TrainOutcome(project_id, False, f"cold start: {len(classes)} distinct label(s) seen, "
+                            "need two", n_examples=len(labelled), changed=changed)
+
+    manifest = store.manifest(project_id)
+    number = int(manifest.info.get("number", 0)) + 1 if manifest else 1
+    version = f"v{number}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+    model = fit_model([t.text for t in labelled], [t.labels for t in labelled], labels=spec.labels,
+                      multilabel=spec.multilabel, version=version, classifier=settings.classifier)
+    seconds = time.monotonic() - started
+    info = {"number": number, "n_examples": len(labelled), "classes": classes,
+            "trained_at": datetime.now(timezone.utc).isoformat(), "train_seconds": round(seconds, 3),
+            "changed": changed}
+    store.save(project_id, model, info)
+    atomic_write_json(labelled_path(store, project_id), {
+        str(t.task_id): {"labels": list(t.labels), "overridden": t.overridden} for t in labelled})
+    logger.info("project %s: trained %s on %d labels (%d changed), %d classes, in %.2fs",
+                project_id, version, len(labelled), changed, len(classes), seconds)
+    return TrainOutcome(project_id, True, "forced" if force else "enough new labels", version=version,
+                        n_examples=len(labelled), changed=changed, seconds=seconds,
+                        classes=tuple(classes))

@@ -1,0 +1,88 @@
+"""Overlap on control tasks, so agreement is always measured on a random sample.
+
+With ``control_overlap: N`` in the model connection's extra params, every control task of a
+new cycle gets Label Studio's own per-task ``overlap = N``: Label Studio then keeps the task
+unfinished (``is_labeled`` false) and serves it to other annotators until N of them labelled
+it. ``PATCH /api/tasks/<id>`` accepts ``overlap`` and ``is_labeled`` (Label Studio 1.23 does
+not recompute ``is_labeled`` when only ``overlap`` changes, so we send both, which also covers
+a task someone labelled before the overlap was set).
+
+The queue tab only shows the current cycle, and a labelled task is never queued again, so a
+control task that one annotator labelled would drop out of the tab before the second got to
+it. Such tasks are *carried over*: their tags are moved to the newest cycle with rank 0, so
+the tab lists them first to annotators who have not labelled them yet (Label Studio does not
+serve a task twice to the same annotator).
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError as LabelStudioApiError
+
+from backend.measure.cycles_db import CycleRecord, CyclesDB
+from backend.measure.measurement import AnnotatedTask
+from backend.labelstudio.queue_writer import CYCLE_FIELD, RANK_FIELD, RANK_WIDTH, SLICE_FIELD
+
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def skipping_deleted(project_id: int, task_id: int) -> Iterator[None]:
+    """A task deleted since it was queued is skipped; other refusals propagate (and are retried)."""
+    try:
+        yield
+    except LabelStudioApiError as exc:
+        if exc.status_code != 404:
+            raise
+        logger.info("project %s: task %s was deleted; no overlap for it", project_id, task_id)
+
+
+@dataclass
+class OverlapResult:
+    requested: list[int] = field(default_factory=list)
+    carried: list[int] = field(default_factory=list)
+
+
+def apply_control_overlap(client: LabelStudio, db: CyclesDB, project_id: int, cycles: list[CycleRecord],
+                          tasks: dict[int, AnnotatedTask], overlap: int) -> OverlapResult:
+    """Ask for ``overlap`` annotations on new control tasks; carry unfinished ones into the newest cycle.
+
+    New means: in a cycle after the last one handled, or in the newest cycle when none was
+    handled yet (turning the option on does not reopen the project's history).
+    """
+    result = OverlapResult()
+    if not cycles:
+        return result
+    requested = db.overlap_requested(project_id)
+    newest = cycles[-1].cycle
+    if overlap > 1:
+        handled = db.last_overlap_cycle(project_id)
+        handled = newest - 1 if handled is None else handled
+        for record in cycles:
+            fresh = [i.task_id for i in record.items if i.slice == "control" and i.task_id not in requested]
+            if record.cycle <= handled or not fresh:
+                continue
+            for task_id in fresh:
+                done = tasks[task_id].completed if task_id in tasks else 0
+                with skipping_deleted(project_id, task_id):
+                    client.tasks.update(id=str(task_id), overlap=overlap,
+                                        request_options={"additional_body_parameters": {"is_labeled": done >= overlap}})
+                requested[task_id] = overlap
+            db.request_overlap(project_id, record.cycle, fresh, overlap)
+            result.requested += fresh
+    for task_id, wanted in sorted(requested.items()):
+        task = tasks.get(task_id)
+        if task is None or not 1 <= task.completed < wanted or task.data.get(CYCLE_FIELD) == newest:
+            continue
+        data = {**task.data, SLICE_FIELD: "control", RANK_FIELD: f"{0:0{RANK_WIDTH}d}", CYCLE_FIELD: newest}
+        with skipping_deleted(project_id, task_id):
+            client.tasks.update(id=str(task_id), data=data)
+            result.carried.append(task_id)
+    if result.requested or result.carried:
+        logger.info("project %s: overlap %d asked on control tasks %s; carried into cycle %d: %s", project_id,
+                    overlap, result.requested, newest, result.carried)
+    return result

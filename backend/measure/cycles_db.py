@@ -1,0 +1,262 @@
+"""Persistent record of every selection cycle, production feedback and loop measurements.
+
+``queue.json`` only ever holds the latest batch; measuring the loop needs every batch, with
+what the model in service predicted for each queued task before anyone labelled it. This
+module keeps that history in one SQLite file, ``<data dir>/labelqueue.sqlite3`` (standard
+library ``sqlite3``, WAL journal so several gunicorn workers and the CLI can read while one
+writes; every write is one short transaction and writers wait up to 30 s for each other).
+
+Schema (``PRAGMA user_version`` = 1)::
+
+    cycles          one row per written queue
+        project_id, cycle          INTEGER  primary key
+        model_version              TEXT     model in service when the batch was composed (NULL: none)
+        created_at                 TEXT     ISO time the queue was written
+        labelled                   INTEGER  size of that model's training set
+        size_requested             INTEGER
+        mix, counts                TEXT     JSON: slice shares used, tasks per slice
+    queue_items     one row per queued task
+        project_id, cycle, task_id INTEGER  primary key
+        slice                      TEXT     uncertain | diverse | failure | control
+        rank                       INTEGER
+        predicted                  TEXT     JSON list of labels the model predicted (NULL: no model)
+        score                      REAL     probability of its top label
+    trained_labels  when each label first entered a model's training set
+        project_id, task_id        INTEGER  primary key
+        cycle                      INTEGER  first cycle whose model in service was trained on it
+    feedback        production feedback (POST /projects/<id>/feedback)
+        id INTEGER primary key; project_id, task_id (NULL), text (NULL), model_version,
+        predicted, correct (JSON lists), received_at
+    control_overlap annotations per control task asked of Label Studio
+        project_id, task_id        INTEGER  primary key
+        cycle, overlap             INTEGER
+    mix_changes     automatic lowering of the uncertain share
+        project_id, cycle          INTEGER  primary key
+        changed_at, old_mix, new_mix (JSON), reason
+    measurements    latest loop measurement per project
+        project_id                 INTEGER  primary key
+        measured_at                TEXT
+        payload                    TEXT     JSON (see backend/measure/measurement.py)
+        report_html                TEXT     the rendered report
+
+Cycle numbers come from ``queue.json``; if that file is deleted the count restarts at 1 and a
+new cycle 1 replaces the old one's row and items.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+logger = logging.getLogger(__name__)
+
+DB_NAME = "labelqueue.sqlite3"
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cycles (
+    project_id INTEGER NOT NULL, cycle INTEGER NOT NULL, model_version TEXT, created_at TEXT NOT NULL,
+    labelled INTEGER NOT NULL, size_requested INTEGER, mix TEXT NOT NULL, counts TEXT NOT NULL,
+    PRIMARY KEY (project_id, cycle));
+CREATE TABLE IF NOT EXISTS queue_items (
+    project_id INTEGER NOT NULL, cycle INTEGER NOT NULL, task_id INTEGER NOT NULL, slice TEXT NOT NULL,
+    rank INTEGER NOT NULL, predicted TEXT, score REAL,
+    PRIMARY KEY (project_id, cycle, task_id));
+CREATE INDEX IF NOT EXISTS queue_items_by_task ON queue_items (project_id, task_id);
+CREATE TABLE IF NOT EXISTS trained_labels (
+    project_id INTEGER NOT NULL, task_id INTEGER NOT NULL, cycle INTEGER NOT NULL,
+    PRIMARY KEY (project_id, task_id));
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, project_id INTEGER NOT NULL, task_id INTEGER, text TEXT,
+    model_version TEXT NOT NULL, predicted TEXT NOT NULL, correct TEXT NOT NULL, received_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS feedback_by_project ON feedback (project_id);
+CREATE TABLE IF NOT EXISTS control_overlap (
+    project_id INTEGER NOT NULL, task_id INTEGER NOT NULL, cycle INTEGER NOT NULL, overlap INTEGER NOT NULL,
+    PRIMARY KEY (project_id, task_id));
+CREATE TABLE IF NOT EXISTS mix_changes (
+    project_id INTEGER NOT NULL, cycle INTEGER NOT NULL, changed_at TEXT NOT NULL, old_mix TEXT NOT NULL,
+    new_mix TEXT NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (project_id, cycle));
+CREATE TABLE IF NOT EXISTS measurements (
+    project_id INTEGER PRIMARY KEY, measured_at TEXT NOT NULL, payload TEXT NOT NULL, report_html TEXT);
+"""
+
+
+class CyclesDBError(RuntimeError):
+    """The database was written by a newer labelqueue (schema version we do not know)."""
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    task_id: int
+    slice: str
+    rank: int
+    predicted: tuple[str, ...] | None
+    score: float | None
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    cycle: int
+    model_version: str | None
+    created_at: str
+    labelled: int
+    size_requested: int | None
+    mix: dict[str, float]
+    counts: dict[str, int]
+    items: list[QueueItem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One production outcome: what a model version predicted and what was correct."""
+
+    model_version: str
+    predicted: tuple[str, ...]
+    correct: tuple[str, ...]
+    task_id: int | None = None
+    text: str | None = None
+    received_at: str = ""
+
+    @property
+    def wrong(self) -> bool:
+        return set(self.predicted) != set(self.correct)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class CyclesDB:
+    """One SQLite file shared by every worker process; a connection per call, so threads never
+    share one."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with self._connect() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise CyclesDBError(f"{self.path} has schema version {version}; this labelqueue knows "
+                                    f"{SCHEMA_VERSION}. Upgrade labelqueue or point LABELQUEUE_DATA_DIR elsewhere")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        os.chmod(self.path, 0o600)
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> "CyclesDB":
+        return cls(Path(data_dir) / DB_NAME)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=30)
+        try:
+            with conn:  # one transaction: committed on success, rolled back on error
+                yield conn
+        finally:
+            conn.close()
+
+    def record_queue(self, project_id: int, queue: dict[str, Any], trained: Iterable[int]) -> int:
+        """Record a written queue and which labels its model was trained on; returns how many of
+        those labels no earlier cycle's model had."""
+        cycle = int(queue["cycle"])
+        with self._connect() as conn:
+            conn.execute("DELETE FROM queue_items WHERE project_id = ? AND cycle = ?", (project_id, cycle))
+            conn.execute("INSERT OR REPLACE INTO cycles VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
+                project_id, cycle, queue.get("model_version"), queue["created_at"], int(queue["labelled"]),
+                queue.get("size_requested"), json.dumps(queue.get("mix") or {}), json.dumps(queue.get("counts") or {})))
+            conn.executemany("INSERT INTO queue_items VALUES (?, ?, ?, ?, ?, ?, ?)", [
+                (project_id, cycle, int(item["task_id"]), item["slice"], int(item["rank"]),
+                 json.dumps(item["predicted"]) if "predicted" in item else None, item.get("score"))
+                for item in queue["items"]])
+            before = conn.total_changes
+            conn.executemany("INSERT OR IGNORE INTO trained_labels VALUES (?, ?, ?)",
+                             [(project_id, int(task_id), cycle) for task_id in trained])
+            return conn.total_changes - before
+
+    def cycles(self, project_id: int) -> list[CycleRecord]:
+        """Every recorded cycle of a project with its queued items, oldest first."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT cycle, model_version, created_at, labelled, size_requested, mix, counts "
+                                "FROM cycles WHERE project_id = ? ORDER BY cycle", (project_id,)).fetchall()
+            items: dict[int, list[QueueItem]] = {}
+            for cycle, task_id, slice_, rank, predicted, score in conn.execute(
+                    "SELECT cycle, task_id, slice, rank, predicted, score FROM queue_items "
+                    "WHERE project_id = ? ORDER BY cycle, rank", (project_id,)):
+                labels = tuple(json.loads(predicted)) if predicted is not None else None
+                items.setdefault(cycle, []).append(QueueItem(task_id, slice_, rank, labels, score))
+        return [CycleRecord(cycle, version, created, labelled, size, json.loads(mix), json.loads(counts),
+                            items.get(cycle, []))
+                for cycle, version, created, labelled, size, mix, counts in rows]
+
+    def trained_labels(self, project_id: int) -> dict[int, int]:
+        """Task id -> the first cycle whose model was trained on its label."""
+        with self._connect() as conn:
+            return dict(conn.execute("SELECT task_id, cycle FROM trained_labels WHERE project_id = ?",
+                                     (project_id,)).fetchall())
+
+    def add_feedback(self, project_id: int, item: Feedback) -> int:
+        with self._connect() as conn:
+            cursor = conn.execute(
+                "INSERT INTO feedback (project_id, task_id, text, model_version, predicted, correct, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", (project_id, item.task_id, item.text, item.model_version,
+                                                 json.dumps(item.predicted), json.dumps(item.correct),
+                                                 item.received_at or now()))
+            return int(cursor.lastrowid)
+
+    def feedback(self, project_id: int) -> list[Feedback]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT model_version, predicted, correct, task_id, text, received_at FROM feedback "
+                                "WHERE project_id = ? ORDER BY id", (project_id,)).fetchall()
+        return [Feedback(version, tuple(json.loads(p)), tuple(json.loads(c)), task_id, text, received)
+                for version, p, c, task_id, text, received in rows]
+
+    def request_overlap(self, project_id: int, cycle: int, task_ids: Iterable[int], overlap: int) -> None:
+        with self._connect() as conn:
+            conn.executemany("INSERT OR REPLACE INTO control_overlap VALUES (?, ?, ?, ?)",
+                             [(project_id, int(t), cycle, overlap) for t in task_ids])
+
+    def last_overlap_cycle(self, project_id: int) -> int | None:
+        """The newest cycle whose control tasks were given an overlap."""
+        with self._connect() as conn:
+            return conn.execute("SELECT MAX(cycle) FROM control_overlap WHERE project_id = ?",
+                                (project_id,)).fetchone()[0]
+
+    def overlap_requested(self, project_id: int) -> dict[int, int]:
+        """Task id -> annotations per task asked of Label Studio."""
+        with self._connect() as conn:
+            return dict(conn.execute("SELECT task_id, overlap FROM control_overlap WHERE project_id = ?",
+                                     (project_id,)).fetchall())
+
+    def record_mix_change(self, project_id: int, cycle: int, old: dict, new: dict, reason: str) -> None:
+        with self._connect() as conn:
+            conn.execute("INSERT OR REPLACE INTO mix_changes VALUES (?, ?, ?, ?, ?, ?)",
+                         (project_id, cycle, now(), json.dumps(old), json.dumps(new), reason))
+
+    def mix_changes(self, project_id: int) -> list[dict[str, Any]]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT cycle, changed_at, old_mix, new_mix, reason FROM mix_changes "
+                                "WHERE project_id = ? ORDER BY cycle", (project_id,)).fetchall()
+        return [{"cycle": c, "changed_at": at, "old_mix": json.loads(o), "new_mix": json.loads(n), "reason": r}
+                for c, at, o, n, r in rows]
+
+    def save_measurement(self, project_id: int, payload: dict[str, Any], report_html: str | None) -> None:
+        with self._connect() as conn:
+            conn.execute("INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, ?)",
+                         (project_id, payload["measured_at"], json.dumps(payload), report_html))
+
+    def measurement(self, project_id: int) -> dict[str, Any] | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT payload FROM measurements WHERE project_id = ?", (project_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def report_html(self, project_id: int) -> str | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT report_html FROM measurements WHERE project_id = ?", (project_id,)).fetchone()
+        return row[0] if row else None

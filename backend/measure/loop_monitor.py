@@ -1,0 +1,154 @@
+"""Keeps each project's loop measurement current, in the background, and answers for it cheaply.
+
+After every written queue (``CycleContext.after_write``) :meth:`LoopMonitor.record_queue` stores the
+queue in SQLite and requests a *measure* job. The job reads the project's annotations from
+Label Studio once, asks for overlap on new control tasks, measures every cycle, lowers the
+uncertain share if warranted and allowed, renders the report and stores measurement and page.
+``/metrics`` and ``GET /projects/<id>/report`` then only read SQLite; no request waits on
+Label Studio or matplotlib.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from label_studio_sdk import LabelStudio
+
+from backend.measure.control_overlap import apply_control_overlap
+from backend.measure.cycles_db import CycleRecord, CyclesDB
+from backend.model.labelconfig import parse_label_config
+from backend.jobs.backends import JobBackend
+from backend.labelstudio.gateway import Connections
+from backend.measure.measurement import AnnotatedTask, LoopConfig, measure_loop, read_annotated
+from backend.loop.mix_adjustment import save_adjustment
+from backend.loop.project_options import ProjectOptionsStore
+from backend.measure.report import render_report
+from backend.settings import Settings
+from backend.store import ModelStore
+from backend.loop.training import read_labelled
+from selection.loop_warnings import lowered_mix
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MeasureOutcome:
+    """What a measure job did, for logs and ``/metrics``."""
+
+    project_id: int
+    done: bool
+    reason: str
+    cycles: int = 0
+    warnings: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Measured:
+    payload: dict[str, Any]
+    html: str
+
+
+class LoopMonitor:
+    def __init__(self, settings: Settings, store: ModelStore, connections: Connections, options: ProjectOptionsStore,
+                 jobs: JobBackend):
+        self.settings = settings
+        self.store = store
+        self.connections = connections
+        self.options = options
+        self.db = CyclesDB.in_data_dir(settings.data_dir)
+        self.config = LoopConfig.from_settings(settings)
+        self.jobs = jobs.scheduler("measure", self.refresh, threads=1)
+
+    def record_queue(self, project_id: int, queue: dict[str, Any]) -> None:
+        """The cycle hook: record the queue, then measure in the background.
+
+        Never raises: a measurement problem must not fail the selection cycle that called it
+        (the scheduler would retry the whole cycle and rewrite the queue).
+        """
+        try:
+            added = self.db.record_queue(project_id, queue, read_labelled(self.store, project_id))
+            logger.info("project %s: recorded cycle %s (%d new labels in training)", project_id, queue["cycle"], added)
+            self.jobs.request(project_id)
+        except Exception:
+            logger.exception("project %s: could not record cycle %s", project_id, queue.get("cycle"))
+
+    def measure(self, project_id: int) -> Measured:
+        """Measure now and render, without writing anything (the CLI's ``report``)."""
+        _, tasks, cycles, labels = self._read(project_id)
+        payload = self._measure(project_id, labels, cycles, tasks)
+        return Measured(payload, render_report(payload))
+
+    def refresh(self, project_id: int, force: bool = False) -> MeasureOutcome:
+        """The background job (``force`` is the scheduler's flag; every run measures).
+
+        Runs under the project's ``measure`` lock: two worker processes measuring at once could
+        otherwise store an older measurement over a newer one.
+        """
+        with self.store.lock(project_id, "measure"):
+            return self._refresh_locked(project_id)
+
+    def _refresh_locked(self, project_id: int) -> MeasureOutcome:
+        started = time.monotonic()
+        client, tasks, cycles, labels = self._read(project_id)
+        if not cycles:
+            return MeasureOutcome(project_id, False, "no cycle recorded yet")
+        overlap = self.options.get(project_id).control_overlap
+        if overlap > 1 or self.db.overlap_requested(project_id):
+            apply_control_overlap(client, self.db, project_id, cycles, tasks, overlap)
+        payload = self._measure(project_id, labels, cycles, tasks)
+        if self.settings.auto_adjust_mix and self.adjust_mix(project_id, cycles[-1].cycle, payload):
+            payload = self._measure(project_id, labels, cycles, tasks)
+        self.db.save_measurement(project_id, payload, render_report(payload))
+        seconds = time.monotonic() - started
+        return MeasureOutcome(project_id, True, f"measured {len(cycles)} cycles", cycles=len(cycles),
+                              warnings=len(payload["warnings"]), seconds=round(seconds, 3))
+
+    def _read(self, project_id: int) -> tuple[LabelStudio, dict[int, AnnotatedTask], list[CycleRecord], tuple[str, ...]]:
+        client = self.connections.client(project_id)
+        spec = parse_label_config(client.projects.get(id=project_id).label_config)
+        return client, read_annotated(client, project_id, spec), self.db.cycles(project_id), spec.labels
+
+    def _measure(self, project_id: int, labels: tuple[str, ...], cycles: list[CycleRecord],
+                 tasks: dict[int, AnnotatedTask]) -> dict[str, Any]:
+        return measure_loop(project_id, labels, cycles, tasks, self.db.trained_labels(project_id),
+                            self.db.feedback(project_id), self.config, self.db.mix_changes(project_id))
+
+    def adjust_mix(self, project_id: int, cycle: int, payload: dict[str, Any]) -> bool:
+        """Lower the uncertain share one step when labels on it are getting noisier; at most once
+        per ``gain_patience`` cycles, so each change can show its effect first."""
+        warning = next((w for w in payload["warnings"] if w["code"] == "noisy_uncertain_labels"), None)
+        recent = [c for c in payload["mix_changes"] if c["cycle"] > cycle - self.settings.gain_patience]
+        if warning is None or recent:
+            return False
+        current = self.options.get(project_id).mix
+        lowered = lowered_mix(current)
+        if lowered is None:
+            return False
+        save_adjustment(self.store, project_id, self.options.admin_options(project_id).mix, lowered)
+        self.db.record_mix_change(project_id, cycle, asdict(current), asdict(lowered), warning["message"])
+        logger.warning("project %s: uncertain share lowered from %.2f to %.2f: %s", project_id, current.uncertain,
+                       lowered.uncertain, warning["message"])
+        return True
+
+    def summary(self, project_id: int) -> dict[str, Any] | None:
+        """The ``loop`` entry of ``/metrics``: one SQLite read, no Label Studio call."""
+        job = self.jobs.snapshot().get(project_id)
+        found = self.db.measurement(project_id)
+        if found is None:
+            return {"measured_at": None, "job": job} if job else None
+        measured = [r for r in found["cycles"] if r["control"]]
+        latest = found["cycles"][-1] if found["cycles"] else None
+        return {
+            "measured_at": found["measured_at"], "cycles": found["totals"]["cycles"],
+            "labels": found["totals"]["labels"], "cost": found["totals"]["cost"], "cost_unit": found["cost_unit"],
+            "latest_cycle": latest and {k: latest[k] for k in ("cycle", "model_version", "labels_added", "cost")},
+            "control": measured[-1]["control"] | {"cycle": measured[-1]["cycle"]} if measured else None,
+            "gain_points_per_100": next((r["gain_points_per_100"] for r in reversed(found["cycles"])
+                                         if r["gain_points_per_100"] is not None), None),
+            "agreement": found["agreement"]["overall"],
+            "warnings": [{"code": w["code"], "message": w["message"]} for w in found["warnings"]],
+            "job": job,
+        }

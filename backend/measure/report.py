@@ -1,0 +1,198 @@
+"""The loop report: one self-contained HTML page an admin can read without any other tool.
+
+Plots are PNGs embedded as data URIs and the styles are inline, so the page works saved to
+disk, mailed, or opened offline; it has no scripts. It opens with five answers in plain words
+(``backend/measure/report_answers.py``), then the warnings, then a section per figure with the
+numbers behind it. Every section has a stable ``id`` (:data:`SECTIONS`) that the browser test
+checks.
+"""
+from __future__ import annotations
+
+import base64
+import html
+from typing import Any, Callable, Sequence
+
+from backend.measure import report_figures
+from backend.measure.report_answers import (
+    answer_agreement,
+    answer_cost,
+    answer_coverage,
+    answer_helping,
+    answer_production,
+    fmt,
+    pct,
+    span,
+)
+
+STYLE = """
+body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:62rem;padding:0 1rem;color:#222}
+h1{margin-bottom:.2rem} h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+.muted{color:#666;font-size:.9em} img{max-width:100%} table{border-collapse:collapse;font-size:.85em;margin:.6rem 0}
+td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:right} th{background:#f5f5f5}
+td:first-child,th:first-child{text-align:left} dt{font-weight:600;margin-top:.6rem} dd{margin-left:1rem}
+.warning{border-left:4px solid #d95f02;background:#fff4ec;padding:.5rem .8rem;margin:.6rem 0}
+.ok{border-left:4px solid #1b9e77;background:#eefaf5;padding:.5rem .8rem}
+"""
+SECTIONS = ("summary", "warnings", "learning-curve", "cost", "agreement", "coverage", "failure-modes",
+            "production", "cycles", "mix-changes")
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def image(render: Callable[[dict], bytes | None], m: dict[str, Any], alt: str, empty: str) -> str:
+    data = render(m)
+    if data is None:
+        return f"<p class='muted'>{esc(empty)}</p>"
+    return f"<img alt='{esc(alt)}' src='data:image/png;base64,{base64.b64encode(data).decode()}'>"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def section(anchor: str, title: str, *parts: str) -> str:
+    return f"<section id='{anchor}'><h2>{esc(title)}</h2>{''.join(parts)}</section>"
+
+
+def mix_text(mix: dict[str, float]) -> str:
+    return ", ".join(f"{name} {share:.0%}" for name, share in mix.items())
+
+
+def summary_section(m: dict[str, Any]) -> str:
+    answers = (("Is the loop helping?", answer_helping(m)),
+               ("What does a point of quality cost?", answer_cost(m)),
+               ("Are annotators agreeing?", answer_agreement(m)),
+               ("Which classes are still uncovered?", answer_coverage(m)),
+               ("Did the last retrain lower the production error rate?", answer_production(m)))
+    return section("summary", "At a glance",
+                   "<dl>" + "".join(f"<dt>{esc(q)}</dt><dd>{esc(a)}</dd>" for q, a in answers) + "</dl>")
+
+
+def warnings_section(m: dict[str, Any]) -> str:
+    if not m["warnings"]:
+        return section("warnings", "Warnings", "<p class='ok'>No warning: nothing suggests the loop is selecting "
+                       "the wrong work.</p>")
+    items = "".join(f"<div class='warning'><strong>{esc(w['message'])}</strong><br>{esc(w['suggestion'])}</div>"
+                    for w in m["warnings"])
+    return section("warnings", "Warnings", items)
+
+
+def learning_curve_section(m: dict[str, Any]) -> str:
+    return section("learning-curve", "Learning curve on the control slice",
+                   "<p>Quality of the model in service on control items, as it predicted them before they were "
+                   "labelled. The control slice is a uniform random sample, so this estimates quality on the whole "
+                   "pool; the interval shows how little a few items can tell.</p>",
+                   image(report_figures.learning_curve, m, "learning curve", "No control item has been labelled yet."))
+
+
+def cost_section(m: dict[str, Any]) -> str:
+    rows = [(r["cycle"], f"{r['gain_since']}-{r['cycle']}", r["labels_since"], fmt(r["cost_since"], 1),
+             fmt(r["gain_points_per_100"]), fmt(r["cost_per_point"], 1) if r["cost_per_point"] else "no gain")
+            for r in m["cycles"] if r["gain_since"] is not None]
+    return section("cost", "Gain per label and cost per point",
+                   f"<p>Change in control accuracy since the previous measured cycle, per 100 labels added in "
+                   f"between, and the label cost ({esc(m['cost_unit'])}) of one accuracy point.</p>",
+                   image(report_figures.gain_and_cost, m, "gain and cost", "Needs two cycles with labelled control items."),
+                   table(("cycle", "since", "labels", "cost", "points per 100 labels", "cost per point"), rows)
+                   if rows else "")
+
+
+def agreement_section(m: dict[str, Any]) -> str:
+    rows = [(name, a["items"], a["annotators"], pct(a["percent"]), fmt(a["kappa"]), a["kappa_kind"])
+            for name, a in [("all slices", m["agreement"]["overall"]), *m["agreement"]["per_slice"].items()]]
+    return section("agreement", "Agreement among labellers",
+                   "<p>Tasks labelled by two or more annotators. Cohen's kappa when the same two annotators labelled "
+                   "every task, Fleiss' kappa otherwise.</p>",
+                   image(report_figures.agreement_by_slice, m, "agreement by slice", "No task has two annotations yet."),
+                   table(("slice", "tasks", "annotators", "agreement", "kappa", "kind"), rows))
+
+
+def coverage_section(m: dict[str, Any]) -> str:
+    rows = [(c["label"] + (" (high-impact)" if c["high_impact"] else ""), c["labels"],
+             "yes" if c["below_threshold"] else "", c["control_support"], pct(c["control_recall"]))
+            for c in m["coverage"]["classes"]]
+    unknown = m["coverage"]["unknown_high_impact"]
+    note = (f"<p class='muted'>Not in the labelling config (check LABELQUEUE_HIGH_IMPACT_CLASSES): "
+            f"{esc(', '.join(unknown))}</p>") if unknown else ""
+    return section("coverage", "Class coverage",
+                   image(report_figures.class_coverage, m, "class coverage", "No labels yet."), note,
+                   table(("class", "labels", "below threshold", "on control (all cycles)", "recall on control"), rows))
+
+
+def failure_section(m: dict[str, Any]) -> str:
+    modes = m["failure_modes"]
+    parts = []
+    if modes["classes"]:
+        parts.append(table(("failure-mode class", "precision on control", "recall on control", "on control"),
+                           [(c["label"], pct(c["precision"]), pct(c["recall"]), c["support"]) for c in modes["classes"]]))
+    elif modes["configured"]:
+        parts.append("<p class='muted'>No control item measured yet for the failure-mode classes.</p>")
+    else:
+        parts.append("<p class='muted'>No failure-mode classes set (LABELQUEUE_FAILURE_MODE_CLASSES).</p>")
+    if modes["unknown"]:
+        parts.append(f"<p class='muted'>Not in the labelling config: {esc(', '.join(modes['unknown']))}</p>")
+    flagged = modes["flagged"]
+    if flagged["n"]:
+        parts.append(f"<p>Flagged production failures labelled so far: {flagged['n']}; the model in service had "
+                     f"{pct(flagged['accuracy'])} of them right before they were labelled.</p>")
+        parts.append(table(("cycle", "failure items labelled", "model right before labelling"),
+                           [(f["cycle"], f["n"], pct(f["accuracy"])) for f in flagged["per_cycle"]]))
+    else:
+        parts.append("<p class='muted'>No flagged failure item has been labelled yet.</p>")
+    return section("failure-modes", "Failure modes", *parts)
+
+
+def production_section(m: dict[str, Any]) -> str:
+    rows = [(v["model_version"], v["control"]["n"], pct(v["control"]["error"]), span(v["control"]),
+             v["feedback"]["n"], pct(v["feedback"]["error"]), span(v["feedback"])) for v in m["production"]]
+    return section("production", "Production error rate per model version",
+                   "<p>Disagreement between each model version and the annotators on the control items it predicted, "
+                   "and its error rate on production feedback (POST /projects/&lt;id&gt;/feedback).</p>",
+                   image(report_figures.production_error, m, "production error", "No model version measured yet."),
+                   table(("model version", "control items", "disagreement", "95 % interval", "feedback",
+                          "feedback error", "95 % interval"), rows))
+
+
+def cycles_section(m: dict[str, Any]) -> str:
+    rows = []
+    for r in m["cycles"]:
+        control = r["control"]
+        agreement = "; ".join(f"{s} {pct(a['percent'])} ({a['items']})" for s, a in r["agreement"].items())
+        rows.append((r["cycle"], (r["model_version"] or "none").split("-")[0], r["training_labels"],
+                     r["labels_added"]["total"], ", ".join(f"{s} {n}" for s, n in sorted(r["labels_added"]["per_slice"].items())),
+                     r["annotations"], fmt(r["cost"], 1),
+                     f"{pct(control['accuracy'])} ({control['n']})" if control else "",
+                     fmt(control["macro_f1"]) if control else "", fmt(r["gain_points_per_100"]), agreement or ""))
+    return section("cycles", "Cycles",
+                   f"<p class='muted'>Labels added: labels the cycle's model was trained on that the previous "
+                   f"cycle's was not, by the slice they were queued in. Cost in {esc(m['cost_unit'])}.</p>",
+                   table(("cycle", "model", "trained on", "labels added", "per slice", "annotations", "cost",
+                          "control accuracy (n)", "control macro-F1", "points per 100 labels", "agreement"), rows))
+
+
+def mix_changes_section(m: dict[str, Any]) -> str:
+    changes = [(c["cycle"], c["changed_at"][:19], mix_text(c["old_mix"]), mix_text(c["new_mix"]), c["reason"])
+               for c in m["mix_changes"]]
+    return section("mix-changes", "Automatic mix changes",
+                   table(("cycle", "at (UTC)", "from", "to", "why"), changes) if changes
+                   else "<p class='muted'>None (LABELQUEUE_AUTO_ADJUST_MIX is off, or nothing called for one).</p>")
+
+
+def render_report(m: dict[str, Any]) -> str:
+    """The whole page for one measurement (``backend.measure.measurement.measure_loop``'s dict)."""
+    totals = m["totals"]
+    body = "".join([
+        f"<h1>Is the loop working? Project {esc(m['project_id'])}</h1>",
+        f"<p class='muted'>Measured {esc(m['measured_at'][:19])} UTC over {totals['cycles']} cycles: "
+        f"{totals['labels']} labels, {totals['annotations']} annotations, {fmt(totals['cost'], 1)} "
+        f"{esc(m['cost_unit'])}.</p>",
+        summary_section(m), warnings_section(m), learning_curve_section(m), cost_section(m), agreement_section(m),
+        coverage_section(m), failure_section(m), production_section(m), cycles_section(m), mix_changes_section(m),
+    ])
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><link rel='icon' href='data:,'>"
+            f"<title>labelqueue report: project {esc(m['project_id'])}</title><style>{STYLE}</style></head>"
+            f"<body>{body}</body></html>")

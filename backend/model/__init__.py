@@ -1,0 +1,9 @@
+"""What is learned: the labelling config's task, the classifier, its features and predictions.
+
+The default model is part of labelqueue's public Python API::
+
+    from backend.model import fit_model, default_estimator, TrainedModel
+"""
+from backend.model.classifier import TrainedModel, default_estimator, fit_model
+
+__all__ = ["TrainedModel", "default_estimator", "fit_model"]
