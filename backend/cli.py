@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=9090)
     serve.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
-    serve.add_argument("--threads", type=int, default=4, help="request threads per worker")
+    serve.add_argument("--connections", type=int, default=1000,
+                       help="simultaneous connections per worker (each a greenlet, not a thread)")
     serve.add_argument("--dev", action="store_true", help="Flask's development server instead of gunicorn")
     serve.set_defaults(handler=run_serve)
 
@@ -103,7 +104,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from backend.web.server import GunicornServer
 
     GunicornServer(settings, bind=f"{args.host}:{args.port}", workers=args.workers,
-                   threads=args.threads, log_level=args.log_level).run()
+                   connections=args.connections, log_level=args.log_level).run()
     return 0
 
 

@@ -36,6 +36,14 @@ PENDING_RETRAIN = "retrain.pending"
 
 
 @dataclass(frozen=True)
+class Degraded:
+    """Background work is failing: a short reason code and the summarised errors behind it."""
+
+    reason: str  # job_queue_unavailable | label_studio_unreachable
+    detail: str
+
+
+@dataclass(frozen=True)
 class PoolSyncOutcome:
     project_id: int
     done: bool
@@ -110,14 +118,15 @@ class Runtime(CycleContext):
                 (self.store.project_dir(project_id) / PENDING_RETRAIN).unlink(missing_ok=True)
             return outcome
 
-    def degraded(self) -> str | None:
-        """Why background work is failing, for ``/health``; None when all is well."""
+    def degraded(self) -> Degraded | None:
+        """Why background work is failing; None when all is well. ``/health`` shows only the
+        reason code (anyone may call it), ``/metrics`` (behind auth) the detail too."""
         backend = self.jobs.problem()
         if backend:
-            return backend
+            return Degraded("job_queue_unavailable", backend)
         problems = [f"project {pid} {s.name}: {reason}" for s in (self.retrains, self.selections, self.pool_syncs)
                     for pid, reason in s.degraded().items()]
-        return "; ".join(problems) or None
+        return Degraded("label_studio_unreachable", "; ".join(problems)) if problems else None
 
     def select(self, project_id: int, force: bool = False) -> CycleReport:
         """``force``: on demand (always compose); otherwise after a retrain (skip if current)."""
@@ -136,7 +145,9 @@ class Runtime(CycleContext):
         jobs = {s.name: s.snapshot() for s in (self.retrains, self.selections, self.pool_syncs)}
         active = set().union(*(snapshot.keys() for snapshot in jobs.values()))
         projects = {str(pid): self.project_metrics(pid, jobs) for pid in sorted(self.known_projects() | active)}
-        return {"projects": projects, "jobs_backend": self.jobs.describe(), "settings": self.settings.public()}
+        degraded = self.degraded()
+        return {"projects": projects, "jobs_backend": self.jobs.describe(), "settings": self.settings.public(),
+                "degraded": {"reason": degraded.reason, "detail": degraded.detail} if degraded else None}
 
     def project_metrics(self, project_id: int, jobs: dict[str, dict]) -> dict[str, Any]:
         manifest = self.store.manifest(project_id)

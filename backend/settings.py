@@ -70,6 +70,12 @@ class Settings:
     basic_auth_user: str | None = None
     basic_auth_password: str | None = field(default=None, metadata={"secret": True})
     webhook_secret: str | None = field(default=None, metadata={"secret": True})
+    #: ``/webhook`` is under basic auth like every other endpoint but ``/health``; an admin whose
+    #: Label Studio cannot send credentials in the webhook URL opts out here (then set a secret).
+    webhook_skip_basic_auth: bool = False
+    #: Without ``LABEL_STUDIO_URL``, the Label Studio hosts (``host`` or ``host:port``, comma-
+    #: separated) that ``/setup``'s ``hostname`` may name; any other is refused.
+    allowed_ls_hosts: str = ""
     uncertainty_measure: str = "margin"
     min_new_annotations: int = 10
     #: Label Studio sends the annotation webhook before its transaction commits; a retrain that

@@ -16,13 +16,12 @@ from backend.local.label_studio_server import LocalServer, free_port, launch
 from bench.data import REPO_ROOT
 
 
-def labelqueue_server(data_dir: Path, log: Path, *, workers: int, threads: int) -> LocalServer:
+def labelqueue_server(data_dir: Path, log: Path, *, workers: int) -> LocalServer:
     """``labelqueue serve`` (gunicorn) over ``data_dir``, exactly as the README starts it."""
     port = free_port()
     script = Path(sys.executable).parent / "labelqueue"  # the console script of this venv
     command = [str(script) if script.exists() else "labelqueue", "--log-level", "WARNING",
-               "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-               "--threads", str(threads)]
+               "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     return launch(command, port=port, log=log, env={**os.environ, "LABELQUEUE_DATA_DIR": str(data_dir)},
                   timeout=60, cwd=REPO_ROOT, name="labelqueue")
 

@@ -227,7 +227,8 @@ def test_health_stays_200_but_reports_degraded_when_label_studio_is_down(app, cl
     runtime.retrains.wait_idle(10)
     response = client.get("/health")
     assert response.status_code == 200
-    assert "project 3 retrain" in response.get_json()["degraded"]
+    assert response.get_json()["degraded"] == "label_studio_unreachable"
+    assert "project 3 retrain" in client.get("/metrics").get_json()["degraded"]["detail"]
 
 
 def test_interrupted_retrain_request_is_resumed_on_restart(tmp_path):

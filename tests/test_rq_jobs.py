@@ -175,8 +175,9 @@ def test_unreachable_redis_is_a_503_not_a_lost_retrain(tmp_path):
     response = client.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 5}})
     assert response.status_code == 503 and "Redis" in response.get_json()["error"]
     health = client.get("/health")
-    assert health.status_code == 200 and "Redis unreachable" in health.get_json()["degraded"]
-    assert client.get("/metrics").status_code == 200
+    assert health.status_code == 200 and health.get_json()["degraded"] == "job_queue_unavailable"
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and "Redis unreachable" in metrics.get_json()["degraded"]["detail"]
     assert (tmp_path / "data" / "projects" / "5" / "retrain.pending").exists()
     with pytest.raises(JobQueueUnavailable):
         client.application.extensions["labelqueue"].selections.request(5)

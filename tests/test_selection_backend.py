@@ -6,7 +6,8 @@ import pytest
 
 from backend.loop.cycle import cycle_seed, score_pool
 from backend.errors import ApiError
-from backend.loop.failures import FailureLog, parse_task_ids
+from backend.loop.failures import FailureLog
+from backend.web.ids import parse_task_ids
 from backend.model.scoring import LocalScorer
 from backend.model.labelconfig import TaskSpec
 from backend.model.classifier import fit_model

@@ -37,7 +37,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Worker, get_current_job
 from rq.job import Job
 
-from backend.jobs.errors import JobQueueUnavailable
+from backend.jobs.errors import JobQueueUnavailable, describe_failure
 from backend.jobs.redis_locks import RedisLocks
 from backend.jobs.rq_state import (BACKOFF, FINISH, LOST_QUEUED_AFTER, RECOVER, REQUEST, START, decode_state,
                               job_lost)
@@ -131,7 +131,7 @@ class RQScheduler:
                 return None
             except Exception as exc:
                 logger.exception("project %s: %s failed", project_id, self.name)
-                self._end(project_id, False, f"{type(exc).__name__}: {exc}", started)
+                self._end(project_id, False, describe_failure(exc), started)
                 raise
             self._end(project_id, True, json.dumps(asdict(outcome), default=str), started)
         announce(self.name, outcome, self._after)
@@ -144,7 +144,7 @@ class RQScheduler:
             self._enqueue(project_id)
 
     def _schedule_retry(self, project_id: int, force: bool, exc: Exception) -> None:
-        error = f"{type(exc).__name__}: {exc}"
+        error = describe_failure(exc)
         attempts = int(self._backoff(keys=[self._key(project_id)], args=[time.time(), error, int(force)]))
         delay = retry_delay(self.retry_delays, attempts)
         self.redis.hset(self._key(project_id), "retry_in", delay)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Protocol
 
-from backend.jobs.errors import RETRYABLE_FAILURES
+from backend.jobs.errors import RETRYABLE_FAILURES, describe_failure
 
 logger = logging.getLogger(__name__)
 
@@ -163,12 +163,12 @@ class CoalescingScheduler:
         except Exception as exc:  # a failed job must not kill the worker thread
             expected = isinstance(exc, RETRYABLE_FAILURES)
             if expected:
-                logger.error("project %s: %s failed, will retry: %s: %s", project_id, self.name,
-                             type(exc).__name__, exc)
+                logger.error("project %s: %s failed, will retry: %s", project_id, self.name,
+                             describe_failure(exc))
             else:
                 logger.exception("project %s: %s failed", project_id, self.name)
             with self._lock:
-                state.last_error, state.last_finished = f"{type(exc).__name__}: {exc}", time.time()
+                state.last_error, state.last_finished = describe_failure(exc), time.time()
             return "retry" if expected else "failed"
         with self._lock:
             state.runs += 1

@@ -4,7 +4,10 @@ Label Studio is the source of truth for labels: webhooks only tell us *that* som
 training re-reads the annotations here. Where to reach Label Studio comes from settings
 (``LABEL_STUDIO_URL`` / ``LABEL_STUDIO_API_KEY``) or, as a fallback, from what ``/setup`` sent
 (``hostname`` and the project owner's ``access_token``), remembered per project on disk with
-owner-only permissions so every worker process can use it.
+owner-only permissions so every worker process can use it. That fallback accepts only hosts the
+admin named (``LABELQUEUE_ALLOWED_LS_HOSTS``, or the host of ``LABEL_STUDIO_URL``) and keeps only
+the scheme and host, never a path: a caller of ``/setup`` cannot make the backend fetch a URL
+of its choosing, nor point training at another server.
 """
 from __future__ import annotations
 
@@ -14,9 +17,11 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
+from urllib.parse import urlsplit
 
 from label_studio_sdk import LabelStudio
 
+from backend.errors import ApiError
 from backend.model.labelconfig import TaskSpec
 from backend.settings import Settings
 from backend.store import ModelStore, atomic_write_json
@@ -46,10 +51,18 @@ class Connections:
         self._lock = threading.Lock()
 
     def remember(self, project_id: int, hostname: object, access_token: object) -> None:
-        """Keep ``/setup``'s fallback; writes to disk only when it changed, so ``/setup`` stays cheap."""
+        """Keep ``/setup``'s fallback; writes to disk only when it changed, so ``/setup`` stays cheap.
+        Refuses (400 naming ``hostname``) a host that is not allowed."""
+        if self._configured() is not None:
+            return
         if not (isinstance(hostname, str) and hostname and isinstance(access_token, str) and access_token):
             return
-        connection = Connection(hostname.rstrip("/"), access_token)
+        origin = self.allowed_origin(hostname)
+        if origin is None:
+            raise ApiError(f"hostname {hostname[:200]!r} is not an allowed Label Studio: without LABEL_STUDIO_URL, "
+                           "name its host in LABELQUEUE_ALLOWED_LS_HOSTS (scheme and host only, no path)",
+                           field="hostname")
+        connection = Connection(origin, access_token)
         with self._lock:
             if self._seen.get(project_id) == connection:
                 return
@@ -57,9 +70,33 @@ class Connections:
         atomic_write_json(self.store.project_dir(project_id) / "connection.json",
                           {"url": connection.url, "api_key": connection.api_key})
 
-    def resolve(self, project_id: int) -> Connection:
+    def allowed_origin(self, url: str) -> str | None:
+        """``scheme://host[:port]`` of ``url`` when its host is allowed and it carries no path,
+        query or credentials; else None."""
+        try:
+            parts = urlsplit(url.strip())
+            host = (parts.hostname or "").lower()
+            netloc = f"{host}:{parts.port}" if parts.port else host
+        except ValueError:  # a malformed port or host
+            return None
+        if (parts.scheme not in ("http", "https") or not host or "@" in parts.netloc
+                or parts.path not in ("", "/") or parts.query or parts.fragment):
+            return None
+        allowed = {h.strip().lower() for h in self.settings.allowed_ls_hosts.split(",") if h.strip()}
+        if self.settings.label_studio_url:
+            configured = urlsplit(self.settings.label_studio_url)
+            allowed.add((configured.hostname or "").lower())
+        return f"{parts.scheme}://{netloc}" if host in allowed or netloc in allowed else None
+
+    def _configured(self) -> Connection | None:
         if self.settings.label_studio_url and self.settings.label_studio_api_key:
             return Connection(self.settings.label_studio_url.rstrip("/"), self.settings.label_studio_api_key)
+        return None
+
+    def resolve(self, project_id: int) -> Connection:
+        configured = self._configured()
+        if configured is not None:
+            return configured
         with self._lock:
             known = self._seen.get(project_id)
         if known is not None:
@@ -67,8 +104,12 @@ class Connections:
         path = self.store.project_dir(project_id) / "connection.json"
         try:
             data = json.loads(path.read_text())
-            return Connection(data["url"], data["api_key"])
-        except (OSError, ValueError, KeyError):
+            origin = self.allowed_origin(data["url"])  # written before the allow-list, or by hand
+            if origin is None:
+                raise LabelStudioUnreachable(f"project {project_id}: the Label Studio host remembered from /setup "
+                                             "is not on LABELQUEUE_ALLOWED_LS_HOSTS")
+            return Connection(origin, data["api_key"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             raise LabelStudioUnreachable(
                 f"project {project_id}: set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY, or connect the "
                 "backend in Label Studio so that /setup tells us the host and token") from None

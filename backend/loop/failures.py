@@ -1,6 +1,7 @@
 """Tasks flagged as production failures by people or systems (the failure slice's first source).
 
-Flags arrive through ``POST /projects/<id>/failures`` or ``labelqueue failures add``; both write
+Flags arrive through ``POST /projects/<id>/failures`` (ids checked at the edge, ``backend/web/ids.py``)
+or ``labelqueue failures add``; both write
 ``projects/<id>/failures.json`` under the project's ``failures`` lock, so concurrent writers from
 several worker processes never lose each other's flags. Tasks matching
 ``LABELQUEUE_FAILURE_FIELD`` are flagged by the pool cache instead and need no entry here.
@@ -11,23 +12,7 @@ import json
 from datetime import datetime, timezone
 from typing import Iterable
 
-from backend.errors import ApiError
 from backend.store import ModelStore, atomic_write_json
-
-MAX_IDS_PER_CALL = 100_000
-
-
-def parse_task_ids(raw: object) -> list[int]:
-    """Validate a ``task_ids`` list from a request: non-empty, positive integers."""
-    if not isinstance(raw, list) or not raw:
-        raise ApiError("'task_ids' must be a non-empty list of task ids", field="task_ids")
-    if len(raw) > MAX_IDS_PER_CALL:
-        raise ApiError(f"at most {MAX_IDS_PER_CALL} task ids per call", field="task_ids", status=413)
-    bad = [v for v in raw if isinstance(v, bool) or not isinstance(v, int) or v <= 0]
-    if bad:
-        raise ApiError(f"'task_ids' must hold positive integers; got {bad[:3]!r}", field="task_ids")
-    return sorted(set(raw))
-
 
 class FailureLog:
     """Read and extend each project's flagged-failure list."""

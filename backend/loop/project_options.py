@@ -39,7 +39,7 @@ def parse_extra_params(raw: object) -> dict:
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
             raise ApiError("extra_params is not valid JSON", field="extra_params") from None
     if not isinstance(raw, dict):
         raise ApiError("extra_params must be a JSON object", field="extra_params")

@@ -1,15 +1,19 @@
 """Application factory: ``create_app(settings)`` builds a ready backend, doing no work at import."""
 from __future__ import annotations
 
+import io
 import logging
+from typing import Any
 
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Flask, jsonify, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from backend.web.ml_api import routes
 from backend.web.auth import install_auth
 from backend.errors import ApiError
 from backend.jobs.errors import JobQueueUnavailable
+from backend.web.ids import ProjectIdConverter
 from backend.web.report_api import report_routes
 from backend.runtime import Runtime
 from backend.settings import Settings
@@ -17,19 +21,57 @@ from backend.settings import Settings
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, but a document nested too deeply for the parser is invalid JSON (a 400),
+    not a RecursionError (a 500)."""
+
+    sort_keys = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
+def create_app(settings: Settings | None = None, *, resume: bool = True) -> Flask:
+    """``resume``: re-request retrains interrupted by a crash. A server with several worker
+    processes passes it to one of them only (``backend/web/server.py``), so a restart resumes
+    each retrain once per deployment."""
     settings = settings or Settings.from_env()
     app = Flask("labelqueue")
+    app.json_provider_class = BoundedJSONProvider
+    app.json = BoundedJSONProvider(app)
+    app.url_map.converters["project_id"] = ProjectIdConverter
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.json.sort_keys = False
     runtime = Runtime.build(settings)
     app.extensions["labelqueue"] = runtime
-    runtime.resume_interrupted()
+    if resume:
+        runtime.resume_interrupted()
     install_auth(app, settings)
+    app.before_request(bound_streamed_body)
     app.register_blueprint(routes)
     app.register_blueprint(report_routes)
     register_error_handlers(app)
     return app
+
+
+def bound_streamed_body() -> None:
+    """A body without ``Content-Length`` (chunked) larger than the limit is a 413.
+
+    Werkzeug stops reading such a stream at ``MAX_CONTENT_LENGTH`` without saying so, and the
+    truncated body then failed as invalid JSON (a 400). Reading one byte past the limit tells
+    the two apart; the body read so far is handed on as the request's input.
+    """
+    if request.content_length is not None or "wsgi.input_terminated" not in request.environ:
+        return
+    limit = request.max_content_length
+    if limit is None:
+        return
+    body = request.environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    request.environ["wsgi.input"] = io.BytesIO(body)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -50,7 +92,10 @@ def register_error_handlers(app: Flask) -> None:
         if exc.code == 413:
             message = (f"request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes "
                        "(LABELQUEUE_MAX_REQUEST_BYTES)")
-        return jsonify({"error": message, "status": exc.code}), exc.code
+        body: dict[str, object] = {"error": message, "status": exc.code}
+        if getattr(exc, "field", None):
+            body["field"] = exc.field
+        return jsonify(body), exc.code
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -3,12 +3,14 @@
 * Optional HTTP basic auth (``LABELQUEUE_BASIC_AUTH_USER`` / ``..._PASSWORD``) on every endpoint
   except ``/health``: Label Studio sends these credentials when they are set in the model
   connection, and its health check must keep working for the connection to show as healthy.
-* ``/webhook`` is created by Label Studio itself without credentials, so it is open unless
-  ``LABELQUEUE_WEBHOOK_SECRET`` is set; then the caller must send that value in the
-  ``X-Labelqueue-Secret`` header (add it to the webhook in Label Studio's project settings).
+* ``/webhook`` is under basic auth too (put the credentials in the webhook's URL in Label
+  Studio: ``http://user:password@host:9090/webhook``) unless the admin opts out with
+  ``LABELQUEUE_WEBHOOK_SKIP_BASIC_AUTH=true``. When ``LABELQUEUE_WEBHOOK_SECRET`` is set, the
+  caller must also send that value in the ``X-Labelqueue-Secret`` header.
 
 Refusals are logged with method, path and client address only; never the body or headers,
-which may carry tokens.
+which may carry tokens. The path is escaped (:func:`printable`), so a crafted URL cannot forge
+a log line or send terminal escapes to whoever reads the log.
 """
 from __future__ import annotations
 
@@ -30,9 +32,11 @@ def install_auth(app: Flask, settings: Settings) -> None:
     def authenticate() -> Response | tuple[Response, int] | None:
         if request.path in OPEN_PATHS:
             return None
-        if request.path == "/webhook":
-            return _check_webhook(settings)
-        return _check_basic(settings)
+        refused = None if request.path == "/webhook" and settings.webhook_skip_basic_auth \
+            else _check_basic(settings)
+        if refused is None and request.path == "/webhook":
+            refused = _check_webhook(settings)
+        return refused
 
 
 def _check_webhook(settings: Settings):
@@ -61,6 +65,12 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters, backslashes and non-ASCII escaped, for one log line."""
+    return text.encode("unicode_escape").decode("ascii")
+
+
 def _refuse(message: str) -> tuple[Response, int]:
-    logger.warning("401 %s %s from %s", request.method, request.path, request.remote_addr)
+    logger.warning("401 %s %s from %s", printable(request.method), printable(request.path),
+                   request.remote_addr)
     return jsonify({"error": message, "status": 401}), 401

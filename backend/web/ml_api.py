@@ -13,11 +13,11 @@ from flask import Blueprint, current_app, jsonify, request
 
 from backend.loop.cycle import read_queue
 from backend.errors import ApiError, UnknownProjectError
-from backend.loop.failures import parse_task_ids
 from backend.model.labelconfig import parse_label_config
 from backend.model.predict import UNTRAINED_VERSION, predictions, task_texts
 from backend.runtime import Runtime
-from backend.web.webhook import parse_event, project_id_of
+from backend.web.ids import parse_task_ids, project_id_of
+from backend.web.webhook import parse_event
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +45,12 @@ def json_body() -> dict[str, Any]:
 @routes.get("/health")
 def health():
     """Always 200 while we can serve predictions: Label Studio treats a failing health check as
-    a disconnected backend. Background trouble (Label Studio unreachable) shows as ``degraded``."""
+    a disconnected backend. Background trouble shows as ``degraded``: a short reason code only,
+    since anyone may call this; the summarised errors are in ``/metrics`` (behind basic auth)."""
     body = {"status": "UP", "model_class": "labelqueue"}
     degraded = runtime().degraded()
     if degraded:
-        body["degraded"] = degraded
+        body["degraded"] = degraded.reason
     return jsonify(body)
 
 
@@ -100,14 +101,14 @@ def train():
     return jsonify({"status": runtime().request_retrain(project_id, force=True), "project": project_id})
 
 
-@routes.post("/projects/<int:project_id>/select")
+@routes.post("/projects/<project_id:project_id>/select")
 def select(project_id: int):
     """Compose a new batch now (in the background); poll ``GET .../queue`` for the result."""
     status = runtime().selections.request(project_id, force=True)
     return jsonify({"status": status, "project": project_id}), 202
 
 
-@routes.get("/projects/<int:project_id>/queue")
+@routes.get("/projects/<project_id:project_id>/queue")
 def queue(project_id: int):
     current = read_queue(runtime().store, project_id)
     if current is None:
@@ -118,7 +119,7 @@ def queue(project_id: int):
                     "items": current["items"]})
 
 
-@routes.post("/projects/<int:project_id>/failures")
+@routes.post("/projects/<project_id:project_id>/failures")
 def flag_failures(project_id: int):
     task_ids = parse_task_ids(json_body().get("task_ids"))
     rt = runtime()

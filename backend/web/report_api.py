@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from backend.web.ids import bounded_id
 from backend.web.ml_api import json_body, runtime
 from backend.measure.cycles_db import Feedback
 from backend.errors import ApiError, UnknownProjectError
@@ -44,8 +45,8 @@ def parse_labels(raw: object, name: str, known: tuple[str, ...] | None) -> tuple
 def parse_feedback(body: dict[str, Any], known: tuple[str, ...] | None, version_in_service: str) -> Feedback:
     """Validate ``{"task_id"?, "text"?, "predicted", "correct", "model_version"?}``."""
     task_id, text, version = body.get("task_id"), body.get("text"), body.get("model_version", version_in_service)
-    if task_id is not None and (isinstance(task_id, bool) or not isinstance(task_id, int) or task_id <= 0):
-        raise ApiError("'task_id' must be a positive integer", field="task_id")
+    if task_id is not None:
+        task_id = bounded_id(task_id, field="task_id")
     if text is not None and (not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT):
         raise ApiError(f"'text' must be a non-empty string of at most {MAX_TEXT} characters", field="text")
     if task_id is None and text is None:
@@ -57,7 +58,7 @@ def parse_feedback(body: dict[str, Any], known: tuple[str, ...] | None, version_
                     correct=parse_labels(body.get("correct"), "correct", known), task_id=task_id, text=text)
 
 
-@report_routes.post("/projects/<int:project_id>/feedback")
+@report_routes.post("/projects/<project_id:project_id>/feedback")
 def feedback(project_id: int):
     body = json_body()
     rt = runtime()
@@ -70,7 +71,7 @@ def feedback(project_id: int):
                     "wrong": item.wrong}), 201
 
 
-@report_routes.get("/projects/<int:project_id>/report")
+@report_routes.get("/projects/<project_id:project_id>/report")
 def report(project_id: int):
     rt = runtime()
     page = rt.loop.db.report_html(project_id)
@@ -86,7 +87,7 @@ def report(project_id: int):
     return Response(page, mimetype="text/html", headers={"Cache-Control": "no-store"})
 
 
-@report_routes.get("/projects/<int:project_id>/measurement")
+@report_routes.get("/projects/<project_id:project_id>/measurement")
 def measurement(project_id: int):
     found = runtime().loop.db.measurement(project_id)
     if found is None:
@@ -95,7 +96,7 @@ def measurement(project_id: int):
     return jsonify(found)
 
 
-@report_routes.post("/projects/<int:project_id>/measure")
+@report_routes.post("/projects/<project_id:project_id>/measure")
 def measure(project_id: int):
     status = runtime().loop.jobs.request(project_id)
     return jsonify({"status": status, "project": project_id}), 202

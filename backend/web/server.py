@@ -1,30 +1,71 @@
 """gunicorn embedded as a library, so ``labelqueue serve`` needs no separate config file.
 
+Requests are served by gevent: each connection is a greenlet, not a thread, so clients that send
+their request slowly (or never finish it) park a greenlet each and cannot starve ``/health`` or
+Label Studio's calls, as they did with a fixed pool of request threads. Background jobs keep
+running on native threads (see :class:`NativeThreadsGeventWorker`).
+
 ``preload_app`` stays off: each worker builds its own app after the fork, so no training
-thread or open file lock is ever shared across processes.
+thread or open file lock is ever shared across processes. Only the first worker forked at start
+resumes interrupted retrains (plus any worker forked later to replace one that died), so a
+restart of a multi-worker server resumes each retrain once.
+
+gunicorn's control socket (``gunicornc``, since version 24) is disabled: its default path is
+shared by every gunicorn of the same user, and starting one server removed another's.
 """
 from __future__ import annotations
 
+from typing import Any
+
+from gevent import monkey, socket
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.ggevent import GeventWorker
 
 from backend.settings import Settings
 
 
+class NativeThreadsGeventWorker(GeventWorker):
+    """gunicorn's gevent worker, minus the patching of ``threading``.
+
+    The retrain, selection and pool-sync schedulers run CPU-bound scikit-learn and NumPy work on
+    a thread pool. Patched into greenlets, one retrain would hold the event loop for its whole
+    duration and no request (``/health`` included) would be answered meanwhile. Native threads
+    share the GIL with the request loop instead, as they did under the threaded worker. Sockets,
+    ``select`` and ``time`` are still patched: in a native thread the SDK's httpx calls run on
+    that thread's own gevent hub, which gevent supports.
+    """
+
+    def patch(self) -> None:
+        monkey.patch_all(thread=False)
+        self.sockets = [socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach()) for s in self.sockets]
+
+
+WORKER_CLASS = f"{NativeThreadsGeventWorker.__module__}.{NativeThreadsGeventWorker.__qualname__}"
+
+
 class GunicornServer(BaseApplication):
-    def __init__(self, settings: Settings, *, bind: str, workers: int, threads: int, log_level: str):
+    def __init__(self, settings: Settings, *, bind: str, workers: int, connections: int, log_level: str):
         self.settings = settings
         self.options = {
-            "bind": bind, "workers": workers, "threads": threads, "worker_class": "gthread",
+            "bind": bind, "workers": workers, "worker_class": WORKER_CLASS, "worker_connections": connections,
             "timeout": 120, "graceful_timeout": 10, "loglevel": log_level.lower(),
-            "accesslog": "-", "preload_app": False,
+            "accesslog": "-", "preload_app": False, "control_socket_disable": True,
+            "pre_fork": self._pre_fork,
         }
+        self._forks = 0
+        self._resume_in_next_worker = True
         super().__init__()
 
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
+    def _pre_fork(self, arbiter: Any, worker: Any) -> None:
+        """Runs in the master before each fork; the child inherits the decision."""
+        self._forks += 1
+        self._resume_in_next_worker = self._forks == 1 or self._forks > self.options["workers"]
+
     def load(self):
         from backend.web.app import create_app
 
-        return create_app(self.settings)
+        return create_app(self.settings, resume=self._resume_in_next_worker)

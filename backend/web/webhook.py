@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.errors import ApiError
-
-#: Label Studio's ids are 32-bit database keys; anything larger is not a project of theirs.
-MAX_PROJECT_ID = 2**31 - 1
+from backend.web.ids import project_id_of
 
 #: Actions after which the labelled set may have changed.
 ANNOTATION_ACTIONS = frozenset({
@@ -49,16 +47,3 @@ def parse_event(body: dict[str, Any]) -> WebhookEvent:
     project = body.get("project")
     raw_id = project.get("id") if isinstance(project, dict) else project
     return WebhookEvent(action=action, project_id=project_id_of(raw_id, field="project.id"))
-
-
-def project_id_of(raw: Any, *, field: str = "project") -> int:
-    """Label Studio sends ``"<id>.<created-timestamp>"`` to ML endpoints and plain ids elsewhere."""
-    if isinstance(raw, bool):
-        raw = None
-    if isinstance(raw, str):
-        head = raw.split(".", 1)[0]
-        raw = int(head) if head.isascii() and head.isdigit() and len(head) <= 18 else None
-    if isinstance(raw, int) and 0 < raw <= MAX_PROJECT_ID:
-        return raw
-    raise ApiError(f"'{field}' must be a project id from 1 to {MAX_PROJECT_ID} or '<id>.<timestamp>'",
-                   field=field)
