@@ -10,8 +10,10 @@ they run on this process's threads or on RQ workers is the job backend's busines
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +33,14 @@ from backend.loop.training import TrainOutcome, read_labelled, retrain
 
 logger = logging.getLogger(__name__)
 
-#: Marker file written when a retrain is requested and removed when it has run.
+#: Marker file written when a retrain is requested. A retrain takes it up under the project's
+#: ``train`` lock by renaming it to ``RUNNING_RETRAIN``, removed when the retrain has run; a
+#: request arriving meanwhile writes a new ``PENDING_RETRAIN``. So the markers, not each
+#: process's scheduler, say whether a retrain is still owed: a run that finds neither (another
+#: gunicorn worker already trained after the last request) does nothing, and "at most one
+#: follow-up retrain per project" holds across every worker of the server.
 PENDING_RETRAIN = "retrain.pending"
+RUNNING_RETRAIN = "retrain.running"
 
 
 @dataclass(frozen=True)
@@ -93,10 +101,8 @@ class Runtime(CycleContext):
         resumed = []
         busy = {pid for pid, s in self.retrains.snapshot().items() if s["state"] != "idle"} if idle_only else set()
         for project_id in sorted(self.known_projects() - busy):
-            marker = self.store.project_dir(project_id) / PENDING_RETRAIN
-            try:
-                force = bool(json.loads(marker.read_text()).get("force"))
-            except (OSError, ValueError):
+            force = self._marked_force(project_id)
+            if force is None:
                 continue
             logger.info("project %s: resuming a retrain interrupted before it finished", project_id)
             try:
@@ -107,15 +113,36 @@ class Runtime(CycleContext):
             resumed.append(project_id)
         return resumed
 
+    def _marked_force(self, project_id: int) -> bool | None:
+        """Whether a retrain is owed (pending, or interrupted while running), and if it is
+        forced; None when none is owed."""
+        project_dir = self.store.project_dir(project_id)
+        owed = None
+        for name in (RUNNING_RETRAIN, PENDING_RETRAIN):
+            try:
+                owed = bool(owed) | bool(json.loads((project_dir / name).read_text()).get("force"))
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError, AttributeError):  # torn or tampered: still owed, not forced
+                owed = bool(owed)
+        return owed
+
     def retrain_locked(self, project_id: int, force: bool) -> TrainOutcome:
         """Retrain under the project's ``train`` lock, so other processes wait their turn; first
-        give Label Studio a moment to commit the annotation whose webhook asked for it."""
+        give Label Studio a moment to commit the annotation whose webhook asked for it. Does
+        nothing when no retrain is owed any more (see ``PENDING_RETRAIN``)."""
         time.sleep(self.settings.retrain_settle_seconds)
         with self.store.lock(project_id, "train"):
+            marked = self._marked_force(project_id)
+            if marked is None:
+                return TrainOutcome(project_id, trained=False,
+                                    reason="already retrained since the last request (by another worker)")
+            project_dir = self.store.project_dir(project_id)
+            with contextlib.suppress(FileNotFoundError):  # atomic: a request from now on writes a new one
+                os.replace(project_dir / PENDING_RETRAIN, project_dir / RUNNING_RETRAIN)
             outcome = retrain(project_id, settings=self.settings, store=self.store,
-                              connections=self.connections, force=force)
-            if not self.retrains.has_pending(project_id):
-                (self.store.project_dir(project_id) / PENDING_RETRAIN).unlink(missing_ok=True)
+                              connections=self.connections, force=force or marked)
+            (project_dir / RUNNING_RETRAIN).unlink(missing_ok=True)
             return outcome
 
     def degraded(self) -> Degraded | None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from backend.local.label_studio_server import start_backend, start_worker
+from backend.runtime import PENDING_RETRAIN, RUNNING_RETRAIN
 from tests.helpers import INTENTS, REPO, backend_metrics, choice_result, config_with_choices, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -42,6 +43,11 @@ def kill_9(pid: int) -> None:
             os.kill(target, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def retrain_markers(project_dir: Path) -> list[str]:
+    """The markers saying a retrain is still owed (pending, or taken up and not finished)."""
+    return [name for name in (PENDING_RETRAIN, RUNNING_RETRAIN) if (project_dir / name).exists()]
 
 
 def model_of(url: str, project_id: int) -> dict:
@@ -91,7 +97,7 @@ def test_kill_9_during_retrain_keeps_last_model_and_resumes_the_retrain(label_st
 
     project_dir = tmp_path / "data" / "projects" / str(project.id)
     assert json.loads((project_dir / "current.json").read_text())["version"] == first
-    assert (project_dir / "retrain.pending").exists()
+    assert retrain_markers(project_dir)
 
     restarted = start()
     try:
@@ -100,7 +106,7 @@ def test_kill_9_during_retrain_keeps_last_model_and_resumes_the_retrain(label_st
         resumed = wait_for(lambda: (lambda m: m if m.get("model_version") not in (None, first) else None)(
             model_of(restarted.url, project.id)), 60, "the interrupted retrain to run again")
         assert resumed["model"]["n_examples"] == 80
-        wait_for(lambda: not (project_dir / "retrain.pending").exists(), 10, "the pending marker to be cleared")
+        wait_for(lambda: not retrain_markers(project_dir), 10, "the retrain markers to be cleared")
     finally:
         restarted.stop()
 
@@ -138,7 +144,7 @@ def test_rq_worker_killed_mid_retrain_does_not_lose_the_retrain(label_studio, ls
         assert resumed["model"]["n_examples"] == 80
         job = retrain_job()
         assert job["recovered"] >= 1 and job["worker"].split(":", 1)[1] != victim
-        wait_for(lambda: not (project_dir / "retrain.pending").exists(), 10, "the pending marker to be cleared")
+        wait_for(lambda: not retrain_markers(project_dir), 10, "the retrain markers to be cleared")
     finally:
         backend.stop()
         for worker in workers.values():
