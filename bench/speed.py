@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="max seconds per cell")
     parser.add_argument("--concurrency", type=int, default=4, help="clients for the throughput row")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (both servers)")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads (the example server; ours uses gevent)")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads (example server)")
     parser.add_argument("--retrain", default="1000,5000,10000", help="labelled-set sizes")
     parser.add_argument("--pools", default="10000,100000,1000000", help="selection pool sizes")
     parser.add_argument("--batch", type=int, default=100, help="selection batch size")
@@ -228,7 +228,8 @@ def run(args, console: Console) -> dict:
         logs = work / "logs"
         started_servers = []
         try:
-            ours = servers.labelqueue_server(prep["data_dir"], logs / "labelqueue.log", workers=args.workers)
+            ours = servers.labelqueue_server(prep["data_dir"], logs / "labelqueue.log",
+                                             workers=args.workers)
             started_servers.append(ours)
             example = servers.example_server(prep["example_dir"], logs / "example.log",
                                              workers=args.workers, threads=args.threads)

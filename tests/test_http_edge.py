@@ -16,6 +16,8 @@ from backend.settings import Settings
 from backend.store import ModelStore
 from backend.web.app import create_app
 
+CONFIG = ('<View><Text name="t" value="$text"/><Choices name="c" toName="t"><Choice value="a"/>'
+          '<Choice value="b"/></Choices></View>')
 JSON_ENDPOINTS = ["/setup", "/predict", "/webhook", "/train", "/projects/1/failures", "/projects/1/feedback"]
 NESTED = "[" * 10_000 + "]" * 10_000
 
@@ -33,9 +35,7 @@ def test_deeply_nested_json_is_a_400_on_every_json_endpoint(client, path):
 
 
 def test_deeply_nested_extra_params_are_a_400_naming_the_field(client):
-    response = client.post("/setup", json={"project": 1, "extra_params": NESTED,
-                                           "schema": '<View><Text name="t" value="$text"/><Choices name="c" '
-                                                     'toName="t"><Choice value="a"/><Choice value="b"/></Choices></View>'})
+    response = client.post("/setup", json={"project": 1, "extra_params": NESTED, "schema": CONFIG})
     assert response.status_code == 400 and response.get_json()["field"] == "extra_params"
 
 
@@ -58,7 +58,8 @@ def test_chunked_body_within_the_limit_is_read_whole(tmp_path):
     assert response.status_code == 200 and response.get_json()["status"] == "ignored"
 
 
-LEAKY = LabelStudioApiError(status_code=502, headers={"set-cookie": "sessionid=s3ss10n"}, body="<html>secret page</html>")
+LEAKY = LabelStudioApiError(status_code=502, headers={"set-cookie": "sessionid=s3ss10n"},
+                            body="<html>secret page</html>")
 
 
 def test_label_studio_errors_are_summarised_to_their_status_code():
@@ -126,6 +127,5 @@ def test_a_remembered_host_off_the_list_is_never_called(tmp_path):
 def test_setup_with_a_host_off_the_list_is_a_400_naming_hostname(tmp_path):
     client = create_app(Settings(data_dir=tmp_path)).test_client()
     response = client.post("/setup", json={"project": 1, "hostname": "http://evil.example", "access_token": "t",
-                                           "schema": '<View><Text name="t" value="$text"/><Choices name="c" '
-                                                     'toName="t"><Choice value="a"/><Choice value="b"/></Choices></View>'})
+                                           "schema": CONFIG})
     assert response.status_code == 400 and response.get_json()["field"] == "hostname"

@@ -9,10 +9,11 @@ several worker processes never lose each other's flags. Tasks matching
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Iterable
 
 from backend.store import ModelStore, atomic_write_json
+
 
 class FailureLog:
     """Read and extend each project's flagged-failure list."""
