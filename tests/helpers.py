@@ -1,6 +1,7 @@
 """Shared steps of the end-to-end tests: building a banking77 project in a real Label Studio."""
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
@@ -41,3 +42,34 @@ def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval:
 
 def backend_metrics(url: str) -> dict:
     return httpx.get(f"{url}/metrics", timeout=10).json()
+
+
+#: A backend with the slow classifier (``tests/slow_classifier.py``) and no selection after retrains.
+SLOW_ENV = {"LABELQUEUE_CLASSIFIER": "tests.slow_classifier:make", "PYTHONPATH": str(REPO),
+            "LABELQUEUE_SELECT_AFTER_RETRAIN": "false"}
+
+
+def fit_started(marker: Path, examples: int) -> bool:
+    """The slow fit on ``examples`` labels has begun (it sleeps for seconds before fitting)."""
+    try:
+        return int(marker.read_text() or 0) == examples
+    except (OSError, ValueError):
+        return False
+
+
+def slow_project(ls_client, banking77, title: str, seed: int):
+    """A 200-task banking77 project; returns it, its tasks by id, and ``annotate(tasks)``."""
+    rows = [r for r in banking77["train"] if r["category"] in INTENTS]
+    random.Random(seed).shuffle(rows)
+    rows = rows[:200]
+    config = config_with_choices("text_classification.xml", INTENTS)
+    project = ls_client.projects.create(title=title, label_config=config)
+    ls_client.projects.import_tasks(id=project.id, request=[{"text": r["text"]} for r in rows])
+    tasks = sorted(ls_client.tasks.list(project=project.id, page_size=1000), key=lambda t: t.id)
+    truth = {r["text"]: r["category"] for r in rows}
+
+    def annotate(batch):
+        for task in batch:
+            ls_client.annotations.create(id=task.id, result=choice_result("intent", "text", [truth[task.data["text"]]]))
+
+    return project, tasks, annotate

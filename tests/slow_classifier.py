@@ -2,7 +2,9 @@
 test can kill the backend while a retrain is certainly in progress.
 
 Each fit first touches the file named by ``SLOW_FIT_STARTED`` (when set), so the test waits
-for that file instead of guessing how long the settle pause and the label read take.
+for that file instead of guessing how long the settle pause and the label read take. With
+``SLOW_FIT_RELEASE`` set, a fit lasts until that file exists (at most a minute) instead of
+``FIT_SECONDS``, so a test can hold a retrain open for as long as it needs.
 """
 from __future__ import annotations
 
@@ -17,13 +19,22 @@ from backend.model.classifier import default_estimator
 FIT_SECONDS = 4.0
 #: Environment variable naming the file a fit touches when it starts.
 STARTED_MARKER = "SLOW_FIT_STARTED"
+#: Environment variable naming the file whose creation ends a fit.
+RELEASE_MARKER = "SLOW_FIT_RELEASE"
+RELEASE_TIMEOUT = 60.0
 
 
 class SlowPipeline(Pipeline):
     def fit(self, X, y=None, **params):
         if os.environ.get(STARTED_MARKER):
             Path(os.environ[STARTED_MARKER]).write_text(str(len(X)))
-        time.sleep(FIT_SECONDS)
+        release = os.environ.get(RELEASE_MARKER)
+        if release:
+            deadline = time.monotonic() + RELEASE_TIMEOUT
+            while not Path(release).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        else:
+            time.sleep(FIT_SECONDS)
         return super().fit(X, y, **params)
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from backend.local.label_studio_server import start_backend
 from backend.runtime import PENDING_RETRAIN, RUNNING_RETRAIN
 from tests.servers import start_worker
-from tests.helpers import INTENTS, REPO, backend_metrics, choice_result, config_with_choices, wait_for
+from tests.helpers import SLOW_ENV, backend_metrics, fit_started, slow_project, wait_for
 from tests.slow_classifier import STARTED_MARKER
 
 pytestmark = pytest.mark.e2e
@@ -57,35 +56,6 @@ def model_of(url: str, project_id: int) -> dict:
 
 
 #: A backend whose fits take 4 s (so a kill lands inside one), retraining only when told to.
-SLOW_ENV = {"LABELQUEUE_CLASSIFIER": "tests.slow_classifier:make", "PYTHONPATH": str(REPO),
-            "LABELQUEUE_SELECT_AFTER_RETRAIN": "false"}
-
-
-def fit_started(marker: Path, examples: int) -> bool:
-    """The slow fit on ``examples`` labels has begun (it sleeps for seconds before fitting)."""
-    try:
-        return int(marker.read_text() or 0) == examples
-    except (OSError, ValueError):
-        return False
-
-
-def slow_project(ls_client, banking77, title: str, seed: int):
-    """A 200-task banking77 project; returns it, its tasks by id, and ``annotate(tasks)``."""
-    rows = [r for r in banking77["train"] if r["category"] in INTENTS]
-    random.Random(seed).shuffle(rows)
-    rows = rows[:200]
-    project = ls_client.projects.create(title=title, label_config=config_with_choices("text_classification.xml", INTENTS))
-    ls_client.projects.import_tasks(id=project.id, request=[{"text": r["text"]} for r in rows])
-    tasks = sorted(ls_client.tasks.list(project=project.id, page_size=1000), key=lambda t: t.id)
-    truth = {r["text"]: r["category"] for r in rows}
-
-    def annotate(batch):
-        for task in batch:
-            ls_client.annotations.create(id=task.id, result=choice_result("intent", "text", [truth[task.data["text"]]]))
-
-    return project, tasks, annotate
-
-
 def test_kill_9_during_retrain_keeps_last_model_and_resumes_the_retrain(label_studio, ls_client, banking77, tmp_path):
     project, tasks, annotate = slow_project(ls_client, banking77, "labelqueue e2e kill -9", seed=5)
     marker = tmp_path / "fit.started"

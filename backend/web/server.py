@@ -11,7 +11,10 @@ resumes interrupted retrains (plus any worker forked later to replace one that d
 restart of a multi-worker server resumes each retrain once.
 
 gunicorn's control socket (``gunicornc``, since version 24) is disabled: its default path is
-shared by every gunicorn of the same user, and starting one server removed another's.
+shared by every gunicorn of the same user, and starting one server removed another's. No
+``SCRIPT_NAME`` / ``PATH_INFO`` is taken from request headers (``forwarder_headers``): gunicorn
+trusts them from loopback by default and answered a mismatch with a 500; the backend is served
+at the root of its URL.
 """
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ class GunicornServer(BaseApplication):
         self.options = {
             "bind": bind, "workers": workers, "worker_class": WORKER_CLASS, "worker_connections": connections,
             "timeout": 120, "graceful_timeout": 10, "loglevel": log_level.lower(),
-            "accesslog": "-", "preload_app": False, "control_socket_disable": True,
+            "accesslog": "-", "preload_app": False, "control_socket_disable": True, "forwarder_headers": "",
             "pre_fork": self._pre_fork,
         }
         self._forks = 0
