@@ -145,9 +145,11 @@ def run_failures_add(args: argparse.Namespace) -> int:
     from backend.jobs.backends import open_store
 
     settings = Settings.from_env()
-    invalid = [t for t in args.task_ids if t <= 0]
+    from backend.web.ids import MAX_ID
+
+    invalid = [t for t in [args.project, *args.task_ids] if not 0 < t <= MAX_ID]
     if invalid:
-        raise SettingsError(f"task ids must be positive; got {invalid}")
+        raise SettingsError(f"project and task ids must be from 1 to {MAX_ID}; got {invalid}")
     log = FailureLog(open_store(settings))
     added = log.add(args.project, args.task_ids, source="cli")
     print(f"project {args.project}: {added} task(s) newly flagged, {len(log.read(args.project))} flagged in all")

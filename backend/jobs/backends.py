@@ -29,9 +29,6 @@ class JobScheduler(Protocol):
     def request(self, project_id: int, *, force: bool = False) -> str:
         """``"scheduled"``, or ``"coalesced"`` when a run is already queued or running."""
 
-    def has_pending(self, project_id: int) -> bool:
-        """Whether another run was requested while one is running."""
-
     def degraded(self) -> dict[int, str]:
         """Projects whose job is backing off after a Label Studio failure, with the reason."""
 

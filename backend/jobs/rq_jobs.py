@@ -177,9 +177,6 @@ class RQScheduler:
     def _projects(self) -> list[int]:
         return sorted(int(p) for p in self.redis.smembers(self._index))
 
-    def has_pending(self, project_id: int) -> bool:
-        return self.redis.hget(self._key(project_id), "pending") == b"1"
-
     def degraded(self) -> dict[int, str]:
         return {pid: s.get("last_error") or "" for pid, s in self.snapshot().items() if s["state"] == "backoff"}
 

@@ -142,11 +142,6 @@ class CoalescingScheduler:
         except RuntimeError:  # the process is shutting down; a pending-retrain marker survives it
             logger.debug("project %s: %s retry dropped at shutdown", project_id, self.name)
 
-    def has_pending(self, project_id: int) -> bool:
-        with self._lock:
-            state = self._states.get(project_id)
-            return bool(state and state.pending)
-
     def degraded(self) -> dict[int, str]:
         """Projects whose last run failed because of Label Studio, with the reason."""
         with self._lock:

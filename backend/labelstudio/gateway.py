@@ -76,7 +76,8 @@ class Connections:
         try:
             parts = urlsplit(url.strip())
             host = (parts.hostname or "").lower()
-            netloc = f"{host}:{parts.port}" if parts.port else host
+            bracketed = f"[{host}]" if ":" in host else host  # an IPv6 address
+            netloc = f"{bracketed}:{parts.port}" if parts.port else bracketed
         except ValueError:  # a malformed port or host
             return None
         if (parts.scheme not in ("http", "https") or not host or "@" in parts.netloc
@@ -86,7 +87,7 @@ class Connections:
         if self.settings.label_studio_url:
             configured = urlsplit(self.settings.label_studio_url)
             allowed.add((configured.hostname or "").lower())
-        return f"{parts.scheme}://{netloc}" if host in allowed or netloc in allowed else None
+        return f"{parts.scheme}://{netloc}" if {host, bracketed, netloc} & allowed else None
 
     def _configured(self) -> Connection | None:
         if self.settings.label_studio_url and self.settings.label_studio_api_key:
