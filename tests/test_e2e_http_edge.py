@@ -73,7 +73,7 @@ def test_health_answers_within_a_second_while_50_slow_clients_are_connected(bare
         # One check per half-second round of header lines, for 10 s: a pool of request threads
         # answers the first few, then is tied up by the slow clients (seen: 10 s without answer).
         for round_ in range(4, 24):
-            wait_for(lambda: clients.rounds >= round_, 20, f"the slow clients to send header line {round_}")
+            wait_for(lambda n=round_: clients.rounds >= n, 20, f"the slow clients to send header line {round_}")
             response = httpx.get(f"{bare_backend.url}/health", timeout=1.0)
             assert response.status_code == 200 and response.json()["status"] == "UP"
     finally:
