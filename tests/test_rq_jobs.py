@@ -17,7 +17,7 @@ from backend.jobs.errors import JobQueueUnavailable
 from backend.jobs.rq_jobs import QUEUE_JOBS, RQJobs
 from backend.worker import use_runtime
 from backend.settings import Settings
-from backend.loop.training import TrainOutcome
+from backend.outcome import JobOutcome
 from tests.test_scheduler import RecordingRetrain
 
 
@@ -51,7 +51,7 @@ def test_requests_during_a_run_cost_exactly_one_follow_up(jobs):
     def retrain(project_id, force):
         if not answers:  # webhooks while the first run trains
             answers.extend(scheduler.request(project_id) for _ in range(20))
-        return TrainOutcome(project_id, True, "test", version=f"v{len(answers)}")
+        return JobOutcome(project_id, True, "test", version=f"v{len(answers)}")
 
     answers: list[str] = []
     scheduler = jobs.scheduler("retrain", retrain)
@@ -108,7 +108,7 @@ def test_a_live_run_is_left_alone_by_the_sweep(jobs):
     def slow(project_id, force):
         started.set()
         release.wait(10)
-        return TrainOutcome(project_id, True, "test", version="v1")
+        return JobOutcome(project_id, True, "test", version="v1")
 
     scheduler = jobs.scheduler("retrain", slow)
     scheduler.request(1)

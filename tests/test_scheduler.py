@@ -5,7 +5,7 @@ import threading
 import time
 
 from backend.jobs.scheduler import CoalescingScheduler
-from backend.loop.training import TrainOutcome
+from backend.outcome import JobOutcome
 
 
 class RecordingRetrain:
@@ -16,7 +16,7 @@ class RecordingRetrain:
         self.running, self.max_running = 0, 0
         self.lock = threading.Lock()
 
-    def __call__(self, project_id: int, force: bool) -> TrainOutcome:
+    def __call__(self, project_id: int, force: bool) -> JobOutcome:
         with self.lock:
             self.calls += 1
             self.forced.append(force)
@@ -25,7 +25,7 @@ class RecordingRetrain:
         time.sleep(self.seconds)
         with self.lock:
             self.running -= 1
-        return TrainOutcome(project_id, True, "test", version=f"v{self.calls}")
+        return JobOutcome(project_id, True, "test", version=f"v{self.calls}")
 
 
 def test_a_flood_of_events_costs_at_most_one_extra_retrain():
@@ -62,7 +62,7 @@ def test_request_returns_while_the_training_it_asked_for_is_still_running():
     def blocked(project_id, force):
         started.set()
         release.wait(10)  # a synchronous request() would sit here for 10 s and find the job idle
-        return TrainOutcome(project_id, True, "test")
+        return JobOutcome(project_id, True, "test")
 
     scheduler = CoalescingScheduler("retrain", blocked, threads=1)
     assert scheduler.request(1) == "scheduled"
@@ -102,7 +102,7 @@ def test_label_studio_outage_is_retried_with_backoff_until_it_returns():
         calls.append(time.monotonic())
         if len(calls) < 3:
             raise httpx.ConnectError("Label Studio is down")
-        return TrainOutcome(project_id, True, "back", version="v1")
+        return JobOutcome(project_id, True, "back", version="v1")
 
     scheduler = CoalescingScheduler("retrain", flaky, threads=1, retry_delays=(0.05, 0.1))
     scheduler.request(1)

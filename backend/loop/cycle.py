@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from backend.loop.pool_cache import CachedPool, PoolCache
 from backend.model.predict import chosen_labels
 from backend.model.scoring import PoolScorer
 from backend.loop.project_options import ProjectOptionsStore
+from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelCache, ModelStore, atomic_write_json
 from backend.loop.training import read_labelled
@@ -35,19 +36,12 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class CycleReport:
-    """What a cycle did; also the scheduler outcome for ``/metrics``."""
+class CycleRecorder(Protocol):
+    """Keeps the history of written queues (``queue.json`` holds only the latest); called by
+    the cycle right after the write, under its ``select`` lock. Must not raise: a recording
+    problem must not fail (and so retry and rewrite) the cycle."""
 
-    project_id: int
-    done: bool
-    reason: str
-    cycle: int = 0
-    model_version: str | None = None
-    pool_size: int = 0
-    selectable: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
+    def record_queue(self, project_id: int, queue: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -63,8 +57,8 @@ class CycleContext:
     options: ProjectOptionsStore
     #: Scores the pool: here, or in chunks on RQ workers (``backend/jobs/pool_scoring.py``).
     scorer: PoolScorer
-    #: Called with ``(project_id, queue)`` after each queue is written (measurement records it).
-    after_write: list[Callable[[int, dict], None]] = field(default_factory=list)
+    #: Records each written queue (the loop monitor's SQLite history).
+    recorder: CycleRecorder
 
 
 def queue_path(store: ModelStore, project_id: int):
@@ -84,21 +78,24 @@ def cycle_seed(base: int, project_id: int, cycle: int) -> int:
 
 
 def run_cycle(ctx: CycleContext, project_id: int, *, size: int | None = None, force: bool = True,
-              progress: Progress = lambda step: None) -> CycleReport:
+              progress: Progress = lambda step: None) -> JobOutcome:
     """Select and write the next batch; the caller holds no lock (this takes ``select``).
 
     Without ``force`` (the after-retrain trigger) a cycle is skipped when the queue in Label
     Studio was already composed with the model in service and the same labelled set: with
     several worker processes, retrains in quick succession would otherwise leave a backlog of
     identical selection runs, each rewriting the queue under the annotators' hands.
+
+    The outcome's figures: ``cycle``, ``model_version``, ``pool_size``, ``selectable`` (unlabelled
+    tasks), ``counts`` (tasks per slice) and ``seconds`` (per step).
     """
     with ctx.store.lock(project_id, "select"):
         if not force:
             current = _current_state(ctx, project_id)
             previous = read_queue(ctx.store, project_id) or {}
             if current == (previous.get("model_version"), previous.get("labelled")):
-                return CycleReport(project_id, False, f"queue of cycle {previous.get('cycle')} is already "
-                                   f"current for model {current[0]}", cycle=int(previous.get("cycle", 0)))
+                return JobOutcome(project_id, False, f"queue of cycle {previous.get('cycle')} is already "
+                                  f"current for model {current[0]}", figures={"cycle": int(previous.get("cycle", 0))})
         return _run_locked(ctx, project_id, size, progress)
 
 
@@ -107,7 +104,7 @@ def _current_state(ctx: CycleContext, project_id: int) -> tuple[str | None, int]
     return (manifest.version if manifest else None, len(read_labelled(ctx.store, project_id)))
 
 
-def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: Progress) -> CycleReport:
+def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: Progress) -> JobOutcome:
     seconds: dict[str, float] = {}
     clock = time.monotonic()
 
@@ -139,7 +136,7 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
                               seed=cycle_seed(ctx.settings.seed, project_id, cycle),
                               measure=ctx.settings.uncertainty_measure)
     except EmptyPoolError as exc:
-        return CycleReport(project_id, False, str(exc), cycle=cycle - 1, pool_size=len(cached.task_ids))
+        return JobOutcome(project_id, False, str(exc), figures={"cycle": cycle - 1, "pool_size": len(cached.task_ids)})
     lap("select")
 
     progress(f"writing {len(batch.items)} tasks into the 'Active learning queue' tab")
@@ -155,13 +152,12 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
                    **predicted.get(i.task_id, {})} for i in batch.items],
     }
     atomic_write_json(queue_path(ctx.store, project_id), queue)
-    for hook in ctx.after_write:
-        hook(project_id, queue)
+    ctx.recorder.record_queue(project_id, queue)
     logger.info("project %s: cycle %d queued %d tasks %s in %.2fs", project_id, cycle, len(batch.items),
                 batch.counts, sum(seconds.values()))
-    return CycleReport(project_id, True, f"queued {len(batch.items)} tasks", cycle=cycle,
-                       model_version=model.version if model else None, pool_size=len(cached.task_ids),
-                       selectable=len(pool.task_ids), counts=dict(batch.counts), seconds=seconds)
+    return JobOutcome(project_id, True, f"queued {len(batch.items)} tasks", figures={
+        "cycle": cycle, "model_version": model.version if model else None, "pool_size": len(cached.task_ids),
+        "selectable": len(pool.task_ids), "counts": dict(batch.counts), "seconds": seconds})
 
 
 def predictions_of(items, pool: Pool, spec: TaskSpec) -> dict[int, dict[str, Any]]:
