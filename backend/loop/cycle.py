@@ -19,7 +19,7 @@ from backend.loop.failures import FailureLog
 from backend.model.labelconfig import TaskSpec, parse_label_config
 from backend.labelstudio.gateway import Connections
 from backend.loop.pool_cache import CachedPool, PoolCache
-from backend.model.predict import chosen_labels
+from backend.model.classification import chosen_labels
 from backend.model.scoring import PoolScorer
 from backend.loop.project_options import ProjectOptionsStore
 from backend.outcome import JobOutcome

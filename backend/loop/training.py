@@ -13,9 +13,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from backend.model.labelconfig import parse_label_config
+from backend.model.labelconfig import kind_of, parse_label_config
 from backend.labelstudio.gateway import Connections, LabelledTask, fetch_labelled
-from backend.model.classifier import fit_model
 from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelStore, atomic_write_json
@@ -67,8 +66,8 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
     manifest = store.manifest(project_id)
     number = int(manifest.info.get("number", 0)) + 1 if manifest else 1
     version = f"v{number}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
-    model = fit_model([t.text for t in labelled], [t.labels for t in labelled], labels=spec.labels,
-                      multilabel=spec.multilabel, version=version, classifier=settings.classifier)
+    model = kind_of(spec).fit([t.text for t in labelled], [t.labels for t in labelled], spec, version=version,
+                              estimator=settings.classifier)
     seconds = time.monotonic() - started
     info = {"number": number, "n_examples": len(labelled), "classes": classes,
             "trained_at": datetime.now(timezone.utc).isoformat(), "train_seconds": round(seconds, 3),

@@ -19,7 +19,7 @@ from label_studio_sdk import LabelStudio
 
 from backend.measure.control_overlap import apply_control_overlap
 from backend.measure.cycles_db import CycleRecord, CyclesDB
-from backend.model.labelconfig import parse_label_config
+from backend.model.labelconfig import TaskSpec, kind_of, parse_label_config
 from backend.jobs.backends import JobBackend
 from backend.labelstudio.gateway import Connections
 from backend.measure.measurement import AnnotatedTask, LoopConfig, measure_loop, read_annotated
@@ -70,8 +70,8 @@ class LoopMonitor:
 
     def measure(self, project_id: int) -> Measured:
         """Measure now and render, without writing anything (the CLI's ``report``)."""
-        _, tasks, cycles, labels = self._read(project_id)
-        payload = self._measure(project_id, labels, cycles, tasks)
+        _, tasks, cycles, spec = self._read(project_id)
+        payload = self._measure(project_id, spec, cycles, tasks)
         return Measured(payload, render_report(payload))
 
     def refresh(self, project_id: int, force: bool = False) -> JobOutcome:
@@ -85,29 +85,30 @@ class LoopMonitor:
 
     def _refresh_locked(self, project_id: int) -> JobOutcome:
         started = time.monotonic()
-        client, tasks, cycles, labels = self._read(project_id)
+        client, tasks, cycles, spec = self._read(project_id)
         if not cycles:
             return JobOutcome(project_id, False, "no cycle recorded yet")
         overlap = self.options.get(project_id).control_overlap
         if overlap > 1 or self.db.overlap_requested(project_id):
             apply_control_overlap(client, self.db, project_id, cycles, tasks, overlap)
-        payload = self._measure(project_id, labels, cycles, tasks)
+        payload = self._measure(project_id, spec, cycles, tasks)
         if self.settings.auto_adjust_mix and self.adjust_mix(project_id, cycles[-1].cycle, payload):
-            payload = self._measure(project_id, labels, cycles, tasks)
+            payload = self._measure(project_id, spec, cycles, tasks)
         self.db.save_measurement(project_id, payload, render_report(payload))
         seconds = time.monotonic() - started
         return JobOutcome(project_id, True, f"measured {len(cycles)} cycles", figures={
             "cycles": len(cycles), "warnings": len(payload["warnings"]), "seconds": round(seconds, 3)})
 
-    def _read(self, project_id: int) -> tuple[LabelStudio, dict[int, AnnotatedTask], list[CycleRecord], tuple[str, ...]]:
+    def _read(self, project_id: int) -> tuple[LabelStudio, dict[int, AnnotatedTask], list[CycleRecord], TaskSpec]:
         client = self.connections.client(project_id)
         spec = parse_label_config(client.projects.get(id=project_id).label_config)
-        return client, read_annotated(client, project_id, spec), self.db.cycles(project_id), spec.labels
+        return client, read_annotated(client, project_id, spec), self.db.cycles(project_id), spec
 
-    def _measure(self, project_id: int, labels: tuple[str, ...], cycles: list[CycleRecord],
+    def _measure(self, project_id: int, spec: TaskSpec, cycles: list[CycleRecord],
                  tasks: dict[int, AnnotatedTask]) -> dict[str, Any]:
-        return measure_loop(project_id, labels, cycles, tasks, self.db.trained_labels(project_id),
-                            self.db.feedback(project_id), self.config, self.db.mix_changes(project_id))
+        return measure_loop(project_id, spec.labels, cycles, tasks, self.db.trained_labels(project_id),
+                            self.db.feedback(project_id), self.config, self.db.mix_changes(project_id),
+                            kind=kind_of(spec))
 
     def adjust_mix(self, project_id: int, cycle: int, payload: dict[str, Any]) -> bool:
         """Lower the uncertain share one step when labels on it are getting noisier; at most once
