@@ -165,7 +165,7 @@ class Runtime:
             "model": manifest.info if manifest else None,
             "labels": {"total": len(labelled), "per_class": per_class,
                        "overridden": sum(1 for i in labelled.values() if i.get("overridden"))},
-            "queue": {key: queue[key] for key in ("cycle", "model_version", "created_at", "counts")} if queue else None,
+            "queue": queue.summary() if queue else None,
             "flagged_failures": len(self.failures.read(project_id)),
             "loop": self.loop.summary(project_id),
             "jobs": {name: snapshot.get(project_id, {"state": self.idle_state()}) for name, snapshot in jobs.items()},

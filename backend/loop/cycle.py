@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from backend.loop.pool_cache import CachedPool, PoolCache
 from backend.model.classification import chosen_labels
 from backend.model.scoring import PoolScorer
 from backend.loop.project_options import ProjectOptionsStore
+from backend.loop.queue_record import QueuedTask, QueueRecord
 from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelCache, ModelStore, atomic_write_json
@@ -41,7 +42,7 @@ class CycleRecorder(Protocol):
     the cycle right after the write, under its ``select`` lock. Must not raise: a recording
     problem must not fail (and so retry and rewrite) the cycle."""
 
-    def record_queue(self, project_id: int, queue: dict[str, Any]) -> None: ...
+    def record_queue(self, project_id: int, queue: QueueRecord) -> None: ...
 
 
 @dataclass
@@ -65,10 +66,11 @@ def queue_path(store: ModelStore, project_id: int):
     return store.project_dir(project_id) / "queue.json"
 
 
-def read_queue(store: ModelStore, project_id: int) -> dict[str, Any] | None:
+def read_queue(store: ModelStore, project_id: int) -> QueueRecord | None:
+    """The latest written queue; ``None`` before the first (or if the file is unreadable)."""
     try:
-        return json.loads(queue_path(store, project_id).read_text())
-    except (OSError, ValueError):
+        return QueueRecord.from_json(json.loads(queue_path(store, project_id).read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -92,10 +94,10 @@ def run_cycle(ctx: CycleContext, project_id: int, *, size: int | None = None, fo
     with ctx.store.lock(project_id, "select"):
         if not force:
             current = _current_state(ctx, project_id)
-            previous = read_queue(ctx.store, project_id) or {}
-            if current == (previous.get("model_version"), previous.get("labelled")):
-                return JobOutcome(project_id, False, f"queue of cycle {previous.get('cycle')} is already "
-                                  f"current for model {current[0]}", figures={"cycle": int(previous.get("cycle", 0))})
+            previous = read_queue(ctx.store, project_id)
+            if previous is not None and current == (previous.model_version, previous.labelled):
+                return JobOutcome(project_id, False, f"queue of cycle {previous.cycle} is already "
+                                  f"current for model {current[0]}", figures={"cycle": previous.cycle})
         return _run_locked(ctx, project_id, size, progress)
 
 
@@ -127,8 +129,8 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
     pool, labelled_set = score_pool(cached, labelled, model, spec, ctx.scorer, project_id)
     lap("score")
 
-    previous = read_queue(ctx.store, project_id) or {"cycle": 0, "items": []}
-    cycle = int(previous["cycle"]) + 1
+    previous = read_queue(ctx.store, project_id)
+    cycle = previous.cycle + 1 if previous else 1
     flagged = set(ctx.failures.read(project_id)) | set(cached.task_ids[cached.flagged].tolist())
     progress(f"composing cycle {cycle} from {len(pool.task_ids)} unlabelled tasks")
     try:
@@ -140,18 +142,17 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
     lap("select")
 
     progress(f"writing {len(batch.items)} tasks into the 'Active learning queue' tab")
-    stale = [item["task_id"] for item in previous["items"] if item["task_id"] not in labelled]
+    stale = [item.task_id for item in previous.items if item.task_id not in labelled] if previous else []
     written = write_queue(client, project_id, batch.items, cycle, previous=stale)
     lap("write")
     predicted = predictions_of(batch.items, pool, spec) if model is not None else {}
-    queue = {
-        "cycle": cycle, "model_version": model.version if model else None, "labelled": len(labelled),
-        "created_at": datetime.now(timezone.utc).isoformat(), "tab_id": written.tab_id,
-        "counts": batch.counts, "size_requested": size, "mix": options.mix.__dict__,
-        "items": [{"task_id": i.task_id, "slice": i.slice, "rank": i.rank, "reason": i.reason,
-                   **predicted.get(i.task_id, {})} for i in batch.items],
-    }
-    atomic_write_json(queue_path(ctx.store, project_id), queue)
+    queue = QueueRecord(
+        cycle=cycle, model_version=model.version if model else None, labelled=len(labelled),
+        created_at=datetime.now(timezone.utc).isoformat(), tab_id=written.tab_id, counts=dict(batch.counts),
+        size_requested=size, mix=dict(options.mix.__dict__),
+        items=tuple(QueuedTask(i.task_id, i.slice, i.rank, i.reason, *predicted.get(i.task_id, (None, None)))
+                    for i in batch.items))
+    atomic_write_json(queue_path(ctx.store, project_id), queue.to_json())
     ctx.recorder.record_queue(project_id, queue)
     logger.info("project %s: cycle %d queued %d tasks %s in %.2fs", project_id, cycle, len(batch.items),
                 batch.counts, sum(seconds.values()))
@@ -160,15 +161,15 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
         "selectable": len(pool.task_ids), "counts": dict(batch.counts), "seconds": seconds})
 
 
-def predictions_of(items, pool: Pool, spec: TaskSpec) -> dict[int, dict[str, Any]]:
+def predictions_of(items, pool: Pool, spec: TaskSpec) -> dict[int, tuple[tuple[str, ...], float]]:
     """What the model in service predicted for each queued task before anyone labelled it.
 
     Kept with the queue so the loop can be measured later: on control items this is an
     unbiased sample of the model's answers on the pool.
     """
     rows = {int(t): r for r, t in enumerate(pool.task_ids)}
-    return {item.task_id: {"predicted": chosen_labels(pool.proba[rows[item.task_id]], spec),
-                           "score": round(float(np.max(pool.proba[rows[item.task_id]])), 6)}
+    return {item.task_id: (tuple(chosen_labels(pool.proba[rows[item.task_id]], spec)),
+                           round(float(np.max(pool.proba[rows[item.task_id]])), 6))
             for item in items}
 
 

@@ -18,7 +18,8 @@ from typing import Any
 from label_studio_sdk import LabelStudio
 
 from backend.measure.control_overlap import apply_control_overlap
-from backend.measure.cycles_db import CycleRecord, CyclesDB
+from backend.loop.queue_record import QueueRecord
+from backend.measure.cycles_db import CyclesDB
 from backend.model.labelconfig import TaskSpec, kind_of, parse_label_config
 from backend.jobs.backends import JobBackend
 from backend.labelstudio.gateway import Connections
@@ -52,7 +53,7 @@ class LoopMonitor:
         self.config = LoopConfig.from_settings(settings)
         self.jobs = jobs.scheduler("measure", self.refresh, threads=1)
 
-    def record_queue(self, project_id: int, queue: dict[str, Any]) -> None:
+    def record_queue(self, project_id: int, queue: QueueRecord) -> None:
         """The cycle's recorder: store the written queue in SQLite.
 
         Never raises: a measurement problem must not fail the selection cycle that called it
@@ -60,9 +61,9 @@ class LoopMonitor:
         """
         try:
             added = self.db.record_queue(project_id, queue, read_labelled(self.store, project_id))
-            logger.info("project %s: recorded cycle %s (%d new labels in training)", project_id, queue["cycle"], added)
+            logger.info("project %s: recorded cycle %s (%d new labels in training)", project_id, queue.cycle, added)
         except Exception:
-            logger.exception("project %s: could not record cycle %s", project_id, queue.get("cycle"))
+            logger.exception("project %s: could not record cycle %s", project_id, queue.cycle)
 
     def after_cycle(self, outcome: JobOutcome) -> None:
         """The step after a selection that wrote a queue: measure in the background."""
@@ -99,12 +100,12 @@ class LoopMonitor:
         return JobOutcome(project_id, True, f"measured {len(cycles)} cycles", figures={
             "cycles": len(cycles), "warnings": len(payload["warnings"]), "seconds": round(seconds, 3)})
 
-    def _read(self, project_id: int) -> tuple[LabelStudio, dict[int, AnnotatedTask], list[CycleRecord], TaskSpec]:
+    def _read(self, project_id: int) -> tuple[LabelStudio, dict[int, AnnotatedTask], list[QueueRecord], TaskSpec]:
         client = self.connections.client(project_id)
         spec = parse_label_config(client.projects.get(id=project_id).label_config)
         return client, read_annotated(client, project_id, spec), self.db.cycles(project_id), spec
 
-    def _measure(self, project_id: int, spec: TaskSpec, cycles: list[CycleRecord],
+    def _measure(self, project_id: int, spec: TaskSpec, cycles: list[QueueRecord],
                  tasks: dict[int, AnnotatedTask]) -> dict[str, Any]:
         return measure_loop(project_id, spec.labels, cycles, tasks, self.db.trained_labels(project_id),
                             self.db.feedback(project_id), self.config, self.db.mix_changes(project_id),

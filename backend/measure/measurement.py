@@ -29,7 +29,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from label_studio_sdk import LabelStudio
 
-from backend.measure.cycles_db import CycleRecord, Feedback, QueueItem
+from backend.loop.queue_record import QueuedTask, QueueRecord
+from backend.measure.cycles_db import Feedback
 from backend.model.labelconfig import KINDS, TaskSpec, kind_of
 from backend.model.task_kind import TaskKind
 from backend.model.task_kind import num
@@ -139,16 +140,16 @@ def error_rate(wrong: int, n: int) -> dict[str, Any]:
     return {"n": n, "wrong": wrong, "error": num(wrong / n) if n else None, "low": num(low), "high": num(high)}
 
 
-def last_item_of(cycles: Sequence[CycleRecord]) -> dict[int, tuple[int, QueueItem]]:
+def last_item_of(cycles: Sequence[QueueRecord]) -> dict[int, tuple[int, QueuedTask]]:
     """Task id -> (cycle, item) of the last cycle that queued it."""
-    found: dict[int, tuple[int, QueueItem]] = {}
+    found: dict[int, tuple[int, QueuedTask]] = {}
     for record in cycles:
         for item in record.items:
             found[item.task_id] = (record.cycle, item)
     return found
 
 
-def measure_loop(project_id: int, labels: Sequence[str], cycles: Sequence[CycleRecord],
+def measure_loop(project_id: int, labels: Sequence[str], cycles: Sequence[QueueRecord],
                  tasks: dict[int, AnnotatedTask], trained: dict[int, int], feedback: Sequence[Feedback],
                  config: LoopConfig, mix_changes: Sequence[dict] = (), kind: TaskKind = KINDS[0]) -> dict[str, Any]:
     """The whole measurement of one project, JSON-ready (see the module docstring); control
@@ -203,8 +204,8 @@ def _percent_and_items(figures: dict | None) -> tuple[float, int]:
     return (figures["percent"], figures["items"])
 
 
-def cycle_row(record: CycleRecord, labels: Sequence[str], tasks: dict[int, AnnotatedTask], added: list[int],
-              slice_of: dict[int, str], last: dict[int, tuple[int, QueueItem]], config: LoopConfig,
+def cycle_row(record: QueueRecord, labels: Sequence[str], tasks: dict[int, AnnotatedTask], added: list[int],
+              slice_of: dict[int, str], last: dict[int, tuple[int, QueuedTask]], config: LoopConfig,
               kind: TaskKind) -> dict[str, Any]:
     """One cycle's figures; ``added`` are the labels its model was the first to be trained on."""
     spent = [tasks[t] for t in added if t in tasks]
