@@ -124,18 +124,21 @@ def run_select(args: argparse.Namespace) -> int:
     console = Console()
     rt = Runtime.build(Settings.from_env())
     with console.status("starting") as status:
-        report = run_cycle(rt, args.project, size=args.size,
+        report = run_cycle(rt.cycle, args.project, size=args.size,
                            progress=lambda step: status.update(step))
     if not report.done:
         console.print(f"[yellow]no batch written:[/] {report.reason}")
         return 1
-    table = Table(title=f"project {args.project}: cycle {report.cycle} ({report.model_version or 'no model'})")
+    rt.loop.after_cycle(report)  # the step the select job chains to: measure the new cycle
+    figures = report.figures
+    table = Table(title=f"project {args.project}: cycle {figures['cycle']} ({figures['model_version'] or 'no model'})")
     for column in ("slice", "tasks"):
         table.add_column(column)
-    for name, count in report.counts.items():
+    for name, count in figures["counts"].items():
         table.add_row(name, str(count))
     console.print(table)
-    console.print(f"{report.selectable} unlabelled of {report.pool_size} tasks; seconds per step: {report.seconds}")
+    console.print(f"{figures['selectable']} unlabelled of {figures['pool_size']} tasks; "
+                  f"seconds per step: {figures['seconds']}")
     console.print("Annotators: open the 'Active learning queue' tab and use 'Label Tasks As Displayed'.")
     return 0
 

@@ -15,21 +15,23 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from backend.loop.cycle import CycleContext, CycleReport, read_queue, run_cycle
+from backend.loop.cycle import CycleContext, read_queue, run_cycle
 from backend.loop.failures import FailureLog
-from backend.jobs.backends import JobBackend, JobScheduler, job_backend, open_store
+from backend.jobs.backends import JobBackend, job_backend, open_store
 from backend.jobs.errors import JobQueueUnavailable
+from backend.jobs.scheduler import JobState
 from backend.model.labelconfig import parse_label_config
 from backend.labelstudio.gateway import Connections
 from backend.measure.loop_monitor import LoopMonitor
 from backend.loop.pool_cache import PoolCache
 from backend.loop.project_options import ProjectOptionsStore
+from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelCache, atomic_write_json
-from backend.loop.training import TrainOutcome, read_labelled, retrain
+from backend.loop.training import read_labelled, retrain
 
 logger = logging.getLogger(__name__)
 
@@ -51,40 +53,53 @@ class Degraded:
     detail: str
 
 
-@dataclass(frozen=True)
-class PoolSyncOutcome:
-    project_id: int
-    done: bool
-    reason: str
+class Runtime:
+    """The process's collaborators, composed: the cycle's (``cycle``, a :class:`CycleContext`),
+    the job backend with its schedulers, and the loop monitor.
 
+    Jobs chain through one mechanism, the schedulers' ``after`` callbacks, which get every
+    ``done`` :class:`JobOutcome`: a retrain that produced a model requests a selection (unless
+    ``LABELQUEUE_SELECT_AFTER_RETRAIN`` is off), and a selection that wrote a queue requests a
+    measurement. Recording the queue in SQLite is part of the cycle itself (its ``recorder``),
+    not a chained job, so the record can never miss a cycle.
+    """
 
-@dataclass
-class Runtime(CycleContext):
-    """Everything a selection cycle needs (inherited) plus the background job schedulers."""
-
-    jobs: JobBackend = field(init=False)
-    retrains: JobScheduler = field(init=False)
-    selections: JobScheduler = field(init=False)
-    pool_syncs: JobScheduler = field(init=False)
-    loop: LoopMonitor = field(init=False)
+    def __init__(self, settings: Settings, jobs: JobBackend):
+        self.settings = settings
+        self.jobs = jobs
+        self.store = open_store(settings, jobs)
+        self.connections = Connections(settings, self.store)
+        self.options = ProjectOptionsStore(settings, self.store)
+        self.models = ModelCache(self.store)
+        self.failures = FailureLog(self.store)
+        self.loop = LoopMonitor(settings, self.store, self.connections, self.options, jobs)
+        self.cycle = CycleContext(settings=settings, store=self.store, models=self.models,
+                                  connections=self.connections,
+                                  pool_cache=PoolCache(self.store, seed=settings.seed,
+                                                       failure_field=settings.failure_rule()),
+                                  failures=self.failures, options=self.options, scorer=jobs.scorer(self.store),
+                                  recorder=self.loop)
+        self.selections = jobs.scheduler("select", self.select, threads=settings.train_threads,
+                                         after=[self.loop.after_cycle])
+        after_retrain = [self.select_after] if settings.select_after_retrain else []
+        self.retrains = jobs.scheduler("retrain", self.retrain_locked, threads=settings.train_threads,
+                                       after=after_retrain)
+        self.pool_syncs = jobs.scheduler("pool-sync", self.sync_pool, threads=1)
 
     @classmethod
     def build(cls, settings: Settings) -> "Runtime":
-        jobs = job_backend(settings)
-        store = open_store(settings, jobs)
-        rt = cls(settings=settings, store=store, models=ModelCache(store),
-                 connections=Connections(settings, store),
-                 pool_cache=PoolCache(store, seed=settings.seed, failure_field=settings.failure_rule()),
-                 failures=FailureLog(store), options=ProjectOptionsStore(settings, store),
-                 scorer=jobs.scorer(store))
-        rt.jobs = jobs
-        rt.selections = jobs.scheduler("select", rt.select, threads=settings.train_threads)
-        after = [lambda outcome: rt.selections.request(outcome.project_id)] if settings.select_after_retrain else []
-        rt.retrains = jobs.scheduler("retrain", rt.retrain_locked, threads=settings.train_threads, after=after)
-        rt.pool_syncs = jobs.scheduler("pool-sync", rt.sync_pool, threads=1)
-        rt.loop = LoopMonitor(settings, store, rt.connections, rt.options, jobs)
-        rt.after_write.append(rt.loop.record_queue)
-        return rt
+        return cls(settings, job_backend(settings))
+
+    def close(self) -> None:
+        """Stop every scheduler of this process (waiting for runs in progress) and release the
+        job backend: nothing of this runtime outlives it (tests build many)."""
+        for scheduler in (self.retrains, self.selections, self.pool_syncs, self.loop.jobs):
+            scheduler.close()
+        self.jobs.close()
+
+    def select_after(self, outcome: JobOutcome) -> None:
+        """The step after a retrain that produced a model: compose a batch with it."""
+        self.selections.request(outcome.project_id)
 
     def request_retrain(self, project_id: int, *, force: bool = False) -> str:
         """Schedule a retrain, first recording it on disk so a crash cannot lose it."""
@@ -99,7 +114,7 @@ class Runtime(CycleContext):
         running, backing off, or failed on a bug (the workers' periodic check must not rerun a
         failing retrain every few seconds; a restart or the next webhook tries it again)."""
         resumed = []
-        busy = {pid for pid, s in self.retrains.snapshot().items() if s["state"] != "idle"} if idle_only else set()
+        busy = {pid for pid, s in self.retrains.snapshot().items() if s["state"] != JobState.IDLE} if idle_only else set()
         for project_id in sorted(self.known_projects() - busy):
             force = self._marked_force(project_id)
             if force is None:
@@ -127,7 +142,7 @@ class Runtime(CycleContext):
                 owed = bool(owed)
         return owed
 
-    def retrain_locked(self, project_id: int, force: bool) -> TrainOutcome:
+    def retrain_locked(self, project_id: int, force: bool) -> JobOutcome:
         """Retrain under the project's ``train`` lock, so other processes wait their turn; first
         give Label Studio a moment to commit the annotation whose webhook asked for it. Does
         nothing when no retrain is owed any more (see ``PENDING_RETRAIN``)."""
@@ -135,8 +150,7 @@ class Runtime(CycleContext):
         with self.store.lock(project_id, "train"):
             marked = self._marked_force(project_id)
             if marked is None:
-                return TrainOutcome(project_id, trained=False,
-                                    reason="already retrained since the last request (by another worker)")
+                return JobOutcome(project_id, False, "already retrained since the last request (by another worker)")
             project_dir = self.store.project_dir(project_id)
             with contextlib.suppress(FileNotFoundError):  # atomic: a request from now on writes a new one
                 os.replace(project_dir / PENDING_RETRAIN, project_dir / RUNNING_RETRAIN)
@@ -155,18 +169,18 @@ class Runtime(CycleContext):
                     for pid, reason in s.degraded().items()]
         return Degraded("label_studio_unreachable", "; ".join(problems)) if problems else None
 
-    def select(self, project_id: int, force: bool = False) -> CycleReport:
+    def select(self, project_id: int, force: bool = False) -> JobOutcome:
         """``force``: on demand (always compose); otherwise after a retrain (skip if current)."""
-        return run_cycle(self, project_id, force=force)
+        return run_cycle(self.cycle, project_id, force=force)
 
-    def sync_pool(self, project_id: int, reconcile: bool) -> PoolSyncOutcome:
+    def sync_pool(self, project_id: int, reconcile: bool) -> JobOutcome:
         """New tasks are appended; after deletions (``reconcile``) missing ones are dropped too."""
         client = self.connections.client(project_id)
         spec = parse_label_config(client.projects.get(id=project_id).label_config)
         if reconcile:
-            self.pool_cache.reconcile(client, project_id)
-        pool = self.pool_cache.sync_new(client, project_id, spec)
-        return PoolSyncOutcome(project_id, True, f"{len(pool.task_ids)} tasks cached")
+            self.cycle.pool_cache.reconcile(client, project_id)
+        pool = self.cycle.pool_cache.sync_new(client, project_id, spec)
+        return JobOutcome(project_id, True, f"{len(pool.task_ids)} tasks cached", figures={"pool_size": len(pool.task_ids)})
 
     def metrics(self) -> dict[str, Any]:
         jobs = {s.name: s.snapshot() for s in (self.retrains, self.selections, self.pool_syncs)}
@@ -189,7 +203,7 @@ class Runtime(CycleContext):
             "model": manifest.info if manifest else None,
             "labels": {"total": len(labelled), "per_class": per_class,
                        "overridden": sum(1 for i in labelled.values() if i.get("overridden"))},
-            "queue": {key: queue[key] for key in ("cycle", "model_version", "created_at", "counts")} if queue else None,
+            "queue": queue.summary() if queue else None,
             "flagged_failures": len(self.failures.read(project_id)),
             "loop": self.loop.summary(project_id),
             "jobs": {name: snapshot.get(project_id, {"state": self.idle_state()}) for name, snapshot in jobs.items()},
@@ -197,7 +211,7 @@ class Runtime(CycleContext):
 
     def idle_state(self) -> str:
         """In-process job state is per gunicorn worker; RQ job state is shared by all."""
-        return "idle" if self.jobs.mode == "rq" else "idle (this worker)"
+        return JobState.IDLE if self.jobs.mode == "rq" else f"{JobState.IDLE} (this worker)"
 
     def known_projects(self) -> set[int]:
         root = self.store.data_dir / "projects"

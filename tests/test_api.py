@@ -17,8 +17,10 @@ LABELS = ("card_arrival", "lost_or_stolen_card", "exchange_rate", "balance_not_u
 
 @pytest.fixture()
 def app(tmp_path):
-    return create_app(Settings(data_dir=tmp_path / "data", label_studio_url="http://127.0.0.1:9",
-                               label_studio_api_key="not-a-real-token"))
+    app = create_app(Settings(data_dir=tmp_path / "data", label_studio_url="http://127.0.0.1:9",
+                              label_studio_api_key="not-a-real-token"))
+    yield app
+    app.extensions["labelqueue"].close()  # its schedulers' threads end with the test
 
 
 @pytest.fixture()

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: Rooms on the same floor (jobs and loop; measure and local) never import each other.
 FLOORS = {
     "selection": 0,
-    "backend.settings": 1, "backend.errors": 1,
+    "backend.settings": 1, "backend.errors": 1, "backend.outcome": 1, "backend.outcome": 1,
     "backend.model": 2,
     "backend.store": 3,
     "backend.labelstudio": 4,

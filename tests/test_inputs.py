@@ -15,7 +15,8 @@ from tests.test_api import CONFIG, install_model, predict_body
 def app(tmp_path):
     app = create_app(Settings(data_dir=tmp_path, max_request_bytes=64 * 1024 * 1024))
     install_model(app, 3)
-    return app
+    yield app
+    app.extensions["labelqueue"].close()
 
 
 def test_unicode_and_empty_texts_get_normal_predictions(app):

@@ -5,6 +5,7 @@ import sqlite3
 
 import pytest
 
+from backend.loop.queue_record import QueueRecord
 from backend.measure.control_overlap import apply_control_overlap
 from backend.measure.cycles_db import CyclesDB, CyclesDBError, Feedback
 from backend.model.labelconfig import TaskSpec
@@ -20,13 +21,13 @@ LIMITS = LoopThresholds(gain_per_label=0.5 / 10_000, patience=3, agreement_gap=0
 CONFIG = LoopConfig(cost=CostModel(), limits=LIMITS, failure_classes=("b",), seed=0)
 
 
-def queue(cycle: int, version: str | None, labelled: int, items: list[tuple[int, str, str | None]]) -> dict:
+def queue(cycle: int, version: str | None, labelled: int, items: list[tuple[int, str, str | None]]) -> QueueRecord:
     """A queue as ``backend/loop/cycle.py`` writes it; items are (task id, slice, predicted label)."""
-    return {"cycle": cycle, "model_version": version, "labelled": labelled, "created_at": f"2025-01-0{cycle}T00:00:00",
+    return QueueRecord.from_json({"cycle": cycle, "model_version": version, "labelled": labelled, "created_at": f"2025-01-0{cycle}T00:00:00",
             "size_requested": len(items), "mix": {"uncertain": 0.55, "diverse": 0.25, "failure": 0.15, "control": 0.05},
             "counts": {}, "tab_id": 1,
             "items": [{"task_id": t, "slice": s, "rank": r, "reason": {},
-                       **({"predicted": [p], "score": 0.9} if p else {})} for r, (t, s, p) in enumerate(items, 1)]}
+                       **({"predicted": [p], "score": 0.9} if p else {})} for r, (t, s, p) in enumerate(items, 1)]})
 
 
 def task(task_id: int, label: str, *, seconds: float = 60.0, ratings: tuple = ()) -> AnnotatedTask:

@@ -20,8 +20,10 @@ CONFIG_XML = (Path(__file__).resolve().parents[1] / "label_config" / "text_class
 
 @pytest.fixture()
 def app(tmp_path):
-    return create_app(Settings(data_dir=tmp_path / "data", label_studio_url="http://127.0.0.1:9",
-                               label_studio_api_key="not-a-real-token", auto_adjust_mix=True))
+    app = create_app(Settings(data_dir=tmp_path / "data", label_studio_url="http://127.0.0.1:9",
+                              label_studio_api_key="not-a-real-token", auto_adjust_mix=True))
+    yield app
+    app.extensions["labelqueue"].close()  # its schedulers' threads end with the test
 
 
 @pytest.fixture()

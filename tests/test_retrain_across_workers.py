@@ -8,7 +8,7 @@ import time
 import pytest
 
 import backend.runtime as runtime_module
-from backend.loop.training import TrainOutcome
+from backend.outcome import JobOutcome
 from backend.runtime import PENDING_RETRAIN, RUNNING_RETRAIN, Runtime
 from backend.settings import Settings
 
@@ -29,7 +29,7 @@ class Trainings(list):
             with self._lock:
                 self.append(project_id)
             self.release.wait(10)
-        return TrainOutcome(project_id, trained=False, reason="fake")
+        return JobOutcome(project_id, False, "fake")
 
 
 @pytest.fixture()

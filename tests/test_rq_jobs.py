@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from types import SimpleNamespace
+from typing import Iterator
 
 import httpx
 import pytest
@@ -17,16 +18,17 @@ from backend.jobs.errors import JobQueueUnavailable
 from backend.jobs.rq_jobs import QUEUE_JOBS, RQJobs
 from backend.worker import use_runtime
 from backend.settings import Settings
-from backend.loop.training import TrainOutcome
-from tests.test_scheduler import RecordingRetrain
+from backend.outcome import JobOutcome
+from tests.test_job_backends import RecordingRetrain
 
 
 @pytest.fixture()
-def jobs(redis_url, tmp_path) -> RQJobs:
+def jobs(redis_url, tmp_path) -> Iterator[RQJobs]:
     backend = job_backend(Settings(data_dir=tmp_path / "data", redis_url=redis_url))
     assert isinstance(backend, RQJobs)
     use_runtime(SimpleNamespace(jobs=backend))  # what `perform` looks up in a worker
-    return backend
+    yield backend
+    backend.close()
 
 
 def work(jobs: RQJobs) -> None:
@@ -34,45 +36,9 @@ def work(jobs: RQJobs) -> None:
     SimpleWorker([jobs.queues[QUEUE_JOBS]], connection=jobs.redis).work(burst=True)
 
 
-def test_a_flood_of_requests_costs_one_run(jobs):
-    retrain = RecordingRetrain(seconds=0)
-    scheduler = jobs.scheduler("retrain", retrain)
-    answers = [scheduler.request(1) for _ in range(50)]
-    work(jobs)
-    assert answers[0] == "scheduled" and set(answers[1:]) == {"coalesced"}
-    assert retrain.calls == 1
-    state = scheduler.snapshot()[1]
-    assert (state["state"], state["requests"], state["coalesced"], state["runs"]) == ("idle", 50, 49, 1)
-
-
-def test_requests_during_a_run_cost_exactly_one_follow_up(jobs):
-    scheduler = None
-
-    def retrain(project_id, force):
-        if not answers:  # webhooks while the first run trains
-            answers.extend(scheduler.request(project_id) for _ in range(20))
-        return TrainOutcome(project_id, True, "test", version=f"v{len(answers)}")
-
-    answers: list[str] = []
-    scheduler = jobs.scheduler("retrain", retrain)
-    scheduler.request(1)
-    work(jobs)
-    assert set(answers) == {"coalesced"}
-    assert scheduler.snapshot()[1]["runs"] == 2  # the run, and one follow-up for 20 requests
-
-
-def test_force_survives_coalescing(jobs):
-    retrain = RecordingRetrain(seconds=0)
-    scheduler = jobs.scheduler("retrain", retrain)
-    scheduler.request(1)
-    scheduler.request(1, force=True)
-    scheduler.request(1)
-    work(jobs)
-    assert retrain.forced == [True]
-
-
 def test_one_run_per_project_at_a_time_across_workers(jobs):
-    retrain = RecordingRetrain(seconds=0.5)
+    gate = threading.Event()
+    retrain = RecordingRetrain(gate)
     scheduler = jobs.scheduler("retrain", retrain)
     scheduler.request(1)
     scheduler.request(2)
@@ -81,6 +47,10 @@ def test_one_run_per_project_at_a_time_across_workers(jobs):
     workers = [threading.Thread(target=scheduler.perform, args=(pid,)) for pid in (1, 1, 2)]
     for worker in workers:
         worker.start()
+    deadline = time.monotonic() + 10
+    while retrain.running < 2 and time.monotonic() < deadline:  # both projects' runs under way
+        time.sleep(0.01)
+    gate.set()
     for worker in workers:
         worker.join(20)
     assert retrain.max_running == 2  # projects 1 and 2 side by side ...
@@ -88,7 +58,7 @@ def test_one_run_per_project_at_a_time_across_workers(jobs):
 
 
 def test_a_run_whose_worker_died_is_run_again(jobs):
-    retrain = RecordingRetrain(seconds=0)
+    retrain = RecordingRetrain()
     scheduler = jobs.scheduler("retrain", retrain)
     scheduler.request(1, force=True)
     jobs.queues[QUEUE_JOBS].empty()
@@ -108,7 +78,7 @@ def test_a_live_run_is_left_alone_by_the_sweep(jobs):
     def slow(project_id, force):
         started.set()
         release.wait(10)
-        return TrainOutcome(project_id, True, "test", version="v1")
+        return JobOutcome(project_id, True, "test", version="v1")
 
     scheduler = jobs.scheduler("retrain", slow)
     scheduler.request(1)
@@ -152,8 +122,8 @@ def test_a_bug_shows_as_failed_with_timings_and_the_next_request_runs(jobs):
 
 
 def test_after_callbacks_run_on_the_worker_and_enqueue_the_next_job(jobs):
-    selections = jobs.scheduler("select", RecordingRetrain(seconds=0))
-    jobs.scheduler("retrain", RecordingRetrain(seconds=0), after=[lambda o: selections.request(o.project_id)])
+    selections = jobs.scheduler("select", RecordingRetrain())
+    jobs.scheduler("retrain", RecordingRetrain(), after=[lambda o: selections.request(o.project_id)])
     jobs.schedulers["retrain"].request(4)
     work(jobs)
     assert selections.snapshot()[4]["runs"] == 1
@@ -202,7 +172,7 @@ def test_a_job_whose_worker_died_before_the_run_began_is_queued_again(jobs):
 
     from rq.job import JobStatus
 
-    retrain = RecordingRetrain(seconds=0)
+    retrain = RecordingRetrain()
     scheduler = jobs.scheduler("retrain", retrain)
     scheduler.request(1)
     queue = jobs.queues[QUEUE_JOBS]

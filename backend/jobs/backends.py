@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from backend.jobs.scheduler import AfterJob, CoalescingScheduler, RunJob
+from backend.jobs.scheduler import RETRY_DELAYS, AfterJob, CoalescingScheduler, RunJob
 from backend.model.scoring import LocalScorer, PoolScorer
 from backend.settings import Settings
 from backend.store import FileLocks, ModelStore, ProjectLocks
@@ -38,6 +38,9 @@ class JobScheduler(Protocol):
     def wait_idle(self, timeout: float) -> bool:
         """For the CLI and tests: block until nothing is queued or running."""
 
+    def close(self) -> None:
+        """Stop this process's part: no thread or timer of the scheduler outlives it."""
+
 
 class JobBackend(Protocol):
     """Builds the schedulers, locks and scorer of one deployment mode."""
@@ -46,12 +49,15 @@ class JobBackend(Protocol):
 
     def locks(self, data_dir) -> ProjectLocks: ...
 
-    def scheduler(self, name: str, run: RunJob, *, threads: int = 1,
-                  after: list[AfterJob] | None = None) -> JobScheduler: ...
+    def scheduler(self, name: str, run: RunJob, *, threads: int = 1, after: list[AfterJob] | None = None,
+                  retry_delays: tuple[float, ...] = RETRY_DELAYS) -> JobScheduler: ...
 
     def scorer(self, store: ModelStore) -> PoolScorer: ...
 
     def describe(self) -> dict[str, Any]: ...
+
+    def close(self) -> None:
+        """Release what the backend holds in this process (connections)."""
 
     def problem(self) -> str | None:
         """Why jobs cannot run at all right now (for ``/health``); cheap, called often."""
@@ -65,15 +71,18 @@ class InProcessJobs:
     def locks(self, data_dir) -> ProjectLocks:
         return FileLocks(data_dir)
 
-    def scheduler(self, name: str, run: RunJob, *, threads: int = 1,
-                  after: list[AfterJob] | None = None) -> JobScheduler:
-        return CoalescingScheduler(name, run, threads=threads, after=after)
+    def scheduler(self, name: str, run: RunJob, *, threads: int = 1, after: list[AfterJob] | None = None,
+                  retry_delays: tuple[float, ...] = RETRY_DELAYS) -> JobScheduler:
+        return CoalescingScheduler(name, run, threads=threads, after=after, retry_delays=retry_delays)
 
     def scorer(self, store: ModelStore) -> PoolScorer:
         return LocalScorer()
 
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode}
+
+    def close(self) -> None:
+        """Nothing to release: the schedulers close their own threads."""
 
     def problem(self) -> str | None:
         return None

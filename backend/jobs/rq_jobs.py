@@ -28,7 +28,6 @@ import json
 import logging
 import socket
 import time
-from dataclasses import asdict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +40,8 @@ from backend.jobs.errors import JobQueueUnavailable, describe_failure
 from backend.jobs.redis_locks import RedisLocks
 from backend.jobs.rq_state import (BACKOFF, FINISH, LOST_QUEUED_AFTER, RECOVER, REQUEST, START, decode_state,
                               job_lost)
-from backend.jobs.scheduler import RETRY_DELAYS, RETRYABLE_FAILURES, AfterJob, RunJob, announce, retry_delay
+from backend.jobs.scheduler import (RETRY_DELAYS, RETRYABLE_FAILURES, SETTLED, AfterJob, JobState, RunJob, announce,
+                                    retry_delay)
 from backend.settings import Settings
 
 if TYPE_CHECKING:
@@ -133,9 +133,9 @@ class RQScheduler:
                 logger.exception("project %s: %s failed", project_id, self.name)
                 self._end(project_id, False, describe_failure(exc), started)
                 raise
-            self._end(project_id, True, json.dumps(asdict(outcome), default=str), started)
+            self._end(project_id, True, json.dumps(outcome.to_json(), default=str), started)
         announce(self.name, outcome, self._after)
-        return asdict(outcome)
+        return outcome.to_json()
 
     def _end(self, project_id: int, ok: bool, detail: str, started: float) -> None:
         seconds = round(time.monotonic() - started, 3)
@@ -170,7 +170,7 @@ class RQScheduler:
         """A queued state whose RQ job failed, vanished, or was taken by a worker that died
         before the run began (started, but no heartbeat for ``STALE_AFTER`` s)."""
         state, job_id, queued_at = (v.decode() if v else "" for v in self.redis.hmget(key, "state", "job_id", "queued_at"))
-        if state not in ("queued", "backoff") or time.time() - float(queued_at or 0) < LOST_QUEUED_AFTER:
+        if state not in (JobState.QUEUED, JobState.BACKOFF) or time.time() - float(queued_at or 0) < LOST_QUEUED_AFTER:
             return False
         return job_lost(self.redis, job_id)
 
@@ -178,7 +178,7 @@ class RQScheduler:
         return sorted(int(p) for p in self.redis.smembers(self._index))
 
     def degraded(self) -> dict[int, str]:
-        return {pid: s.get("last_error") or "" for pid, s in self.snapshot().items() if s["state"] == "backoff"}
+        return {pid: s.get("last_error") or "" for pid, s in self.snapshot().items() if s["state"] == JobState.BACKOFF}
 
     def snapshot(self) -> dict[int, dict[str, Any]]:
         """Empty while Redis is unreachable (``/health`` says so; ``/metrics`` must still answer)."""
@@ -196,10 +196,13 @@ class RQScheduler:
     def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(s["state"] in ("idle", "backoff", "failed") for s in self.snapshot().values()):
+            if all(s["state"] in SETTLED for s in self.snapshot().values()):
                 return True
             time.sleep(0.1)
         return False
+
+    def close(self) -> None:
+        """Nothing runs in this process (workers run the jobs); present for the contract."""
 
 
 class RQJobs:
@@ -217,11 +220,11 @@ class RQJobs:
     def locks(self, data_dir) -> RedisLocks:
         return self._locks
 
-    def scheduler(self, name: str, run: RunJob, *, threads: int = 1,
-                  after: list[AfterJob] | None = None) -> RQScheduler:
+    def scheduler(self, name: str, run: RunJob, *, threads: int = 1, after: list[AfterJob] | None = None,
+                  retry_delays: tuple[float, ...] = RETRY_DELAYS) -> RQScheduler:
         queue = self.queues[QUEUE_MEASURE if name == "measure" else QUEUE_JOBS]
         scheduler = RQScheduler(name, run, redis=self.redis, queue=queue, locks=self._locks,
-                                timeout=self.settings.job_timeout, after=after)
+                                timeout=self.settings.job_timeout, after=after, retry_delays=retry_delays)
         self.schedulers[name] = scheduler
         return scheduler
 
@@ -233,6 +236,10 @@ class RQJobs:
     def sweep(self) -> int:
         """Re-enqueue lost runs of every scheduler; returns how many."""
         return sum(len(s.recover()) for s in self.schedulers.values())
+
+    def close(self) -> None:
+        """Release this process's Redis connections."""
+        self.redis.close()
 
     def problem(self) -> str | None:
         """Redis down, or no worker to run the jobs: ``/health`` reports it as ``degraded``."""

@@ -17,6 +17,8 @@ from redis import Redis
 from rq.job import Job, JobStatus
 from rq.utils import str_to_date
 
+from backend.jobs.scheduler import JobState
+
 #: A ``queued`` state whose RQ job has vanished is re-enqueued only after this long, so the
 #: sweep never races a request that is between its state change and its ``enqueue``.
 LOST_QUEUED_AFTER = 30.0
@@ -144,5 +146,5 @@ def decode_state(fields: dict[bytes, bytes]) -> dict[str, Any]:
         state[name] = state.get(name) == "1"
     state["last_outcome"] = json.loads(state["last_outcome"]) if state.get("last_outcome") else None
     state["last_error"] = state.get("last_error") or None
-    state.setdefault("state", "idle")
+    state["state"] = JobState(state.get("state") or JobState.IDLE)
     return state

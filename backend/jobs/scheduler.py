@@ -14,21 +14,33 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Protocol
+from enum import Enum
+from typing import Callable
 
 from backend.jobs.errors import RETRYABLE_FAILURES, describe_failure
+from backend.outcome import JobOutcome
 
 logger = logging.getLogger(__name__)
 
 
+class JobState(str, Enum):
+    """Where a (job, project) pair stands; the same five states in both job backends.
 
-class JobOutcome(Protocol):
-    """What a job returns: whether it produced something, why, and a version if it has one."""
+    A ``str`` enum, so ``/metrics`` serialises it as its value and the RQ backend's Lua scripts
+    (``backend/jobs/rq_state.py``) store the same strings."""
 
-    project_id: int
-    done: bool
-    reason: str
+    IDLE = "idle"
+    QUEUED = "queued"
+    RUNNING = "running"
+    BACKOFF = "backoff"  # the last run met a retryable failure (Label Studio); a retry is scheduled
+    FAILED = "failed"  # the last run raised a bug; the next request runs again
 
+    def __str__(self) -> str:
+        return self.value
+
+
+#: States in which nothing is queued or running (``wait_idle``): backing off waits on a timer.
+SETTLED = (JobState.IDLE, JobState.BACKOFF, JobState.FAILED)
 
 #: Seconds to wait before retrying a job that failed because Label Studio was unreachable or
 #: refused; the last delay repeats, so work resumes at most 5 minutes after it comes back.
@@ -39,15 +51,15 @@ def retry_delay(delays: tuple[float, ...], attempt: int) -> float:
     return delays[min(attempt, len(delays)) - 1]
 
 
-RunJob = Callable[[int, bool], Any]
-AfterJob = Callable[[Any], None]
+RunJob = Callable[[int, bool], JobOutcome]
+AfterJob = Callable[[JobOutcome], None]
 
 
 @dataclass
-class ProjectTraining:
+class ProjectJob:
     """Per-project scheduler state, reported as-is in ``/metrics``."""
 
-    state: str = "idle"  # idle | queued | running | backoff | failed (last run raised a bug)
+    state: JobState = JobState.IDLE
     attempts: int = 0
     retry_in: float | None = None
     requests: int = 0
@@ -62,7 +74,7 @@ class ProjectTraining:
     versions: list[str] = field(default_factory=list)
 
 
-def announce(name: str, outcome: Any, after: list[AfterJob]) -> None:
+def announce(name: str, outcome: JobOutcome, after: list[AfterJob]) -> None:
     """Log a job's outcome and, when it produced something, run the steps that follow it
     (a failing step is logged, never raised: the job itself succeeded)."""
     logger.info("project %s: %s %s (%s)", outcome.project_id, name, "done" if outcome.done else "skipped",
@@ -89,54 +101,57 @@ class CoalescingScheduler:
         self._run_job = run
         self._after = list(after or [])
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"labelqueue-{name}")
-        self._states: dict[int, ProjectTraining] = {}
+        self._states: dict[int, ProjectJob] = {}
         self._lock = threading.Lock()
+        self._timers: dict[int, threading.Timer] = {}
+        self._closed = False
 
     def request(self, project_id: int, *, force: bool = False) -> str:
         """Schedule a run; returns ``"scheduled"`` or ``"coalesced"`` (one is already pending)."""
         with self._lock:
-            state = self._states.setdefault(project_id, ProjectTraining())
+            state = self._states.setdefault(project_id, ProjectJob())
             state.requests += 1
-            if state.state not in ("idle", "failed"):
+            if state.state not in (JobState.IDLE, JobState.FAILED):
                 state.coalesced += 1
                 state.pending = True
                 state.pending_force = state.pending_force or force
                 return "coalesced"
-            state.state = "queued"
+            state.state = JobState.QUEUED
         self._executor.submit(self._work, project_id, force)
         return "scheduled"
 
     def _work(self, project_id: int, force: bool) -> None:
         again = True
-        while again:
+        while again and not self._closed:
             result = self._run_once(project_id, force)
             with self._lock:
                 state = self._states[project_id]
-                if result == "retry":
+                if result is JobState.BACKOFF:
                     self._back_off(project_id, state, force)
                     return
                 state.attempts, state.retry_in = 0, None
                 again, force = state.pending, state.pending_force
                 state.pending = state.pending_force = False
-                state.state = "queued" if again else result
+                state.state = JobState.QUEUED if again else result
 
-    def _back_off(self, project_id: int, state: ProjectTraining, force: bool) -> None:
+    def _back_off(self, project_id: int, state: ProjectJob, force: bool) -> None:
         """Called with the lock held: retry later; requests meanwhile fold into that retry."""
         state.attempts += 1
         delay = retry_delay(self._retry_delays, state.attempts)
-        state.state, state.retry_in = "backoff", delay
+        state.state, state.retry_in = JobState.BACKOFF, delay
         state.pending, state.pending_force = True, state.pending_force or force
         timer = threading.Timer(delay, self._wake, (project_id,))
         timer.daemon = True
+        self._timers[project_id] = timer
         timer.start()
 
     def _wake(self, project_id: int) -> None:
         with self._lock:
             state = self._states[project_id]
-            if state.state != "backoff":
+            if state.state != JobState.BACKOFF or self._closed:
                 return
             force = state.pending_force
-            state.state, state.pending, state.pending_force = "queued", False, False
+            state.state, state.pending, state.pending_force = JobState.QUEUED, False, False
         try:
             self._executor.submit(self._work, project_id, force)
         except RuntimeError:  # the process is shutting down; a pending-retrain marker survives it
@@ -145,14 +160,14 @@ class CoalescingScheduler:
     def degraded(self) -> dict[int, str]:
         """Projects whose last run failed because of Label Studio, with the reason."""
         with self._lock:
-            return {pid: s.last_error or "" for pid, s in self._states.items() if s.state == "backoff"}
+            return {pid: s.last_error or "" for pid, s in self._states.items() if s.state == JobState.BACKOFF}
 
-    def _run_once(self, project_id: int, force: bool) -> str:
-        """Run the job once: ``"idle"`` when it ran, ``"retry"`` when it failed for a reason
-        worth retrying (Label Studio), ``"failed"`` when it raised anything else."""
+    def _run_once(self, project_id: int, force: bool) -> JobState:
+        """Run the job once: ``IDLE`` when it ran, ``BACKOFF`` when it failed for a reason
+        worth retrying (Label Studio), ``FAILED`` when it raised anything else."""
         with self._lock:
             state = self._states[project_id]
-            state.state, state.last_started = "running", time.time()
+            state.state, state.last_started = JobState.RUNNING, time.time()
         try:
             outcome = self._run_job(project_id, force)
         except Exception as exc:  # a failed job must not kill the worker thread
@@ -164,14 +179,14 @@ class CoalescingScheduler:
                 logger.exception("project %s: %s failed", project_id, self.name)
             with self._lock:
                 state.last_error, state.last_finished = describe_failure(exc), time.time()
-            return "retry" if expected else "failed"
+            return JobState.BACKOFF if expected else JobState.FAILED
         with self._lock:
             state.runs += 1
-            state.last_outcome, state.last_error, state.last_finished = asdict(outcome), None, time.time()
-            if getattr(outcome, "version", None):
+            state.last_outcome, state.last_error, state.last_finished = outcome.to_json(), None, time.time()
+            if outcome.version:
                 state.versions = (state.versions + [outcome.version])[-20:]
         announce(self.name, outcome, self._after)
-        return "idle"
+        return JobState.IDLE
 
     def snapshot(self) -> dict[int, dict]:
         with self._lock:
@@ -182,7 +197,18 @@ class CoalescingScheduler:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                if all(s.state in ("idle", "backoff", "failed") for s in self._states.values()):
+                if all(s.state in SETTLED for s in self._states.values()):
                     return True
             time.sleep(0.05)
         return False
+
+    def close(self) -> None:
+        """Stop: cancel retry timers and queued runs, no follow-ups, and wait for the runs in
+        progress, so no thread outlives the scheduler (a test, a stopping process). A retrain
+        dropped here is not lost: its pending marker makes the next start run it."""
+        with self._lock:
+            self._closed = True
+            timers = list(self._timers.values())
+        for timer in timers:
+            timer.cancel()
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from label_studio_sdk import LabelStudio
 
 from backend.errors import ApiError
-from backend.model.labelconfig import TaskSpec
+from backend.model.labelconfig import TaskSpec, kind_of
 from backend.settings import Settings
 from backend.store import ModelStore, atomic_write_json
 
@@ -174,12 +174,13 @@ def labelled_task(task: dict[str, Any], spec: TaskSpec) -> LabelledTask | None:
 def resolve_annotations(annotations: Iterable[dict[str, Any]], spec: TaskSpec) -> tuple[str, ...] | None:
     """Majority vote over annotators' label sets; ties go to the most recently updated annotation.
 
-    Skipped or cancelled annotations must be filtered out by the caller. Choices that are not in
-    the config (renamed or removed labels) are dropped rather than learned.
+    Skipped or cancelled annotations must be filtered out by the caller. Labels are read by the
+    project's task kind, which drops what is not in the config (renamed or removed labels)
+    rather than learn it.
     """
     votes: list[tuple[tuple[str, ...], tuple[str, int]]] = []
     for annotation in annotations:
-        labels = choices_of(annotation.get("result") or [], spec)
+        labels = kind_of(spec).labels_of(annotation.get("result") or [], spec)
         if labels:
             recency = (str(annotation.get("updated_at") or annotation.get("created_at") or ""),
                        int(annotation.get("id") or 0))
@@ -196,18 +197,7 @@ def latest_prediction_labels(predictions: Iterable[dict[str, Any]], spec: TaskSp
     """The labels of the newest non-empty prediction, to tell whether an annotator overrode it."""
     dated = [(str(p.get("created_at") or ""), int(p.get("id") or 0), p) for p in predictions]
     for _, _, prediction in sorted(dated, key=lambda d: d[:2], reverse=True):
-        labels = choices_of(prediction.get("result") or [], spec)
+        labels = kind_of(spec).labels_of(prediction.get("result") or [], spec)
         if labels:
             return labels
     return None
-
-
-def choices_of(result: list[dict[str, Any]], spec: TaskSpec) -> tuple[str, ...]:
-    """The config's choices in one annotation or prediction result, in config order."""
-    chosen: set[str] = set()
-    for region in result:
-        if isinstance(region, dict) and region.get("from_name") == spec.from_name:
-            value = region.get("value") or {}
-            chosen.update(c for c in value.get("choices") or [] if isinstance(c, str))
-    ordered = tuple(label for label in spec.labels if label in chosen)
-    return ordered if spec.multilabel else ordered[:1]

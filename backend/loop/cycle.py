@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -19,9 +19,11 @@ from backend.loop.failures import FailureLog
 from backend.model.labelconfig import TaskSpec, parse_label_config
 from backend.labelstudio.gateway import Connections
 from backend.loop.pool_cache import CachedPool, PoolCache
-from backend.model.predict import chosen_labels
+from backend.model.classification import chosen_labels
 from backend.model.scoring import PoolScorer
 from backend.loop.project_options import ProjectOptionsStore
+from backend.loop.queue_record import QueuedTask, QueueRecord
+from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelCache, ModelStore, atomic_write_json
 from backend.loop.training import read_labelled
@@ -35,19 +37,12 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class CycleReport:
-    """What a cycle did; also the scheduler outcome for ``/metrics``."""
+class CycleRecorder(Protocol):
+    """Keeps the history of written queues (``queue.json`` holds only the latest); called by
+    the cycle right after the write, under its ``select`` lock. Must not raise: a recording
+    problem must not fail (and so retry and rewrite) the cycle."""
 
-    project_id: int
-    done: bool
-    reason: str
-    cycle: int = 0
-    model_version: str | None = None
-    pool_size: int = 0
-    selectable: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
+    def record_queue(self, project_id: int, queue: QueueRecord) -> None: ...
 
 
 @dataclass
@@ -63,18 +58,19 @@ class CycleContext:
     options: ProjectOptionsStore
     #: Scores the pool: here, or in chunks on RQ workers (``backend/jobs/pool_scoring.py``).
     scorer: PoolScorer
-    #: Called with ``(project_id, queue)`` after each queue is written (measurement records it).
-    after_write: list[Callable[[int, dict], None]] = field(default_factory=list)
+    #: Records each written queue (the loop monitor's SQLite history).
+    recorder: CycleRecorder
 
 
 def queue_path(store: ModelStore, project_id: int):
     return store.project_dir(project_id) / "queue.json"
 
 
-def read_queue(store: ModelStore, project_id: int) -> dict[str, Any] | None:
+def read_queue(store: ModelStore, project_id: int) -> QueueRecord | None:
+    """The latest written queue; ``None`` before the first (or if the file is unreadable)."""
     try:
-        return json.loads(queue_path(store, project_id).read_text())
-    except (OSError, ValueError):
+        return QueueRecord.from_json(json.loads(queue_path(store, project_id).read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -84,21 +80,24 @@ def cycle_seed(base: int, project_id: int, cycle: int) -> int:
 
 
 def run_cycle(ctx: CycleContext, project_id: int, *, size: int | None = None, force: bool = True,
-              progress: Progress = lambda step: None) -> CycleReport:
+              progress: Progress = lambda step: None) -> JobOutcome:
     """Select and write the next batch; the caller holds no lock (this takes ``select``).
 
     Without ``force`` (the after-retrain trigger) a cycle is skipped when the queue in Label
     Studio was already composed with the model in service and the same labelled set: with
     several worker processes, retrains in quick succession would otherwise leave a backlog of
     identical selection runs, each rewriting the queue under the annotators' hands.
+
+    The outcome's figures: ``cycle``, ``model_version``, ``pool_size``, ``selectable`` (unlabelled
+    tasks), ``counts`` (tasks per slice) and ``seconds`` (per step).
     """
     with ctx.store.lock(project_id, "select"):
         if not force:
             current = _current_state(ctx, project_id)
-            previous = read_queue(ctx.store, project_id) or {}
-            if current == (previous.get("model_version"), previous.get("labelled")):
-                return CycleReport(project_id, False, f"queue of cycle {previous.get('cycle')} is already "
-                                   f"current for model {current[0]}", cycle=int(previous.get("cycle", 0)))
+            previous = read_queue(ctx.store, project_id)
+            if previous is not None and current == (previous.model_version, previous.labelled):
+                return JobOutcome(project_id, False, f"queue of cycle {previous.cycle} is already "
+                                  f"current for model {current[0]}", figures={"cycle": previous.cycle})
         return _run_locked(ctx, project_id, size, progress)
 
 
@@ -107,7 +106,7 @@ def _current_state(ctx: CycleContext, project_id: int) -> tuple[str | None, int]
     return (manifest.version if manifest else None, len(read_labelled(ctx.store, project_id)))
 
 
-def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: Progress) -> CycleReport:
+def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: Progress) -> JobOutcome:
     seconds: dict[str, float] = {}
     clock = time.monotonic()
 
@@ -130,8 +129,8 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
     pool, labelled_set = score_pool(cached, labelled, model, spec, ctx.scorer, project_id)
     lap("score")
 
-    previous = read_queue(ctx.store, project_id) or {"cycle": 0, "items": []}
-    cycle = int(previous["cycle"]) + 1
+    previous = read_queue(ctx.store, project_id)
+    cycle = previous.cycle + 1 if previous else 1
     flagged = set(ctx.failures.read(project_id)) | set(cached.task_ids[cached.flagged].tolist())
     progress(f"composing cycle {cycle} from {len(pool.task_ids)} unlabelled tasks")
     try:
@@ -139,40 +138,38 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
                               seed=cycle_seed(ctx.settings.seed, project_id, cycle),
                               measure=ctx.settings.uncertainty_measure)
     except EmptyPoolError as exc:
-        return CycleReport(project_id, False, str(exc), cycle=cycle - 1, pool_size=len(cached.task_ids))
+        return JobOutcome(project_id, False, str(exc), figures={"cycle": cycle - 1, "pool_size": len(cached.task_ids)})
     lap("select")
 
     progress(f"writing {len(batch.items)} tasks into the 'Active learning queue' tab")
-    stale = [item["task_id"] for item in previous["items"] if item["task_id"] not in labelled]
+    stale = [item.task_id for item in previous.items if item.task_id not in labelled] if previous else []
     written = write_queue(client, project_id, batch.items, cycle, previous=stale)
     lap("write")
     predicted = predictions_of(batch.items, pool, spec) if model is not None else {}
-    queue = {
-        "cycle": cycle, "model_version": model.version if model else None, "labelled": len(labelled),
-        "created_at": datetime.now(timezone.utc).isoformat(), "tab_id": written.tab_id,
-        "counts": batch.counts, "size_requested": size, "mix": options.mix.__dict__,
-        "items": [{"task_id": i.task_id, "slice": i.slice, "rank": i.rank, "reason": i.reason,
-                   **predicted.get(i.task_id, {})} for i in batch.items],
-    }
-    atomic_write_json(queue_path(ctx.store, project_id), queue)
-    for hook in ctx.after_write:
-        hook(project_id, queue)
+    queue = QueueRecord(
+        cycle=cycle, model_version=model.version if model else None, labelled=len(labelled),
+        created_at=datetime.now(timezone.utc).isoformat(), tab_id=written.tab_id, counts=dict(batch.counts),
+        size_requested=size, mix=dict(options.mix.__dict__),
+        items=tuple(QueuedTask(i.task_id, i.slice, i.rank, i.reason, *predicted.get(i.task_id, (None, None)))
+                    for i in batch.items))
+    atomic_write_json(queue_path(ctx.store, project_id), queue.to_json())
+    ctx.recorder.record_queue(project_id, queue)
     logger.info("project %s: cycle %d queued %d tasks %s in %.2fs", project_id, cycle, len(batch.items),
                 batch.counts, sum(seconds.values()))
-    return CycleReport(project_id, True, f"queued {len(batch.items)} tasks", cycle=cycle,
-                       model_version=model.version if model else None, pool_size=len(cached.task_ids),
-                       selectable=len(pool.task_ids), counts=dict(batch.counts), seconds=seconds)
+    return JobOutcome(project_id, True, f"queued {len(batch.items)} tasks", figures={
+        "cycle": cycle, "model_version": model.version if model else None, "pool_size": len(cached.task_ids),
+        "selectable": len(pool.task_ids), "counts": dict(batch.counts), "seconds": seconds})
 
 
-def predictions_of(items, pool: Pool, spec: TaskSpec) -> dict[int, dict[str, Any]]:
+def predictions_of(items, pool: Pool, spec: TaskSpec) -> dict[int, tuple[tuple[str, ...], float]]:
     """What the model in service predicted for each queued task before anyone labelled it.
 
     Kept with the queue so the loop can be measured later: on control items this is an
     unbiased sample of the model's answers on the pool.
     """
     rows = {int(t): r for r, t in enumerate(pool.task_ids)}
-    return {item.task_id: {"predicted": chosen_labels(pool.proba[rows[item.task_id]], spec),
-                           "score": round(float(np.max(pool.proba[rows[item.task_id]])), 6)}
+    return {item.task_id: (tuple(chosen_labels(pool.proba[rows[item.task_id]], spec)),
+                           round(float(np.max(pool.proba[rows[item.task_id]])), 6))
             for item in items}
 
 

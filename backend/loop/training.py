@@ -10,35 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from backend.model.labelconfig import parse_label_config
+from backend.model.labelconfig import kind_of, parse_label_config
 from backend.labelstudio.gateway import Connections, LabelledTask, fetch_labelled
-from backend.model.classifier import fit_model
+from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelStore, atomic_write_json
 
 logger = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class TrainOutcome:
-    """What a retrain attempt did, for logs and ``/metrics``."""
-
-    project_id: int
-    trained: bool
-    reason: str
-    version: str | None = None
-    n_examples: int = 0
-    changed: int = 0
-    seconds: float = 0.0
-    classes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def done(self) -> bool:
-        return self.trained
-
 
 def labelled_path(store: ModelStore, project_id: int):
     return store.project_dir(project_id) / "labelled.json"
@@ -61,8 +42,12 @@ def count_changes(previous: dict[int, dict[str, Any]], current: list[LabelledTas
 
 
 def retrain(project_id: int, *, settings: Settings, store: ModelStore, connections: Connections,
-            force: bool = False) -> TrainOutcome:
-    """Retrain if enough labels changed (or ``force``); caller holds the project's training lock."""
+            force: bool = False) -> JobOutcome:
+    """Retrain if enough labels changed (or ``force``); caller holds the project's training lock.
+
+    ``done`` when a new model version was saved; the figures: ``n_examples``, ``changed`` (labels
+    since the model in service), and for a new model ``seconds`` and ``classes``.
+    """
     started = time.monotonic()
     client = connections.client(project_id)
     spec = parse_label_config(client.projects.get(id=project_id).label_config)
@@ -71,18 +56,18 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
     classes = sorted({label for t in labelled for label in t.labels})
 
     if not force and changed < settings.min_new_annotations:
-        return TrainOutcome(project_id, False, f"{changed} changed label(s) < "
-                            f"LABELQUEUE_MIN_NEW_ANNOTATIONS={settings.min_new_annotations}",
-                            n_examples=len(labelled), changed=changed)
+        return JobOutcome(project_id, False, f"{changed} changed label(s) < "
+                          f"LABELQUEUE_MIN_NEW_ANNOTATIONS={settings.min_new_annotations}",
+                          figures={"n_examples": len(labelled), "changed": changed})
     if len(classes) < 2:
-        return TrainOutcome(project_id, False, f"cold start: {len(classes)} distinct label(s) seen, "
-                            "need two", n_examples=len(labelled), changed=changed)
+        return JobOutcome(project_id, False, f"cold start: {len(classes)} distinct label(s) seen, need two",
+                          figures={"n_examples": len(labelled), "changed": changed})
 
     manifest = store.manifest(project_id)
     number = int(manifest.info.get("number", 0)) + 1 if manifest else 1
     version = f"v{number}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
-    model = fit_model([t.text for t in labelled], [t.labels for t in labelled], labels=spec.labels,
-                      multilabel=spec.multilabel, version=version, classifier=settings.classifier)
+    model = kind_of(spec).fit([t.text for t in labelled], [t.labels for t in labelled], spec, version=version,
+                              estimator=settings.classifier)
     seconds = time.monotonic() - started
     info = {"number": number, "n_examples": len(labelled), "classes": classes,
             "trained_at": datetime.now(timezone.utc).isoformat(), "train_seconds": round(seconds, 3),
@@ -92,6 +77,6 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
         str(t.task_id): {"labels": list(t.labels), "overridden": t.overridden} for t in labelled})
     logger.info("project %s: trained %s on %d labels (%d changed), %d classes, in %.2fs",
                 project_id, version, len(labelled), changed, len(classes), seconds)
-    return TrainOutcome(project_id, True, "forced" if force else "enough new labels", version=version,
-                        n_examples=len(labelled), changed=changed, seconds=seconds,
-                        classes=tuple(classes))
+    return JobOutcome(project_id, True, "forced" if force else "enough new labels", version=version,
+                      figures={"n_examples": len(labelled), "changed": changed, "seconds": seconds,
+                               "classes": list(classes)})

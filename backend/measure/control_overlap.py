@@ -23,7 +23,8 @@ from typing import Iterator
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError as LabelStudioApiError
 
-from backend.measure.cycles_db import CycleRecord, CyclesDB
+from backend.loop.queue_record import QueueRecord
+from backend.measure.cycles_db import CyclesDB
 from backend.measure.measurement import AnnotatedTask
 from backend.labelstudio.queue_writer import CYCLE_FIELD, RANK_FIELD, RANK_WIDTH, SLICE_FIELD
 
@@ -47,7 +48,7 @@ class OverlapResult:
     carried: list[int] = field(default_factory=list)
 
 
-def apply_control_overlap(client: LabelStudio, db: CyclesDB, project_id: int, cycles: list[CycleRecord],
+def apply_control_overlap(client: LabelStudio, db: CyclesDB, project_id: int, cycles: list[QueueRecord],
                           tasks: dict[int, AnnotatedTask], overlap: int) -> OverlapResult:
     """Ask for ``overlap`` annotations on new control tasks; carry unfinished ones into the newest cycle.
 

@@ -39,6 +39,7 @@ Schema (``PRAGMA user_version`` = 1)::
         payload                    TEXT     JSON (see backend/measure/measurement.py)
         report_html                TEXT     the rendered report
 
+Rows are read back as ``backend/loop/queue_record.QueueRecord``, the record the cycle writes.
 Cycle numbers come from ``queue.json``; if that file is deleted the count restarts at 1 and a
 new cycle 1 replaces the old one's row and items.
 """
@@ -49,10 +50,12 @@ import json
 import logging
 import os
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+from backend.loop.queue_record import QueuedTask, QueueRecord
 
 logger = logging.getLogger(__name__)
 
@@ -90,27 +93,6 @@ CREATE TABLE IF NOT EXISTS measurements (
 
 class CyclesDBError(RuntimeError):
     """The database was written by a newer labelqueue (schema version we do not know)."""
-
-
-@dataclass(frozen=True)
-class QueueItem:
-    task_id: int
-    slice: str
-    rank: int
-    predicted: tuple[str, ...] | None
-    score: float | None
-
-
-@dataclass(frozen=True)
-class CycleRecord:
-    cycle: int
-    model_version: str | None
-    created_at: str
-    labelled: int
-    size_requested: int | None
-    mix: dict[str, float]
-    counts: dict[str, int]
-    items: list[QueueItem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -162,37 +144,39 @@ class CyclesDB:
         finally:
             conn.close()
 
-    def record_queue(self, project_id: int, queue: dict[str, Any], trained: Iterable[int]) -> int:
+    def record_queue(self, project_id: int, queue: QueueRecord, trained: Iterable[int]) -> int:
         """Record a written queue and which labels its model was trained on; returns how many of
         those labels no earlier cycle's model had."""
-        cycle = int(queue["cycle"])
+        cycle = queue.cycle
         with self._connect() as conn:
             conn.execute("DELETE FROM queue_items WHERE project_id = ? AND cycle = ?", (project_id, cycle))
             conn.execute("INSERT OR REPLACE INTO cycles VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
-                project_id, cycle, queue.get("model_version"), queue["created_at"], int(queue["labelled"]),
-                queue.get("size_requested"), json.dumps(queue.get("mix") or {}), json.dumps(queue.get("counts") or {})))
+                project_id, cycle, queue.model_version, queue.created_at, queue.labelled, queue.size_requested,
+                json.dumps(queue.mix), json.dumps(queue.counts)))
             conn.executemany("INSERT INTO queue_items VALUES (?, ?, ?, ?, ?, ?, ?)", [
-                (project_id, cycle, int(item["task_id"]), item["slice"], int(item["rank"]),
-                 json.dumps(item["predicted"]) if "predicted" in item else None, item.get("score"))
-                for item in queue["items"]])
+                (project_id, cycle, item.task_id, item.slice, item.rank,
+                 json.dumps(list(item.predicted)) if item.predicted is not None else None, item.score)
+                for item in queue.items])
             before = conn.total_changes
             conn.executemany("INSERT OR IGNORE INTO trained_labels VALUES (?, ?, ?)",
                              [(project_id, int(task_id), cycle) for task_id in trained])
             return conn.total_changes - before
 
-    def cycles(self, project_id: int) -> list[CycleRecord]:
-        """Every recorded cycle of a project with its queued items, oldest first."""
+    def cycles(self, project_id: int) -> list[QueueRecord]:
+        """Every recorded cycle of a project with its queued items, oldest first (without the
+        tab id and the selection reasons, which are not kept)."""
         with self._connect() as conn:
             rows = conn.execute("SELECT cycle, model_version, created_at, labelled, size_requested, mix, counts "
                                 "FROM cycles WHERE project_id = ? ORDER BY cycle", (project_id,)).fetchall()
-            items: dict[int, list[QueueItem]] = {}
+            items: dict[int, list[QueuedTask]] = {}
             for cycle, task_id, slice_, rank, predicted, score in conn.execute(
                     "SELECT cycle, task_id, slice, rank, predicted, score FROM queue_items "
                     "WHERE project_id = ? ORDER BY cycle, rank", (project_id,)):
                 labels = tuple(json.loads(predicted)) if predicted is not None else None
-                items.setdefault(cycle, []).append(QueueItem(task_id, slice_, rank, labels, score))
-        return [CycleRecord(cycle, version, created, labelled, size, json.loads(mix), json.loads(counts),
-                            items.get(cycle, []))
+                items.setdefault(cycle, []).append(QueuedTask(task_id, slice_, rank, {}, labels, score))
+        return [QueueRecord(cycle=cycle, model_version=version, created_at=created, labelled=labelled,
+                            counts=json.loads(counts), mix=json.loads(mix), size_requested=size,
+                            items=tuple(items.get(cycle, ())))
                 for cycle, version, created, labelled, size, mix, counts in rows]
 
     def trained_labels(self, project_id: int) -> dict[int, int]:

@@ -1,7 +1,8 @@
 """Keeps each project's loop measurement current, in the background, and answers for it cheaply.
 
-After every written queue (``CycleContext.after_write``) :meth:`LoopMonitor.record_queue` stores the
-queue in SQLite and requests a *measure* job. The job reads the project's annotations from
+The cycle hands every written queue to :meth:`LoopMonitor.record_queue` (its ``recorder``),
+which stores it in SQLite; the selection job's ``after`` step :meth:`LoopMonitor.after_cycle`
+then requests a *measure* job. The job reads the project's annotations from
 Label Studio once, asks for overlap on new control tasks, measures every cycle, lowers the
 uncertain share if warranted and allowed, renders the report and stores measurement and page.
 ``/metrics`` and ``GET /projects/<id>/report`` then only read SQLite; no request waits on
@@ -17,32 +18,22 @@ from typing import Any
 from label_studio_sdk import LabelStudio
 
 from backend.measure.control_overlap import apply_control_overlap
-from backend.measure.cycles_db import CycleRecord, CyclesDB
-from backend.model.labelconfig import parse_label_config
+from backend.loop.queue_record import QueueRecord
+from backend.measure.cycles_db import CyclesDB
+from backend.model.labelconfig import TaskSpec, kind_of, parse_label_config
 from backend.jobs.backends import JobBackend
 from backend.labelstudio.gateway import Connections
 from backend.measure.measurement import AnnotatedTask, LoopConfig, measure_loop, read_annotated
 from backend.loop.mix_adjustment import save_adjustment
 from backend.loop.project_options import ProjectOptionsStore
 from backend.measure.report import render_report
+from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelStore
 from backend.loop.training import read_labelled
 from selection.loop_warnings import lowered_mix
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class MeasureOutcome:
-    """What a measure job did, for logs and ``/metrics``."""
-
-    project_id: int
-    done: bool
-    reason: str
-    cycles: int = 0
-    warnings: int = 0
-    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -62,26 +53,29 @@ class LoopMonitor:
         self.config = LoopConfig.from_settings(settings)
         self.jobs = jobs.scheduler("measure", self.refresh, threads=1)
 
-    def record_queue(self, project_id: int, queue: dict[str, Any]) -> None:
-        """The cycle hook: record the queue, then measure in the background.
+    def record_queue(self, project_id: int, queue: QueueRecord) -> None:
+        """The cycle's recorder: store the written queue in SQLite.
 
         Never raises: a measurement problem must not fail the selection cycle that called it
         (the scheduler would retry the whole cycle and rewrite the queue).
         """
         try:
             added = self.db.record_queue(project_id, queue, read_labelled(self.store, project_id))
-            logger.info("project %s: recorded cycle %s (%d new labels in training)", project_id, queue["cycle"], added)
-            self.jobs.request(project_id)
+            logger.info("project %s: recorded cycle %s (%d new labels in training)", project_id, queue.cycle, added)
         except Exception:
-            logger.exception("project %s: could not record cycle %s", project_id, queue.get("cycle"))
+            logger.exception("project %s: could not record cycle %s", project_id, queue.cycle)
+
+    def after_cycle(self, outcome: JobOutcome) -> None:
+        """The step after a selection that wrote a queue: measure in the background."""
+        self.jobs.request(outcome.project_id)
 
     def measure(self, project_id: int) -> Measured:
         """Measure now and render, without writing anything (the CLI's ``report``)."""
-        _, tasks, cycles, labels = self._read(project_id)
-        payload = self._measure(project_id, labels, cycles, tasks)
+        _, tasks, cycles, spec = self._read(project_id)
+        payload = self._measure(project_id, spec, cycles, tasks)
         return Measured(payload, render_report(payload))
 
-    def refresh(self, project_id: int, force: bool = False) -> MeasureOutcome:
+    def refresh(self, project_id: int, force: bool = False) -> JobOutcome:
         """The background job (``force`` is the scheduler's flag; every run measures).
 
         Runs under the project's ``measure`` lock: two worker processes measuring at once could
@@ -90,31 +84,32 @@ class LoopMonitor:
         with self.store.lock(project_id, "measure"):
             return self._refresh_locked(project_id)
 
-    def _refresh_locked(self, project_id: int) -> MeasureOutcome:
+    def _refresh_locked(self, project_id: int) -> JobOutcome:
         started = time.monotonic()
-        client, tasks, cycles, labels = self._read(project_id)
+        client, tasks, cycles, spec = self._read(project_id)
         if not cycles:
-            return MeasureOutcome(project_id, False, "no cycle recorded yet")
+            return JobOutcome(project_id, False, "no cycle recorded yet")
         overlap = self.options.get(project_id).control_overlap
         if overlap > 1 or self.db.overlap_requested(project_id):
             apply_control_overlap(client, self.db, project_id, cycles, tasks, overlap)
-        payload = self._measure(project_id, labels, cycles, tasks)
+        payload = self._measure(project_id, spec, cycles, tasks)
         if self.settings.auto_adjust_mix and self.adjust_mix(project_id, cycles[-1].cycle, payload):
-            payload = self._measure(project_id, labels, cycles, tasks)
+            payload = self._measure(project_id, spec, cycles, tasks)
         self.db.save_measurement(project_id, payload, render_report(payload))
         seconds = time.monotonic() - started
-        return MeasureOutcome(project_id, True, f"measured {len(cycles)} cycles", cycles=len(cycles),
-                              warnings=len(payload["warnings"]), seconds=round(seconds, 3))
+        return JobOutcome(project_id, True, f"measured {len(cycles)} cycles", figures={
+            "cycles": len(cycles), "warnings": len(payload["warnings"]), "seconds": round(seconds, 3)})
 
-    def _read(self, project_id: int) -> tuple[LabelStudio, dict[int, AnnotatedTask], list[CycleRecord], tuple[str, ...]]:
+    def _read(self, project_id: int) -> tuple[LabelStudio, dict[int, AnnotatedTask], list[QueueRecord], TaskSpec]:
         client = self.connections.client(project_id)
         spec = parse_label_config(client.projects.get(id=project_id).label_config)
-        return client, read_annotated(client, project_id, spec), self.db.cycles(project_id), spec.labels
+        return client, read_annotated(client, project_id, spec), self.db.cycles(project_id), spec
 
-    def _measure(self, project_id: int, labels: tuple[str, ...], cycles: list[CycleRecord],
+    def _measure(self, project_id: int, spec: TaskSpec, cycles: list[QueueRecord],
                  tasks: dict[int, AnnotatedTask]) -> dict[str, Any]:
-        return measure_loop(project_id, labels, cycles, tasks, self.db.trained_labels(project_id),
-                            self.db.feedback(project_id), self.config, self.db.mix_changes(project_id))
+        return measure_loop(project_id, spec.labels, cycles, tasks, self.db.trained_labels(project_id),
+                            self.db.feedback(project_id), self.config, self.db.mix_changes(project_id),
+                            kind=kind_of(spec))
 
     def adjust_mix(self, project_id: int, cycle: int, payload: dict[str, Any]) -> bool:
         """Lower the uncertain share one step when labels on it are getting noisier; at most once

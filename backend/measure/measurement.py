@@ -29,26 +29,25 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from label_studio_sdk import LabelStudio
 
-from backend.measure.cycles_db import CycleRecord, Feedback, QueueItem
-from backend.model.labelconfig import TaskSpec
-from backend.labelstudio.gateway import choices_of, iter_annotated_tasks, resolve_annotations
+from backend.loop.queue_record import QueuedTask, QueueRecord
+from backend.measure.cycles_db import Feedback
+from backend.model.labelconfig import KINDS, TaskSpec, kind_of
+from backend.model.task_kind import TaskKind
+from backend.model.task_kind import num
+from backend.labelstudio.gateway import iter_annotated_tasks, resolve_annotations
 from backend.settings import Settings
 from selection.agreement import Agreement, agreement
 from selection.loop_warnings import CycleSignals, LoopThresholds, loop_warnings
 from selection.metrics import (
-    accuracy,
     as_indicator,
-    bootstrap_interval,
     class_precision_recall,
     cost_per_point,
     gain_per_label,
-    macro_f1,
     wilson_interval,
 )
 
 UNQUEUED = "unqueued"
 EDGE_SLICES = ("uncertain", "failure")
-BOOTSTRAP_RESAMPLES = 1000
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def annotated_task(task: dict[str, Any], spec: TaskSpec) -> AnnotatedTask:
     usable = [a for a in annotations if not a.get("was_cancelled")]
     latest: dict[int, tuple[str, tuple[str, ...]]] = {}
     for annotation in usable:
-        labels = choices_of(annotation.get("result") or [], spec)
+        labels = kind_of(spec).labels_of(annotation.get("result") or [], spec)
         who = annotation.get("completed_by")
         who = who.get("id") if isinstance(who, dict) else who
         when = str(annotation.get("updated_at") or annotation.get("created_at") or "")
@@ -131,26 +130,6 @@ def class_list(raw: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in raw.split(",") if name.strip())
 
 
-def num(value: float | None, digits: int = 6) -> float | None:
-    """JSON has no NaN: unmeasurable figures leave as null."""
-    return None if value is None or math.isnan(value) else round(float(value), digits)
-
-
-def quality(pairs: Sequence[tuple[tuple[str, ...], tuple[str, ...]]], labels: Sequence[str],
-            rng: np.random.Generator) -> dict[str, Any] | None:
-    """Accuracy with a Wilson interval and macro-F1 with a bootstrap interval of (true, predicted) pairs."""
-    if not pairs:
-        return None
-    y_true = as_indicator([t for t, _ in pairs], labels)
-    y_pred = as_indicator([p for _, p in pairs], labels)
-    correct = int(round(float(accuracy(y_true, y_pred)) * len(pairs)))
-    low, high = wilson_interval(correct, len(pairs))
-    f1_low, f1_high = bootstrap_interval(y_true, y_pred, macro_f1, rng, n_resamples=BOOTSTRAP_RESAMPLES)
-    return {"n": len(pairs), "correct": correct, "accuracy": num(correct / len(pairs)), "low": num(low),
-            "high": num(high), "macro_f1": num(float(macro_f1(y_true, y_pred))), "f1_low": num(f1_low),
-            "f1_high": num(f1_high)}
-
-
 def agreement_figures(found: Agreement) -> dict[str, Any]:
     return {"items": found.items, "annotators": found.annotators, "percent": num(found.percent),
             "kappa": num(found.kappa), "kappa_kind": found.kappa_kind}
@@ -161,25 +140,27 @@ def error_rate(wrong: int, n: int) -> dict[str, Any]:
     return {"n": n, "wrong": wrong, "error": num(wrong / n) if n else None, "low": num(low), "high": num(high)}
 
 
-def last_item_of(cycles: Sequence[CycleRecord]) -> dict[int, tuple[int, QueueItem]]:
+def last_item_of(cycles: Sequence[QueueRecord]) -> dict[int, tuple[int, QueuedTask]]:
     """Task id -> (cycle, item) of the last cycle that queued it."""
-    found: dict[int, tuple[int, QueueItem]] = {}
+    found: dict[int, tuple[int, QueuedTask]] = {}
     for record in cycles:
         for item in record.items:
             found[item.task_id] = (record.cycle, item)
     return found
 
 
-def measure_loop(project_id: int, labels: Sequence[str], cycles: Sequence[CycleRecord],
+def measure_loop(project_id: int, labels: Sequence[str], cycles: Sequence[QueueRecord],
                  tasks: dict[int, AnnotatedTask], trained: dict[int, int], feedback: Sequence[Feedback],
-                 config: LoopConfig, mix_changes: Sequence[dict] = ()) -> dict[str, Any]:
-    """The whole measurement of one project, JSON-ready (see the module docstring)."""
+                 config: LoopConfig, mix_changes: Sequence[dict] = (), kind: TaskKind = KINDS[0]) -> dict[str, Any]:
+    """The whole measurement of one project, JSON-ready (see the module docstring); control
+    quality is the task ``kind``'s (the project's, from its config; classification by default)."""
     last = last_item_of(cycles)
     slice_of = {task_id: item.slice for task_id, (_, item) in last.items()}
     added: dict[int, list[int]] = {}
     for task_id, cycle in trained.items():
         added.setdefault(cycle, []).append(task_id)
-    rows = [cycle_row(record, labels, tasks, added.get(record.cycle, []), slice_of, last, config) for record in cycles]
+    rows = [cycle_row(record, labels, tasks, added.get(record.cycle, []), slice_of, last, config, kind)
+            for record in cycles]
     add_gains(rows, config.cost)
 
     rated = {t.task_id: list(t.ratings) for t in tasks.values() if len(t.ratings) >= 2}
@@ -223,8 +204,9 @@ def _percent_and_items(figures: dict | None) -> tuple[float, int]:
     return (figures["percent"], figures["items"])
 
 
-def cycle_row(record: CycleRecord, labels: Sequence[str], tasks: dict[int, AnnotatedTask], added: list[int],
-              slice_of: dict[int, str], last: dict[int, tuple[int, QueueItem]], config: LoopConfig) -> dict[str, Any]:
+def cycle_row(record: QueueRecord, labels: Sequence[str], tasks: dict[int, AnnotatedTask], added: list[int],
+              slice_of: dict[int, str], last: dict[int, tuple[int, QueuedTask]], config: LoopConfig,
+              kind: TaskKind) -> dict[str, Any]:
     """One cycle's figures; ``added`` are the labels its model was the first to be trained on."""
     spent = [tasks[t] for t in added if t in tasks]
     measured: dict[str, list] = {}
@@ -246,7 +228,7 @@ def cycle_row(record: CycleRecord, labels: Sequence[str], tasks: dict[int, Annot
         "labels_added": {"total": len(added), "per_slice": dict(Counter(slice_of.get(t, UNQUEUED) for t in added))},
         "annotations": sum(t.annotations for t in spent),
         "cost": num(config.cost.of(sum(t.seconds for t in spent), sum(t.annotations for t in spent)), 3),
-        "control": quality(control_pairs, labels, rng),
+        "control": kind.quality(control_pairs, labels, rng),
         "slices": {s: {"n": len(p), "accuracy": _accuracy(p)} for s, p in sorted(measured.items())},
         "edge": {"n": len(edge), "accuracy": _accuracy(edge)},
         "agreement": {s: agreement_figures(agreement(items)) for s, items in sorted(rated.items())},

@@ -1,8 +1,8 @@
 """Turning model probabilities into the predictions Label Studio stores.
 
-Each task gets exactly one prediction, in request order: a ``choices`` region, ``score`` (the
-probability of the top label, which Label Studio sorts and filters on), ``model_version`` and our
-own ``uncertainty``. Before the first model exists (fewer than two distinct labels) every task
+Each task gets exactly one prediction, in request order, shaped by the project's task kind
+(``backend/model/task_kind.py``; for classification a ``choices`` region): ``result``, ``score``
+(which Label Studio sorts and filters on), ``model_version`` and our own ``uncertainty``. Before the first model exists (fewer than two distinct labels) every task
 gets the *cold-start* prediction: an empty result, score 0, model version ``untrained`` and
 uncertainty 1. Label Studio accepts and stores it without logging an error (an empty
 ``results`` list would be logged as an error), and a retrained model's new version makes Label
@@ -12,12 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
-
 from backend.errors import ApiError
-from backend.model.labelconfig import TaskSpec
-from backend.model.classifier import TrainedModel
-from selection.uncertainty import uncertainty_scores
+from backend.model.labelconfig import TaskSpec, kind_of
 
 UNTRAINED_VERSION = "untrained"
 
@@ -44,33 +40,11 @@ def task_texts(tasks: Any, spec: TaskSpec, limit: int) -> list[str]:
     return texts
 
 
-def predictions(texts: Sequence[str], spec: TaskSpec, model: TrainedModel | None,
-                measure: str) -> list[dict[str, Any]]:
+def predictions(texts: Sequence[str], spec: TaskSpec, model: Any, measure: str) -> list[dict[str, Any]]:
+    """One prediction per text: the task kind's, or the cold-start one while no model exists."""
     if model is None:
         return [cold_start_prediction() for _ in texts]
-    proba = model.predict_proba(texts)
-    uncertainty = uncertainty_scores(proba, measure=measure, multilabel=spec.multilabel)
-    return [prediction(row, u, spec, model.version) for row, u in zip(proba, uncertainty)]
-
-
-def chosen_labels(proba: np.ndarray, spec: TaskSpec) -> list[str]:
-    """The labels a prediction selects: the top one, or for multi-label every label at >= 0.5
-    (the top one if none reaches it)."""
-    top = int(np.argmax(proba))
-    if spec.multilabel:
-        return [label for label, p in zip(spec.labels, proba) if p >= 0.5] or [spec.labels[top]]
-    return [spec.labels[top]]
-
-
-def prediction(proba: np.ndarray, uncertainty: float, spec: TaskSpec, version: str) -> dict[str, Any]:
-    """One task's prediction, in the shape Label Studio stores."""
-    return {
-        "result": [{"from_name": spec.from_name, "to_name": spec.to_name, "type": "choices",
-                    "value": {"choices": chosen_labels(proba, spec)}}],
-        "score": round(float(np.max(proba)), 6),
-        "model_version": version,
-        "uncertainty": round(float(uncertainty), 6),
-    }
+    return kind_of(spec).predict(model, texts, spec, measure)
 
 
 def cold_start_prediction() -> dict[str, Any]:

@@ -114,9 +114,7 @@ def queue(project_id: int):
     if current is None:
         raise UnknownProjectError(f"project {project_id} has no queue yet: it is written after the "
                                   "first retrain, or by POST /projects/<id>/select")
-    return jsonify({"cycle": current["cycle"], "model_version": current["model_version"],
-                    "created_at": current["created_at"], "counts": current["counts"],
-                    "items": current["items"]})
+    return jsonify(current.to_api())
 
 
 @routes.post("/projects/<project_id:project_id>/failures")

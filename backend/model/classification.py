@@ -1,0 +1,101 @@
+"""Text classification, the first task kind: one ``<Choices>`` bound to one ``<Text value="$field">``,
+single choice or ``choice="multiple"``.
+
+A label is the tuple of chosen label names in config order (exactly one for single choice); the
+model is the classifier of ``backend/model/classifier.py``; a prediction is one ``choices``
+region scored by the top label's probability; control quality is accuracy with a Wilson interval
+and macro-F1 with a seeded bootstrap interval.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from backend.errors import UnsupportedConfigError
+from backend.model.classifier import TrainedModel, fit_model
+from backend.model.task_kind import TaskSpec, num
+from selection.metrics import accuracy, as_indicator, bootstrap_interval, macro_f1, wilson_interval
+from selection.uncertainty import uncertainty_scores
+
+BOOTSTRAP_RESAMPLES = 1000
+
+
+class Classification:
+    """The :class:`~backend.model.task_kind.TaskKind` of single- and multi-label text classification."""
+
+    name = "classification"
+
+    def spec_of(self, interface: Any) -> TaskSpec | None:
+        for control in interface.controls:
+            if control.tag.lower() != "choices":
+                continue
+            for obj in control.objects:
+                if obj.tag.lower() == "text" and str(obj.value).startswith("$"):
+                    return self._spec(control, obj)
+        return None
+
+    def _spec(self, control: Any, obj: Any) -> TaskSpec:
+        labels = tuple(control.labels)
+        if len(labels) < 2:
+            raise UnsupportedConfigError(
+                f"<Choices name=\"{control.name}\"> has {len(labels)} choice(s); at least two are "
+                "needed to learn anything", field="label_config")
+        choice = str(control.attr.get("choice", "single")).lower()
+        return TaskSpec(from_name=control.name, to_name=obj.name, value_key=str(obj.value)[1:], labels=labels,
+                        multilabel=choice == "multiple", kind=self.name)
+
+    def labels_of(self, result: list[dict[str, Any]], spec: TaskSpec) -> tuple[str, ...]:
+        """The config's choices in one annotation or prediction result, in config order."""
+        chosen: set[str] = set()
+        for region in result:
+            if isinstance(region, dict) and region.get("from_name") == spec.from_name:
+                value = region.get("value") or {}
+                chosen.update(c for c in value.get("choices") or [] if isinstance(c, str))
+        ordered = tuple(label for label in spec.labels if label in chosen)
+        return ordered if spec.multilabel else ordered[:1]
+
+    def fit(self, texts: Sequence[str], targets: Sequence[tuple[str, ...]], spec: TaskSpec, *, version: str,
+            estimator: str | None) -> TrainedModel:
+        return fit_model(texts, targets, labels=spec.labels, multilabel=spec.multilabel, version=version,
+                         classifier=estimator)
+
+    def predict(self, model: TrainedModel, texts: Sequence[str], spec: TaskSpec,
+                measure: str) -> list[dict[str, Any]]:
+        proba = model.predict_proba(texts)
+        uncertainty = uncertainty_scores(proba, measure=measure, multilabel=spec.multilabel)
+        return [prediction(row, u, spec, model.version) for row, u in zip(proba, uncertainty)]
+
+    def quality(self, pairs: Sequence[tuple[tuple[str, ...], tuple[str, ...]]], labels: Sequence[str],
+                rng: np.random.Generator) -> dict[str, Any] | None:
+        """Accuracy with a Wilson interval and macro-F1 with a bootstrap interval of (true, predicted) pairs."""
+        if not pairs:
+            return None
+        y_true = as_indicator([t for t, _ in pairs], labels)
+        y_pred = as_indicator([p for _, p in pairs], labels)
+        correct = int(round(float(accuracy(y_true, y_pred)) * len(pairs)))
+        low, high = wilson_interval(correct, len(pairs))
+        f1_low, f1_high = bootstrap_interval(y_true, y_pred, macro_f1, rng, n_resamples=BOOTSTRAP_RESAMPLES)
+        return {"n": len(pairs), "correct": correct, "accuracy": num(correct / len(pairs)), "low": num(low),
+                "high": num(high), "macro_f1": num(float(macro_f1(y_true, y_pred))), "f1_low": num(f1_low),
+                "f1_high": num(f1_high)}
+
+
+def chosen_labels(proba: np.ndarray, spec: TaskSpec) -> list[str]:
+    """The labels a prediction selects: the top one, or for multi-label every label at >= 0.5
+    (the top one if none reaches it)."""
+    top = int(np.argmax(proba))
+    if spec.multilabel:
+        return [label for label, p in zip(spec.labels, proba) if p >= 0.5] or [spec.labels[top]]
+    return [spec.labels[top]]
+
+
+def prediction(proba: np.ndarray, uncertainty: float, spec: TaskSpec, version: str) -> dict[str, Any]:
+    """One task's prediction, in the shape Label Studio stores."""
+    return {
+        "result": [{"from_name": spec.from_name, "to_name": spec.to_name, "type": "choices",
+                    "value": {"choices": chosen_labels(proba, spec)}}],
+        "score": round(float(np.max(proba)), 6),
+        "model_version": version,
+        "uncertainty": round(float(uncertainty), 6),
+    }

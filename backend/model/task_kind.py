@@ -1,0 +1,78 @@
+"""The seam between the loop and what kind of labelling a project does.
+
+A *task kind* (text classification today; span labelling, issue 16, next) owns everything that
+depends on the shape of a label: which labelling configs it serves, how a label is read from an
+annotation's result, how a model is fitted on labels and turned into Label Studio predictions,
+and how predictions are scored against annotators on the control slice. Callers (training,
+``/predict``, the gateway's annotation resolution, measurement) go through
+:func:`backend.model.labelconfig.kind_of` and never look inside a label, so a second kind plugs
+in by implementing :class:`TaskKind` and joining ``labelconfig.KINDS``.
+
+A label (``Target``) is a hashable tuple, so annotators' labels can be compared and voted on
+whatever the kind: label names in config order for classification, and for spans e.g.
+``((start, end, label), ...)`` in character offsets.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Hashable, Protocol, Sequence
+
+import numpy as np
+
+#: One task's label as a kind reads it from an annotation; empty when the result holds none.
+Target = tuple[Hashable, ...]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """The learning problem a labelling config describes.
+
+    Attributes
+    ----------
+    kind : the :class:`TaskKind` serving it (``"classification"``).
+    from_name, to_name : the control's name and the ``Text`` object it labels; they go into
+        every prediction so Label Studio can attach it to the right region.
+    value_key : the key in ``task["data"]`` holding the text (``$text`` -> ``"text"``).
+    labels : the control's labels in config order; probability columns follow this order.
+    multilabel : classification with ``choice="multiple"``: labels are independent decisions.
+    """
+
+    from_name: str
+    to_name: str
+    value_key: str
+    labels: tuple[str, ...]
+    multilabel: bool
+    kind: str = "classification"
+
+
+class TaskKind(Protocol):
+    """What the loop asks of one kind of labelling task; see the module docstring."""
+
+    name: str
+
+    def spec_of(self, interface: Any) -> TaskSpec | None:
+        """The spec of a parsed config (a ``LabelInterface``) this kind serves; ``None`` when it has
+        no control of this kind; ``UnsupportedConfigError`` when it has one this kind cannot serve."""
+
+    def labels_of(self, result: list[dict[str, Any]], spec: TaskSpec) -> Target:
+        """The label in one annotation's or prediction's ``result`` (regions of ``spec.from_name``)."""
+
+    def fit(self, texts: Sequence[str], targets: Sequence[Target], spec: TaskSpec, *, version: str,
+            estimator: str | None) -> Any:
+        """A fitted model (``version``, ``labels`` and ``predict_proba`` as ``TrainedModel``);
+        ``estimator`` is the configured factory's dotted path, ``None`` for the default."""
+
+    def predict(self, model: Any, texts: Sequence[str], spec: TaskSpec, measure: str) -> list[dict[str, Any]]:
+        """One Label Studio prediction per text, in order: ``result`` regions, ``score``,
+        ``model_version`` and our ``uncertainty`` (by the named measure)."""
+
+    def quality(self, pairs: Sequence[tuple[Target, Target]], labels: Sequence[str],
+                rng: np.random.Generator) -> dict[str, Any] | None:
+        """Figures of (annotators' label, model's prediction) pairs on control, JSON-ready
+        (``n``, ``correct``, ``accuracy`` with ``low``/``high`` at least); ``None`` without pairs."""
+
+
+def num(value: float | None, digits: int = 6) -> float | None:
+    """JSON has no NaN: unmeasurable figures leave as null."""
+    return None if value is None or math.isnan(value) else round(float(value), digits)
