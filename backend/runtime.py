@@ -10,8 +10,8 @@ they run on this process's threads or on RQ workers is the job backend's busines
 """
 from __future__ import annotations
 
-import json
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +20,10 @@ from backend.loop.cycle import CycleContext, CycleReport, read_queue, run_cycle
 from backend.loop.failures import FailureLog
 from backend.jobs.backends import JobBackend, JobScheduler, job_backend, open_store
 from backend.jobs.errors import JobQueueUnavailable
+from backend.layout import NOT_CONNECTED, StateFileError, read_state
 from backend.model.labelconfig import parse_label_config
 from backend.labelstudio.gateway import Connections
+from backend.measure.cycles_db import CyclesDBError
 from backend.measure.loop_monitor import LoopMonitor
 from backend.loop.pool_cache import PoolCache
 from backend.loop.project_options import ProjectOptionsStore
@@ -30,10 +32,6 @@ from backend.store import ModelCache, atomic_write_json
 from backend.loop.training import TrainOutcome, read_labelled, retrain
 
 logger = logging.getLogger(__name__)
-
-#: Marker file written when a retrain is requested and removed when it has run.
-PENDING_RETRAIN = "retrain.pending"
-
 
 @dataclass(frozen=True)
 class PoolSyncOutcome:
@@ -58,7 +56,7 @@ class Runtime(CycleContext):
         store = open_store(settings, jobs)
         rt = cls(settings=settings, store=store, models=ModelCache(store),
                  connections=Connections(settings, store),
-                 pool_cache=PoolCache(store, seed=settings.seed, failure_field=settings.failure_rule()),
+                 pool_cache=PoolCache(store, seed=settings.seed, failure_field=settings.failure_field),
                  failures=FailureLog(store), options=ProjectOptionsStore(settings, store),
                  scorer=jobs.scorer(store))
         rt.jobs = jobs
@@ -71,11 +69,27 @@ class Runtime(CycleContext):
         return rt
 
     def request_retrain(self, project_id: int, *, force: bool = False) -> str:
-        """Schedule a retrain, first recording it on disk so a crash cannot lose it."""
-        marker = self.store.project_dir(project_id) / PENDING_RETRAIN
+        """Schedule a retrain, first recording it on disk so a crash cannot lose it. Only for a
+        project that exists (:class:`ProjectNotFound` otherwise): a forged webhook naming any id
+        leaves no marker and no job behind."""
+        self.store.layout.require(project_id)
+        marker = self.store.layout.retrain_pending(project_id)
         if not marker.exists() or force:
             atomic_write_json(marker, {"force": force})
         return self.retrains.request(project_id, force=force)
+
+    def request_selection(self, project_id: int) -> str:
+        """Compose a new batch now, for a project that exists."""
+        self.store.layout.require(project_id)
+        return self.selections.request(project_id, force=True)
+
+    def request_pool_sync(self, project_id: int, *, reconcile: bool) -> str:
+        self.store.layout.require(project_id)
+        return self.pool_syncs.request(project_id, force=reconcile)
+
+    def request_measure(self, project_id: int) -> str:
+        self.store.layout.require(project_id)
+        return self.loop.jobs.request(project_id)
 
     def resume_interrupted(self, *, idle_only: bool = False) -> list[int]:
         """Re-request retrains that were requested but never finished (crash, kill -9, a request
@@ -85,11 +99,14 @@ class Runtime(CycleContext):
         resumed = []
         busy = {pid for pid, s in self.retrains.snapshot().items() if s["state"] != "idle"} if idle_only else set()
         for project_id in sorted(self.known_projects() - busy):
-            marker = self.store.project_dir(project_id) / PENDING_RETRAIN
             try:
-                force = bool(json.loads(marker.read_text()).get("force"))
-            except (OSError, ValueError):
+                pending = read_state(self.store.layout.retrain_pending(project_id))
+            except StateFileError as exc:  # a torn marker still means a retrain was requested
+                logger.warning("project %s: %s; resuming the retrain anyway", project_id, exc)
+                pending = {"force": False}
+            if pending is None:
                 continue
+            force = bool(pending.get("force"))
             logger.info("project %s: resuming a retrain interrupted before it finished", project_id)
             try:
                 self.retrains.request(project_id, force=force)
@@ -102,12 +119,14 @@ class Runtime(CycleContext):
     def retrain_locked(self, project_id: int, force: bool) -> TrainOutcome:
         """Retrain under the project's ``train`` lock, so other processes wait their turn; first
         give Label Studio a moment to commit the annotation whose webhook asked for it."""
+        if not self.store.exists(project_id):
+            return TrainOutcome(project_id, False, NOT_CONNECTED)
         time.sleep(self.settings.retrain_settle_seconds)
         with self.store.lock(project_id, "train"):
             outcome = retrain(project_id, settings=self.settings, store=self.store,
                               connections=self.connections, force=force)
             if not self.retrains.has_pending(project_id):
-                (self.store.project_dir(project_id) / PENDING_RETRAIN).unlink(missing_ok=True)
+                self.store.layout.retrain_pending(project_id).unlink(missing_ok=True)
             return outcome
 
     def degraded(self) -> str | None:
@@ -121,10 +140,14 @@ class Runtime(CycleContext):
 
     def select(self, project_id: int, force: bool = False) -> CycleReport:
         """``force``: on demand (always compose); otherwise after a retrain (skip if current)."""
+        if not self.store.exists(project_id):
+            return CycleReport(project_id, False, NOT_CONNECTED)
         return run_cycle(self, project_id, force=force)
 
     def sync_pool(self, project_id: int, reconcile: bool) -> PoolSyncOutcome:
         """New tasks are appended; after deletions (``reconcile``) missing ones are dropped too."""
+        if not self.store.exists(project_id):
+            return PoolSyncOutcome(project_id, False, NOT_CONNECTED)
         client = self.connections.client(project_id)
         spec = parse_label_config(client.projects.get(id=project_id).label_config)
         if reconcile:
@@ -133,10 +156,18 @@ class Runtime(CycleContext):
         return PoolSyncOutcome(project_id, True, f"{len(pool.task_ids)} tasks cached")
 
     def metrics(self) -> dict[str, Any]:
+        """Every project that exists on disk; one project's unreadable file shows as its
+        ``error`` and never hides the others."""
         jobs = {s.name: s.snapshot() for s in (self.retrains, self.selections, self.pool_syncs)}
-        active = set().union(*(snapshot.keys() for snapshot in jobs.values()))
-        projects = {str(pid): self.project_metrics(pid, jobs) for pid in sorted(self.known_projects() | active)}
+        projects = {str(pid): self.project_metrics_or_error(pid, jobs) for pid in sorted(self.known_projects())}
         return {"projects": projects, "jobs_backend": self.jobs.describe(), "settings": self.settings.public()}
+
+    def project_metrics_or_error(self, project_id: int, jobs: dict[str, dict]) -> dict[str, Any]:
+        try:
+            return self.project_metrics(project_id, jobs)
+        except (StateFileError, CyclesDBError, sqlite3.Error) as exc:
+            logger.error("project %s: /metrics: %s", project_id, exc)
+            return {"error": str(exc)}
 
     def project_metrics(self, project_id: int, jobs: dict[str, dict]) -> dict[str, Any]:
         manifest = self.store.manifest(project_id)
@@ -162,5 +193,4 @@ class Runtime(CycleContext):
         return "idle" if self.jobs.mode == "rq" else "idle (this worker)"
 
     def known_projects(self) -> set[int]:
-        root = self.store.data_dir / "projects"
-        return {int(p.name) for p in root.iterdir() if p.name.isdigit()} if root.exists() else set()
+        return self.store.known_projects()

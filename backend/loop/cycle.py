@@ -6,7 +6,6 @@ traffic is one query for new tasks, the project's config, and the queue writes.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from backend.loop.pool_cache import CachedPool, PoolCache
 from backend.model.predict import chosen_labels
 from backend.model.scoring import PoolScorer
 from backend.loop.project_options import ProjectOptionsStore
+from backend.layout import StateFileError, read_state
 from backend.settings import Settings
 from backend.store import ModelCache, ModelStore, atomic_write_json
 from backend.loop.training import read_labelled
@@ -67,15 +67,18 @@ class CycleContext:
     after_write: list[Callable[[int, dict], None]] = field(default_factory=list)
 
 
-def queue_path(store: ModelStore, project_id: int):
-    return store.project_dir(project_id) / "queue.json"
+QUEUE_KEYS = ("cycle", "model_version", "created_at", "counts", "items")
 
 
 def read_queue(store: ModelStore, project_id: int) -> dict[str, Any] | None:
-    try:
-        return json.loads(queue_path(store, project_id).read_text())
-    except (OSError, ValueError):
-        return None
+    """The latest written queue; None before the first. A malformed file raises
+    :class:`StateFileError` naming it."""
+    path = store.layout.queue(project_id)
+    queue = read_state(path)
+    if queue is not None and (any(key not in queue for key in QUEUE_KEYS) or not isinstance(queue["cycle"], int)
+                              or not isinstance(queue["items"], list)):
+        raise StateFileError(path, f"a queue needs {', '.join(QUEUE_KEYS)}")
+    return queue
 
 
 def cycle_seed(base: int, project_id: int, cycle: int) -> int:
@@ -154,7 +157,7 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
         "items": [{"task_id": i.task_id, "slice": i.slice, "rank": i.rank, "reason": i.reason,
                    **predicted.get(i.task_id, {})} for i in batch.items],
     }
-    atomic_write_json(queue_path(ctx.store, project_id), queue)
+    atomic_write_json(ctx.store.layout.queue(project_id), queue)
     for hook in ctx.after_write:
         hook(project_id, queue)
     logger.info("project %s: cycle %d queued %d tasks %s in %.2fs", project_id, cycle, len(batch.items),
