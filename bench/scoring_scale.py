@@ -45,8 +45,8 @@ from rq import Worker
 from rq.job import Job
 
 from backend.jobs.backends import open_store
-from backend.local.label_studio_server import LocalServer, start_worker
-from backend.local.redis_server import start_redis
+from backend.local.label_studio_server import LocalServer
+from tests.servers import start_redis, start_worker
 from backend.model.classifier import TrainedModel, fit_model
 from backend.jobs.pool_scoring import ChunkedScorer
 from backend.jobs.rq_jobs import QUEUE_SCORE, RQJobs

@@ -6,10 +6,8 @@ end-to-end tests use); this module only knows the two servers' command lines.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import urllib.request
 from pathlib import Path
 
 from backend.local.label_studio_server import LocalServer, free_port, launch
@@ -37,11 +35,3 @@ def example_server(model_dir: Path, log: Path, *, workers: int, threads: int,
     env = {"EXAMPLE_MODEL_DIR": str(model_dir), "EXAMPLE_RELOAD": "1" if reload else "0"}
     return launch(command, port=port, log=log, env={**os.environ, **env}, timeout=60, cwd=REPO_ROOT,
                   name="example (reload per request)" if reload else "example")
-
-
-def post_json(url: str, body: dict, timeout: float = 300.0) -> dict:
-    """One JSON POST with the standard library, for setup calls outside timed loops."""
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as response:
-        return json.loads(response.read())

@@ -1,8 +1,8 @@
 """Named exceptions raised by the selection library.
 
 Every error a caller can fix carries a message that says what to change. They all derive
-from :class:`SelectionError` so the HTTP edge can turn any of them into one 4xx response,
-and the input errors also derive from :class:`ValueError` so plain ``except ValueError``
+from :class:`SelectionError` so a caller can catch every one of them in one place, and the
+input errors also derive from :class:`ValueError` so plain ``except ValueError``
 code keeps working.
 """
 

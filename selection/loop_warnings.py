@@ -24,7 +24,7 @@ __all__ = [
     "lowered_mix",
 ]
 
-#: The brief's range for the uncertain share; automatic lowering never leaves it.
+#: The recommended range for the uncertain share; automatic lowering never leaves it.
 UNCERTAIN_RANGE = (0.50, 0.60)
 #: Share moved from uncertain to diverse per automatic change.
 MIX_STEP = 0.05
@@ -113,7 +113,7 @@ def noisy_uncertain_labels(signals: Sequence[CycleSignals], uncertain: tuple[flo
             "noisy_uncertain_labels",
             f"Annotators agree on {u_value:.0%} of uncertain items ({u_items} items) but on {c_value:.0%} of "
             f"control items ({c_items}): labels on the uncertain slice are much noisier.",
-            "Lower the uncertain share (the brief allows 50-60 %) or give uncertain items to experienced annotators.")
+            "Lower the uncertain share (recommended: 50-60 %) or give uncertain items to experienced annotators.")
     recent = [s for s in signals if _measured([s.uncertain_agreement])][-(limits.patience + 1):]
     values = [s.uncertain_agreement for s in recent]
     if len(recent) == limits.patience + 1 and all(b < a for a, b in zip(values, values[1:])):
@@ -121,7 +121,7 @@ def noisy_uncertain_labels(signals: Sequence[CycleSignals], uncertain: tuple[flo
             "noisy_uncertain_labels",
             f"Agreement on the uncertain slice fell in each of the last {limits.patience} cycles "
             f"({' -> '.join(f'{v:.0%}' for v in values)}): labels are getting noisier.",
-            "Lower the uncertain share (the brief allows 50-60 %).",
+            "Lower the uncertain share (recommended: 50-60 %).",
             [s.cycle for s in recent])
     return None
 

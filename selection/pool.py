@@ -46,7 +46,7 @@ class Pool:
     proba : ndarray of shape (n, k)
         Class probabilities, or independent per-label probabilities when ``multilabel``.
     embeddings : ndarray of shape (n, d)
-        Dense features, e.g. an SVD of TF-IDF; float32 keeps a 1M x 256 pool at 1 GB.
+        Dense features (the backend's are hashed n-gram projections, ``backend/model/features.py``); float32 keeps a 1M x 256 pool at 1 GB.
     multilabel : bool
     """
 

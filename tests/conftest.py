@@ -18,8 +18,8 @@ import pytest
 
 from hypothesis import settings as hypothesis_settings
 
-from backend.local.label_studio_server import LocalServer, StartupError, start_backend, start_label_studio, start_worker
-from backend.local.redis_server import start_redis
+from backend.local.label_studio_server import LocalServer, StartupError, start_backend, start_label_studio
+from tests.servers import start_redis, start_worker
 
 # CI replays the same generated examples every run (a landing must not depend on luck);
 # developers' runs keep exploring new ones.

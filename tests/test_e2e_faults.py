@@ -11,8 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.local.label_studio_server import start_backend, start_worker
+from backend.local.label_studio_server import start_backend
+from tests.servers import start_worker
 from tests.helpers import INTENTS, REPO, backend_metrics, choice_result, config_with_choices, wait_for
+from tests.slow_classifier import STARTED_MARKER
 
 pytestmark = pytest.mark.e2e
 
@@ -53,6 +55,14 @@ SLOW_ENV = {"LABELQUEUE_CLASSIFIER": "tests.slow_classifier:make", "PYTHONPATH":
             "LABELQUEUE_SELECT_AFTER_RETRAIN": "false"}
 
 
+def fit_started(marker: Path, examples: int) -> bool:
+    """The slow fit on ``examples`` labels has begun (it sleeps for seconds before fitting)."""
+    try:
+        return int(marker.read_text() or 0) == examples
+    except (OSError, ValueError):
+        return False
+
+
 def slow_project(ls_client, banking77, title: str, seed: int):
     """A 200-task banking77 project; returns it, its tasks by id, and ``annotate(tasks)``."""
     rows = [r for r in banking77["train"] if r["category"] in INTENTS]
@@ -72,7 +82,8 @@ def slow_project(ls_client, banking77, title: str, seed: int):
 
 def test_kill_9_during_retrain_keeps_last_model_and_resumes_the_retrain(label_studio, ls_client, banking77, tmp_path):
     project, tasks, annotate = slow_project(ls_client, banking77, "labelqueue e2e kill -9", seed=5)
-    env = SLOW_ENV
+    marker = tmp_path / "fit.started"
+    env = {**SLOW_ENV, STARTED_MARKER: str(marker)}
     start = lambda: start_backend(tmp_path, label_studio=label_studio, workers=1, env=env)
     force = {"action": "START_TRAINING", "project": {"id": project.id}}
 
@@ -83,9 +94,7 @@ def test_kill_9_during_retrain_keeps_last_model_and_resumes_the_retrain(label_st
 
     annotate(tasks[60:80])
     httpx.post(f"{backend.url}/webhook", json=force)
-    wait_for(lambda: model_of(backend.url, project.id)["jobs"]["retrain"]["state"] == "running", 30,
-             "the second retrain to start")
-    time.sleep(1.5)  # inside the slow fit
+    wait_for(lambda: fit_started(marker, 80), 30, "the second retrain's fit to start")
     kill_9(backend.process.pid)
     backend.process.wait(timeout=10)
 
@@ -110,7 +119,8 @@ def test_rq_worker_killed_mid_retrain_does_not_lose_the_retrain(label_studio, ls
     """Two ``labelqueue worker`` processes; the one training is killed with its work horse (as a
     lost machine would be); the other runs the retrain again once the dead run's lease lapses."""
     project, tasks, annotate = slow_project(ls_client, banking77, "labelqueue e2e RQ worker killed", seed=6)
-    env = {**SLOW_ENV, "LABELQUEUE_REDIS_URL": f"{redis_server.url}/3"}
+    marker = tmp_path / "fit.started"
+    env = {**SLOW_ENV, "LABELQUEUE_REDIS_URL": f"{redis_server.url}/3", STARTED_MARKER: str(marker)}
     workers = {name: start_worker(tmp_path, label_studio=label_studio, name=name, env=env)
                for name in ("fault-worker-1", "fault-worker-2")}
     backend = start_backend(tmp_path, label_studio=label_studio, workers=1, env=env)
@@ -123,9 +133,8 @@ def test_rq_worker_killed_mid_retrain_does_not_lose_the_retrain(label_studio, ls
 
         annotate(tasks[60:80])
         httpx.post(f"{backend.url}/webhook", json=force)
-        wait_for(lambda: retrain_job()["state"] == "running", 30, "the second retrain to start")
+        wait_for(lambda: fit_started(marker, 80), 30, "the second retrain's fit to start")
         victim = retrain_job()["worker"].split(":", 1)[1]
-        time.sleep(2.5)  # past the settle pause, inside the slow fit
         kill_9(workers[victim].process.pid)
         workers[victim].process.wait(timeout=10)
         killed_at = time.monotonic()

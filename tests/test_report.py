@@ -1,6 +1,8 @@
 """The report page, its routes, production feedback, and the mix the loop may lower by itself."""
 from __future__ import annotations
 
+import logging
+
 import re
 from pathlib import Path
 
@@ -143,10 +145,12 @@ class BrokenDB:
         raise OSError("disk full")
 
 
-def test_a_failing_recorder_never_fails_the_cycle(app, monkeypatch):
+def test_a_failing_recorder_never_fails_the_cycle(app, monkeypatch, caplog):
     loop = app.extensions["labelqueue"].loop
     monkeypatch.setattr(loop, "db", BrokenDB())
-    loop.record_queue(4, queue(1, None, 0, []))  # logs, does not raise
+    with caplog.at_level(logging.ERROR):
+        assert loop.record_queue(4, queue(1, None, 0, [])) is None  # returns, does not raise
+    assert any("could not record cycle 1" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
 def test_cost_settings_are_exclusive_and_parsed_as_numbers():

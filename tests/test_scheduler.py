@@ -55,12 +55,21 @@ def test_force_survives_coalescing():
     assert retrain.forced == [False, True]
 
 
-def test_request_returns_immediately_while_training_runs():
-    scheduler = CoalescingScheduler("retrain", RecordingRetrain(seconds=1.0), threads=1)
-    started = time.monotonic()
-    scheduler.request(1)
-    scheduler.request(1)
-    assert time.monotonic() - started < 0.1
+def test_request_returns_while_the_training_it_asked_for_is_still_running():
+    release = threading.Event()
+    started = threading.Event()
+
+    def blocked(project_id, force):
+        started.set()
+        release.wait(10)  # a synchronous request() would sit here for 10 s and find the job idle
+        return TrainOutcome(project_id, True, "test")
+
+    scheduler = CoalescingScheduler("retrain", blocked, threads=1)
+    assert scheduler.request(1) == "scheduled"
+    assert started.wait(5)
+    assert scheduler.snapshot()[1]["state"] == "running"
+    assert scheduler.request(1) == "coalesced"
+    release.set()
     assert scheduler.wait_idle(10)
 
 

@@ -35,9 +35,6 @@ class RedisLocks:
     def key(project_id: int, name: str) -> str:
         return f"labelqueue:lock:{int(project_id)}:{name}"
 
-    def is_held(self, project_id: int, name: str) -> bool:
-        return bool(self.redis.exists(self.key(project_id, name)))
-
     @contextlib.contextmanager
     def hold(self, project_id: int, name: str) -> Iterator[None]:
         lock = self.redis.lock(self.key(project_id, name), timeout=self.ttl, sleep=0.1,

@@ -131,31 +131,3 @@ def start_backend(data_dir: Path, *, label_studio: LocalServer | None, port: int
                "--port", str(port), "--workers", str(workers)]
     return launch(command, port=port, log=data_dir / "backend.log", env=full_env, timeout=timeout,
                   name="labelqueue")
-
-
-def start_worker(data_dir: Path, *, label_studio: LocalServer | None, name: str,
-                 env: dict[str, str] | None = None, queues: tuple[str, ...] = (), timeout: float = 60) -> LocalServer:
-    """``labelqueue worker`` beside :func:`start_backend`'s server (same data dir and settings;
-    ``env`` must set ``LABELQUEUE_REDIS_URL``); returns once RQ lists it. In a session of its
-    own, so a Ctrl-C meant for the caller reaches it only through :meth:`LocalServer.stop`."""
-    from redis import Redis
-    from rq import Worker
-
-    full_env = backend_env(data_dir, label_studio, env)
-    log = data_dir / f"{name}.log"
-    command = [str(Path(sys.executable).parent / "labelqueue"), "worker", "--name", name]
-    if queues:
-        command += ["--queues", *queues]
-    with open(log, "ab") as out:
-        process = subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    worker = LocalServer(url=full_env["LABELQUEUE_REDIS_URL"], process=process, log=log, name=name)
-    redis = Redis.from_url(worker.url)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        if any(w.name == name for w in Worker.all(connection=redis)):
-            return worker
-        time.sleep(0.2)
-    worker.stop()
-    raise StartupError(f"labelqueue worker {name} did not register within {timeout:.0f}s; log tail:\n"
-                       f"{log.read_text(errors='replace')[-4000:]}")

@@ -12,6 +12,7 @@ import csv
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -34,8 +35,9 @@ __all__ = [
     "seed_rows",
 ]
 
-#: ``label_config/`` of the repository this package is installed from (editable install).
-LABEL_CONFIG_DIR = Path(__file__).resolve().parents[2] / "label_config"
+#: The repository's ``label_config/``, installed as the package ``backend.label_config`` (a
+#: plain ``pip install .`` carries it too, so the quickstart needs no checkout).
+LABEL_CONFIG_DIR = Path(str(resources.files("backend.label_config")))
 SINGLE_LABEL_CONFIG = LABEL_CONFIG_DIR / "text_classification.xml"
 MULTI_LABEL_CONFIG = LABEL_CONFIG_DIR / "multi_label_text_classification.xml"
 DEMO_TASKS = LABEL_CONFIG_DIR / "demo_tasks.jsonl"

@@ -25,7 +25,7 @@ import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -60,13 +60,6 @@ class CachedPool:
     @classmethod
     def empty(cls) -> "CachedPool":
         return cls(np.zeros(0, np.int64), [], np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros(0, bool))
-
-    def rows_of(self, task_ids: Iterable[int]) -> np.ndarray:
-        """Row indices of those ``task_ids`` that are cached."""
-        wanted = np.asarray(sorted(set(int(t) for t in task_ids)), dtype=np.int64)
-        positions = np.searchsorted(self.task_ids, wanted)
-        positions = positions[positions < len(self.task_ids)]
-        return positions[np.isin(self.task_ids[positions], wanted)]
 
 
 class PoolCache:
