@@ -45,9 +45,9 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import track  # noqa: E402
 
+from backend.jobs.backends import open_store  # noqa: E402
 from backend.local.label_studio_server import LocalServer  # noqa: E402
 from backend.model.classifier import fit_model  # noqa: E402
-from backend.jobs.backends import open_store  # noqa: E402
 from backend.settings import Settings  # noqa: E402
 from bench import http_timing, servers  # noqa: E402
 from bench.data import DEFAULT_DATASETS, Split, label_config_xml, load_banking77  # noqa: E402

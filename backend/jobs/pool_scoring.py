@@ -8,7 +8,7 @@ is the longest step of the cycle. :class:`ChunkedScorer` cuts the texts into chu
 * Bulk data goes through the shared data dir, Redis carries only small job messages: the caller
   writes each chunk's texts to ``projects/<id>/scores/<run>/<chunk>.json`` (so every chunk scores
   exactly the snapshot the cycle took, whatever the pool cache does meanwhile), each chunk job
-  loads the model version the cycle uses, checksum-verified (``ModelStore.load``), and writes
+  loads the model version the cycle uses, HMAC-verified (``ModelStore.load``), and writes
   its probabilities (float32 ``.npy``) beside the texts. (Texts in the job payload were
   measured: RQ's compression of 1M texts took 3.5 s before the first worker could start.)
 * The caller (the worker running the select job) does not sit idle: it takes chunks back from

@@ -143,7 +143,7 @@ class Feedback:
 def _valid_project(method: Callable[..., T]) -> Callable[..., T]:
     """Refuse a project id outside Label Studio's range before it reaches SQLite (``InvalidProjectId``)."""
     @functools.wraps(method)
-    def checked(self: "CyclesDB", project_id: int, *args: Any, **kwargs: Any) -> T:
+    def checked(self: CyclesDB, project_id: int, *args: Any, **kwargs: Any) -> T:
         return method(self, require_project_id(project_id), *args, **kwargs)
     return checked
 
