@@ -27,8 +27,8 @@ hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
-# The model-signing key file defaults to the user's config dir; tests and the servers they
-# start share one of their own instead of creating the developer's.
+# The model-signing key file defaults to the user's config dir; the tests and the servers and
+# workers they start share one of their own instead of creating the developer's.
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="labelqueue-test-config-")
 
 REPO = Path(__file__).resolve().parents[1]
