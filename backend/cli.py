@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from backend.settings import Settings, SettingsError
+from backend.settings import Settings, SettingsError, mask_url
 
 logger = logging.getLogger("labelqueue")
 
@@ -92,9 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from backend.model_key import model_key
+
     settings = Settings.from_env()
+    model_key(settings)  # a missing or misplaced key stops start-up here, not in each worker
     logger.info("data dir %s; Label Studio %s; background jobs %s", settings.data_dir,
-                settings.label_studio_url or "from /setup (LABEL_STUDIO_URL not set)",
+                mask_url(settings.label_studio_url) if settings.label_studio_url
+                else "from /setup (LABEL_STUDIO_URL not set)",
                 "on RQ workers (LABELQUEUE_REDIS_URL)" if settings.redis_url else "in this process")
     if args.dev:
         from backend.web.app import create_app
@@ -123,6 +127,7 @@ def run_select(args: argparse.Namespace) -> int:
 
     console = Console()
     rt = Runtime.build(Settings.from_env())
+    rt.store.create_project(args.project)
     with console.status("starting") as status:
         report = run_cycle(rt.cycle, args.project, size=args.size,
                            progress=lambda step: status.update(step))

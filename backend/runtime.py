@@ -11,9 +11,9 @@ they run on this process's threads or on RQ workers is the job backend's busines
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +23,10 @@ from backend.loop.failures import FailureLog
 from backend.jobs.backends import JobBackend, job_backend, open_store
 from backend.jobs.errors import JobQueueUnavailable
 from backend.jobs.scheduler import JobState
+from backend.layout import NOT_CONNECTED, StateFileError, read_state
 from backend.model.labelconfig import parse_label_config
 from backend.labelstudio.gateway import Connections
+from backend.measure.cycles_db import CyclesDBError
 from backend.measure.loop_monitor import LoopMonitor
 from backend.loop.pool_cache import PoolCache
 from backend.loop.project_options import ProjectOptionsStore
@@ -34,16 +36,6 @@ from backend.store import ModelCache, atomic_write_json
 from backend.loop.training import read_labelled, retrain
 
 logger = logging.getLogger(__name__)
-
-#: Marker file written when a retrain is requested. A retrain takes it up under the project's
-#: ``train`` lock by renaming it to ``RUNNING_RETRAIN``, removed when the retrain has run; a
-#: request arriving meanwhile writes a new ``PENDING_RETRAIN``. So the markers, not each
-#: process's scheduler, say whether a retrain is still owed: a run that finds neither (another
-#: gunicorn worker already trained after the last request) does nothing, and "at most one
-#: follow-up retrain per project" holds across every worker of the server.
-PENDING_RETRAIN = "retrain.pending"
-RUNNING_RETRAIN = "retrain.running"
-
 
 @dataclass(frozen=True)
 class Degraded:
@@ -76,7 +68,7 @@ class Runtime:
         self.cycle = CycleContext(settings=settings, store=self.store, models=self.models,
                                   connections=self.connections,
                                   pool_cache=PoolCache(self.store, seed=settings.seed,
-                                                       failure_field=settings.failure_rule()),
+                                                       failure_field=settings.failure_field),
                                   failures=self.failures, options=self.options, scorer=jobs.scorer(self.store),
                                   recorder=self.loop)
         self.selections = jobs.scheduler("select", self.select, threads=settings.train_threads,
@@ -102,11 +94,27 @@ class Runtime:
         self.selections.request(outcome.project_id)
 
     def request_retrain(self, project_id: int, *, force: bool = False) -> str:
-        """Schedule a retrain, first recording it on disk so a crash cannot lose it."""
-        marker = self.store.project_dir(project_id) / PENDING_RETRAIN
+        """Schedule a retrain, first recording it on disk so a crash cannot lose it. Only for a
+        project that exists (:class:`ProjectNotFound` otherwise): a forged webhook naming any id
+        leaves no marker and no job behind."""
+        self.store.layout.require(project_id)
+        marker = self.store.layout.retrain_pending(project_id)
         if not marker.exists() or force:
             atomic_write_json(marker, {"force": force})
         return self.retrains.request(project_id, force=force)
+
+    def request_selection(self, project_id: int) -> str:
+        """Compose a new batch now, for a project that exists."""
+        self.store.layout.require(project_id)
+        return self.selections.request(project_id, force=True)
+
+    def request_pool_sync(self, project_id: int, *, reconcile: bool) -> str:
+        self.store.layout.require(project_id)
+        return self.pool_syncs.request(project_id, force=reconcile)
+
+    def request_measure(self, project_id: int) -> str:
+        self.store.layout.require(project_id)
+        return self.loop.jobs.request(project_id)
 
     def resume_interrupted(self, *, idle_only: bool = False) -> list[int]:
         """Re-request retrains that were requested but never finished (crash, kill -9, a request
@@ -129,34 +137,42 @@ class Runtime:
         return resumed
 
     def _marked_force(self, project_id: int) -> bool | None:
-        """Whether a retrain is owed (pending, or interrupted while running), and if it is
-        forced; None when none is owed."""
-        project_dir = self.store.project_dir(project_id)
+        """Whether a retrain is owed, and if it is forced; None when none is owed.
+
+        A request writes ``retrain.pending``; a retrain takes it up under the project's ``train``
+        lock by renaming it to ``retrain.running`` and removes that when it has run, while a
+        request arriving meanwhile writes a new ``retrain.pending``. So the markers, not each
+        process's scheduler, say whether a retrain is still owed: a run that finds neither
+        (another gunicorn worker already trained after the last request) does nothing, and
+        "at most one follow-up retrain per project" holds across every worker of the server.
+        """
         owed = None
-        for name in (RUNNING_RETRAIN, PENDING_RETRAIN):
+        for path in (self.store.layout.retrain_running(project_id), self.store.layout.retrain_pending(project_id)):
             try:
-                owed = bool(owed) | bool(json.loads((project_dir / name).read_text()).get("force"))
-            except FileNotFoundError:
-                continue
-            except (OSError, ValueError, AttributeError):  # torn or tampered: still owed, not forced
+                marker = read_state(path)
+            except StateFileError:  # torn or tampered: still owed, not forced
                 owed = bool(owed)
+                continue
+            if marker is not None:
+                owed = bool(owed) | bool(marker.get("force"))
         return owed
 
     def retrain_locked(self, project_id: int, force: bool) -> JobOutcome:
         """Retrain under the project's ``train`` lock, so other processes wait their turn; first
         give Label Studio a moment to commit the annotation whose webhook asked for it. Does
-        nothing when no retrain is owed any more (see ``PENDING_RETRAIN``)."""
+        nothing when no retrain is owed any more (see :meth:`_marked_force`)."""
+        if not self.store.exists(project_id):
+            return JobOutcome(project_id, False, NOT_CONNECTED)
         time.sleep(self.settings.retrain_settle_seconds)
         with self.store.lock(project_id, "train"):
             marked = self._marked_force(project_id)
             if marked is None:
                 return JobOutcome(project_id, False, "already retrained since the last request (by another worker)")
-            project_dir = self.store.project_dir(project_id)
             with contextlib.suppress(FileNotFoundError):  # atomic: a request from now on writes a new one
-                os.replace(project_dir / PENDING_RETRAIN, project_dir / RUNNING_RETRAIN)
+                os.replace(self.store.layout.retrain_pending(project_id), self.store.layout.retrain_running(project_id))
             outcome = retrain(project_id, settings=self.settings, store=self.store,
                               connections=self.connections, force=force or marked)
-            (project_dir / RUNNING_RETRAIN).unlink(missing_ok=True)
+            self.store.layout.retrain_running(project_id).unlink(missing_ok=True)
             return outcome
 
     def degraded(self) -> Degraded | None:
@@ -171,10 +187,14 @@ class Runtime:
 
     def select(self, project_id: int, force: bool = False) -> JobOutcome:
         """``force``: on demand (always compose); otherwise after a retrain (skip if current)."""
+        if not self.store.exists(project_id):
+            return JobOutcome(project_id, False, NOT_CONNECTED)
         return run_cycle(self.cycle, project_id, force=force)
 
     def sync_pool(self, project_id: int, reconcile: bool) -> JobOutcome:
         """New tasks are appended; after deletions (``reconcile``) missing ones are dropped too."""
+        if not self.store.exists(project_id):
+            return JobOutcome(project_id, False, NOT_CONNECTED)
         client = self.connections.client(project_id)
         spec = parse_label_config(client.projects.get(id=project_id).label_config)
         if reconcile:
@@ -183,12 +203,20 @@ class Runtime:
         return JobOutcome(project_id, True, f"{len(pool.task_ids)} tasks cached", figures={"pool_size": len(pool.task_ids)})
 
     def metrics(self) -> dict[str, Any]:
+        """Every project that exists on disk; one project's unreadable file shows as its
+        ``error`` and never hides the others."""
         jobs = {s.name: s.snapshot() for s in (self.retrains, self.selections, self.pool_syncs)}
-        active = set().union(*(snapshot.keys() for snapshot in jobs.values()))
-        projects = {str(pid): self.project_metrics(pid, jobs) for pid in sorted(self.known_projects() | active)}
+        projects = {str(pid): self.project_metrics_or_error(pid, jobs) for pid in sorted(self.known_projects())}
         degraded = self.degraded()
         return {"projects": projects, "jobs_backend": self.jobs.describe(), "settings": self.settings.public(),
                 "degraded": {"reason": degraded.reason, "detail": degraded.detail} if degraded else None}
+
+    def project_metrics_or_error(self, project_id: int, jobs: dict[str, dict]) -> dict[str, Any]:
+        try:
+            return self.project_metrics(project_id, jobs)
+        except (StateFileError, CyclesDBError, sqlite3.Error) as exc:
+            logger.error("project %s: /metrics: %s", project_id, exc)
+            return {"error": str(exc)}
 
     def project_metrics(self, project_id: int, jobs: dict[str, dict]) -> dict[str, Any]:
         manifest = self.store.manifest(project_id)
@@ -214,5 +242,4 @@ class Runtime:
         return JobState.IDLE if self.jobs.mode == "rq" else f"{JobState.IDLE} (this worker)"
 
     def known_projects(self) -> set[int]:
-        root = self.store.data_dir / "projects"
-        return {int(p.name) for p in root.iterdir() if p.name.isdigit()} if root.exists() else set()
+        return self.store.known_projects()

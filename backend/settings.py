@@ -1,19 +1,28 @@
 """One typed settings object, read once from the environment and passed down explicitly.
 
 Handlers never read ``os.environ``: ``create_app(settings)`` receives everything, so tests and
-the CLI can build an app with any configuration without touching global state.
+the CLI can build an app with any configuration without touching global state. Every value is
+parsed into its type here, once (the mix into a ``SliceMix``, class lists into tuples, the
+failure rule into a :class:`FailureField`), and checked against its bounds and the other
+settings when the object is built: a bad value stops ``labelqueue serve``, ``labelqueue worker``
+and ``create_app`` with a :class:`SettingsError` naming the environment variable, instead of
+failing later in a request or a background job.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
-if TYPE_CHECKING:
-    from selection.mix import SliceMix
+from selection.mix import SliceMix
 
 PREFIX = "LABELQUEUE_"
+
+#: Upper bound of a batch, globally (``LABELQUEUE_BATCH_SIZE``) and per project (extra params).
+MAX_BATCH_SIZE = 10_000
 
 
 class SettingsError(ValueError):
@@ -84,8 +93,9 @@ class Settings:
     classifier: str | None = None
     seed: int = 0
     batch_size: int = 100
-    mix: str = "uncertain=0.55,diverse=0.25,failure=0.15,control=0.05"
-    failure_field: str | None = None
+    #: The default mix for projects that do not set their own (``extra_params``).
+    mix: SliceMix = field(default_factory=SliceMix, metadata={"parse": "parse_mix"})
+    failure_field: FailureField | None = field(default=None, metadata={"parse": "FailureField.parse"})
     select_after_retrain: bool = True
     max_request_bytes: int = 64 * 1024 * 1024
     max_tasks_per_predict: int = 10_000
@@ -104,10 +114,16 @@ class Settings:
     gain_threshold: float = 0.5
     gain_patience: int = 3
     agreement_gap: float = 0.15
-    high_impact_classes: str = ""
-    failure_mode_classes: str = ""
+    high_impact_classes: tuple[str, ...] = field(default=(), metadata={"parse": "class_list"})
+    failure_mode_classes: tuple[str, ...] = field(default=(), metadata={"parse": "class_list"})
     rare_class_threshold: int = 10
     auto_adjust_mix: bool = False
+    #: Project folders one data dir may hold; ``/setup`` for one more is refused.
+    max_projects: int = 1000
+    #: Signs model files (``backend/model_key.py``); else the key file (default
+    #: ``~/.config/labelqueue/model.key``, created at first start).
+    model_key: str | None = field(default=None, metadata={"secret": True})
+    model_key_file: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -115,16 +131,23 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            name = f.metadata.get("env", PREFIX + f.name.upper())
+            name = env_name(f.name)
             if name in environ and environ[name] != "":
-                values[f.name] = _convert(name, environ[name], f.type)
+                raw = environ[name]
+                values[f.name] = raw if "parse" in f.metadata else _convert(name, raw, f.type)
         values.update(overrides)
-        settings = cls(**values)  # type: ignore[arg-type]
-        settings.validate()
-        return settings
+        return cls(**values)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        """Parse the structured values given as text (environment, CLI, tests), then validate."""
+        for f in fields(self):
+            raw = getattr(self, f.name)
+            if "parse" in f.metadata and isinstance(raw, str):
+                object.__setattr__(self, f.name, PARSERS[f.metadata["parse"]](raw) if raw.strip() else f.default)
+        self.validate()
 
     def validate(self) -> None:
-        """Fail at start-up, not in the middle of a retrain."""
+        """Bounds of each value and rules between values; fail at start-up, not in a retrain."""
         from selection.uncertainty import MEASURES
 
         if self.uncertainty_measure not in MEASURES:
@@ -134,52 +157,100 @@ class Settings:
             )
         if bool(self.basic_auth_user) != bool(self.basic_auth_password):
             raise SettingsError("set both LABELQUEUE_BASIC_AUTH_USER and LABELQUEUE_BASIC_AUTH_PASSWORD, or neither")
-        self.slice_mix()
-        self.failure_rule()
-        for name in ("batch_size", "min_new_annotations", "max_request_bytes", "max_tasks_per_predict",
-                     "train_threads", "keep_model_versions", "gain_patience", "rare_class_threshold",
-                     "score_chunk_size", "job_timeout"):
-            if int(getattr(self, name)) < 1:
-                raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
+        for name, low, high in BOUNDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise SettingsError(f"{env_name(name)}={value!r} must be an integer from {low} to {high}")
+        if not isinstance(self.mix, SliceMix):
+            raise SettingsError(f"LABELQUEUE_MIX must be a slice mix; got {self.mix!r}")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("LABELQUEUE_REDIS_URL must start with redis://, rediss:// or unix://")
+        if self.label_studio_url and urlsplit(self.label_studio_url).scheme not in ("http", "https"):
+            raise SettingsError(f"LABEL_STUDIO_URL={mask_url(self.label_studio_url)!r} must be an http(s) URL")
         if self.cost_per_hour is not None and self.cost_per_label is not None:
             raise SettingsError("set LABELQUEUE_COST_PER_HOUR or LABELQUEUE_COST_PER_LABEL, not both")
-        for name in ("cost_per_hour", "cost_per_label", "agreement_gap", "retrain_settle_seconds"):
+        for name in ("cost_per_hour", "cost_per_label", "agreement_gap", "retrain_settle_seconds",
+                     "gain_threshold"):
             value = getattr(self, name)
-            if value is not None and not 0 <= value < float("inf"):
-                raise SettingsError(f"{PREFIX}{name.upper()} must be a finite number >= 0")
-
-    def slice_mix(self) -> "SliceMix":
-        """The default mix for projects that do not set their own (``extra_params``)."""
-        from selection.mix import SliceMix
-
-        try:
-            return SliceMix.from_mapping(parse_mix(self.mix))
-        except ValueError as exc:
-            raise SettingsError(f"LABELQUEUE_MIX={self.mix!r}: {exc}") from None
-
-    def failure_rule(self) -> FailureField | None:
-        return FailureField.parse(self.failure_field) if self.failure_field else None
+            if value is not None and not (isinstance(value, (int, float)) and 0 <= value < math.inf):
+                raise SettingsError(f"{env_name(name)}={value!r} must be a finite number >= 0")
+        if self.model_key is not None and len(self.model_key) < 16:
+            raise SettingsError("LABELQUEUE_MODEL_KEY must be at least 16 characters")
 
     def public(self) -> dict[str, object]:
-        """Settings safe to show in ``/metrics``: secrets are reported only as set / not set."""
+        """Settings safe to show in ``/metrics``: secrets are reported only as set / not set, and
+        credentials in ``LABEL_STUDIO_URL`` are masked."""
         shown: dict[str, object] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if f.metadata.get("secret"):
                 shown[f.name] = "set" if value else "not set"
+            elif f.name == "label_studio_url":
+                shown[f.name] = mask_url(value) if value else value
+            elif isinstance(value, SliceMix):
+                shown[f.name] = format_mix(value)
+            elif isinstance(value, (Path, FailureField)):
+                shown[f.name] = str(value)
+            elif isinstance(value, tuple):
+                shown[f.name] = list(value)
             else:
-                shown[f.name] = str(value) if isinstance(value, Path) else value
+                shown[f.name] = value
         return shown
 
 
-def parse_mix(raw: str) -> dict[str, str]:
-    """``"uncertain=0.6,diverse=0.2,..."`` -> mapping; SliceMix validates names and values."""
+def env_name(field_name: str) -> str:
+    """The environment variable a settings field is read from."""
+    for f in fields(Settings):
+        if f.name == field_name:
+            return f.metadata.get("env", PREFIX + field_name.upper())
+    raise KeyError(field_name)
+
+
+#: Integer settings and their bounds (inclusive).
+BOUNDS: tuple[tuple[str, int, int], ...] = (
+    ("batch_size", 1, MAX_BATCH_SIZE), ("min_new_annotations", 1, 10**9),
+    ("max_request_bytes", 1, 2**40), ("max_tasks_per_predict", 1, 10**7), ("train_threads", 1, 256),
+    ("keep_model_versions", 1, 1000), ("gain_patience", 1, 1000), ("rare_class_threshold", 1, 10**9),
+    ("score_chunk_size", 1, 10**8), ("job_timeout", 1, 7 * 86400), ("max_projects", 1, 10**6),
+    ("seed", 0, 2**63 - 1),
+)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@``, for logs and ``/metrics``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def parse_mix(raw: str) -> SliceMix:
+    """``"uncertain=0.6,diverse=0.2,..."`` -> :class:`SliceMix` (names and shares validated)."""
     pairs = [part.split("=", 1) for part in raw.split(",") if part.strip()]
     if any(len(pair) != 2 for pair in pairs):
         raise SettingsError(f"LABELQUEUE_MIX={raw!r} must look like 'uncertain=0.55,diverse=0.25,...'")
-    return {name.strip(): value.strip() for name, value in pairs}
+    try:
+        return SliceMix.from_mapping({name.strip(): value.strip() for name, value in pairs})
+    except ValueError as exc:
+        raise SettingsError(f"LABELQUEUE_MIX={raw!r}: {exc}") from None
+
+
+def format_mix(mix: SliceMix) -> str:
+    """The ``LABELQUEUE_MIX`` spelling of a mix."""
+    return ",".join(f"{name}={share:g}" for name, share in mix.__dict__.items())
+
+
+def class_list(raw: str) -> tuple[str, ...]:
+    """``"a, b,,c"`` -> ``("a", "b", "c")``."""
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "parse_mix": parse_mix, "FailureField.parse": FailureField.parse, "class_list": class_list,
+}
 
 
 def _convert(name: str, raw: str, annotation: object) -> object:

@@ -1,26 +1,23 @@
-"""Per-project state on disk: model files, the manifest naming the current one, and a lock.
+"""Per-project models on disk: the model files, the manifest naming the current one, and locks.
 
-Layout (all under ``data_dir``, created owner-only)::
-
-    projects/<id>/models/<version>.pkl   pickled TrainedModel, written to a temp file + renamed
-    projects/<id>/current.json           {"version", "file", "sha256", "n_examples", ...}
-    projects/<id>/<name>.lock            flocks: train, select, failures (see FileLocks)
-
+Every path is named by ``backend/layout.py``; this module writes and reads models there.
 Readers only ever follow ``current.json``, which is replaced with ``os.replace`` after the model
 file is complete and fsynced, so a crash mid-write leaves the previous version in service.
-The checksum recorded at write time is verified before unpickling, so a file the backend did
-not write (or a torn one) is refused instead of executed.
+The manifest carries an HMAC-SHA256 of the model file under a key kept outside the data dir
+(``backend/model_key.py``), verified before unpickling: a file this deployment did not write,
+or a torn one, is refused instead of executed. After loading, the object must be a
+``TrainedModel``. Reading never creates a folder; writing is done only for projects that exist.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import io
 import json
 import logging
 import os
 import pickle
+import secrets
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -29,13 +26,20 @@ from typing import Any, ContextManager, Iterator, Protocol
 
 import numpy as np
 
+from backend.layout import ProjectLayout, StateFileError, make_private_dirs, read_state
 from backend.model.classifier import TrainedModel
+from backend.model_key import sign, verifies
 
 logger = logging.getLogger(__name__)
 
+#: Default of ``LABELQUEUE_MAX_PROJECTS``, the number of project folders one data dir may hold.
+DEFAULT_MAX_PROJECTS = 1000
 
-class CorruptModelError(RuntimeError):
-    """A model file does not match the checksum recorded when it was written."""
+
+class ModelLoadError(RuntimeError):
+    """A model file was refused: its HMAC does not verify, it does not unpickle, or it is not a
+    ``TrainedModel``."""
+
 
 
 @dataclass(frozen=True)
@@ -44,13 +48,13 @@ class Manifest:
 
     version: str
     file: str
-    sha256: str
+    hmac: str
     info: dict[str, Any]
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write ``payload`` so that readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -97,69 +101,100 @@ class FileLocks:
     because ``flock`` over network filesystems is unreliable."""
 
     def __init__(self, data_dir: Path):
-        self.data_dir = Path(data_dir)
+        self.layout = ProjectLayout(data_dir)
 
     @contextlib.contextmanager
     def hold(self, project_id: int, name: str) -> Iterator[None]:
-        path = self.data_dir / "projects" / str(int(project_id)) / f"{name}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(path, "a+") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        path = self.layout.lock(project_id, name)
+        make_private_dirs(path.parent)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
 
 class ModelStore:
-    """Reads and writes models of every project under one data dir."""
+    """Reads and writes models of every project under one data dir.
 
-    def __init__(self, data_dir: Path, keep_versions: int = 3, locks: ProjectLocks | None = None):
-        self.data_dir = Path(data_dir)
+    ``key`` signs and verifies model files (``backend/model_key.py``); without one (unit tests)
+    a random key is drawn, so this instance reads only the models it wrote itself.
+    """
+
+    def __init__(self, data_dir: Path, keep_versions: int = 3, locks: ProjectLocks | None = None, *,
+                 key: bytes | None = None, max_projects: int = DEFAULT_MAX_PROJECTS):
+        self.layout = ProjectLayout(data_dir)
+        self.data_dir = self.layout.data_dir
         self.keep_versions = keep_versions
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.max_projects = max_projects
+        self._key = key or secrets.token_bytes(32)
+        make_private_dirs(self.data_dir)
         os.chmod(self.data_dir, 0o700)
         self.locks = locks or FileLocks(self.data_dir)
 
-    def project_dir(self, project_id: int) -> Path:
-        path = self.data_dir / "projects" / str(int(project_id))
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return path
+    def create_project(self, project_id: int) -> Path:
+        """Make the project exist (``/setup``, admin writes); refused past ``max_projects``."""
+        return self.layout.create(project_id, self.max_projects)
+
+    def exists(self, project_id: int) -> bool:
+        return self.layout.exists(project_id)
+
+    def known_projects(self) -> set[int]:
+        return self.layout.known()
 
     def manifest(self, project_id: int) -> Manifest | None:
-        path = self.project_dir(project_id) / "current.json"
+        """What ``current.json`` says; None when there is no model yet. A malformed manifest
+        raises :class:`StateFileError` naming the file."""
+        path = self.layout.manifest(project_id)
+        data = read_state(path)
+        if data is None:
+            return None
         try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            logger.error("project %s: unreadable manifest %s: %s", project_id, path, exc)
-            return None
-        return Manifest(version=data["version"], file=data["file"], sha256=data["sha256"],
-                        info=data.get("info", {}))
+            manifest = Manifest(version=data["version"], file=data["file"], hmac=data.get("hmac", ""),
+                                info=data.get("info", {}))
+        except (KeyError, TypeError):
+            raise StateFileError(path, "missing 'version' or 'file'") from None
+        if not all(isinstance(v, str) for v in (manifest.version, manifest.file, manifest.hmac)) \
+                or not isinstance(manifest.info, dict):
+            raise StateFileError(path, "fields of the wrong type")
+        return manifest
 
     def save(self, project_id: int, model: TrainedModel, info: dict[str, Any]) -> Manifest:
         """Write the model file, then switch ``current.json`` to it, then prune old versions."""
         payload = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-        models_dir = self.project_dir(project_id) / "models"
+        models_dir = self.layout.models(project_id)
         file_name = f"{model.version}.pkl"
         atomic_write_bytes(models_dir / file_name, payload)
-        manifest = Manifest(version=model.version, file=file_name,
-                            sha256=hashlib.sha256(payload).hexdigest(), info=info)
-        atomic_write_json(self.project_dir(project_id) / "current.json", {
-            "version": manifest.version, "file": manifest.file, "sha256": manifest.sha256,
-            "info": manifest.info,
+        manifest = Manifest(version=model.version, file=file_name, hmac=sign(self._key, payload), info=info)
+        atomic_write_json(self.layout.manifest(project_id), {
+            "version": manifest.version, "file": manifest.file, "hmac": manifest.hmac, "info": manifest.info,
         })
         self._prune(models_dir, keep=file_name)
         return manifest
 
     def load(self, project_id: int, manifest: Manifest) -> TrainedModel:
-        """Load the file a manifest names, refusing it unless its checksum matches."""
-        path = self.project_dir(project_id) / "models" / Path(manifest.file).name
-        payload = path.read_bytes()
-        if hashlib.sha256(payload).hexdigest() != manifest.sha256:
-            raise CorruptModelError(f"{path} does not match the checksum recorded at write time")
-        return pickle.loads(payload)  # noqa: S301 - checksum above proves we wrote this file
+        """Load the file a manifest names; :class:`ModelLoadError` unless its HMAC verifies and
+        it unpickles to a ``TrainedModel``."""
+        path = self.layout.models(project_id) / Path(manifest.file).name
+        try:
+            payload = path.read_bytes()
+        except OSError as exc:
+            raise ModelLoadError(f"{path}: {exc.strerror or exc}") from None
+        if not verifies(self._key, payload, manifest.hmac):
+            raise ModelLoadError(f"{path} is not signed with this deployment's model key "
+                                 "(LABELQUEUE_MODEL_KEY / LABELQUEUE_MODEL_KEY_FILE); refused unread")
+        try:
+            model = pickle.loads(payload)  # noqa: S301 - the HMAC above proves this deployment wrote it
+        except Exception as exc:  # a signed but broken file: refuse it like any other
+            raise ModelLoadError(f"{path} does not unpickle: {type(exc).__name__}: {exc}") from None
+        if not isinstance(model, TrainedModel):
+            raise ModelLoadError(f"{path} holds a {type(model).__name__}, not a TrainedModel")
+        return model
 
     def _prune(self, models_dir: Path, keep: str) -> None:
         files = sorted(models_dir.glob("*.pkl"), key=lambda p: p.stat().st_mtime, reverse=True)
@@ -189,22 +224,36 @@ class ModelCache:
     def __init__(self, store: ModelStore):
         self.store = store
         self._models: dict[int, TrainedModel] = {}
+        #: The manifest whose model was refused, per project: not read again until it changes.
+        self._refused: dict[int, Manifest] = {}
         self._lock = threading.Lock()
 
     def current(self, project_id: int) -> TrainedModel | None:
-        manifest = self.store.manifest(project_id)
-        if manifest is None:
-            return None
+        """The model in service. A refused file (bad HMAC, broken pickle, wrong type) or a
+        malformed manifest leaves the previously loaded version in service."""
         with self._lock:
             cached = self._models.get(project_id)
+        try:
+            manifest = self.store.manifest(project_id)
+        except StateFileError as exc:
+            logger.error("project %s: %s; serving %s", project_id, exc, cached.version if cached else "no model")
+            return cached
+        if manifest is None:
+            return None
         if cached is not None and cached.version == manifest.version:
             return cached
+        with self._lock:
+            if self._refused.get(project_id) == manifest:
+                return cached
         try:
             model = self.store.load(project_id, manifest)
-        except (OSError, CorruptModelError, pickle.UnpicklingError) as exc:
-            logger.error("project %s: cannot load model %s (%s); serving %s", project_id,
-                         manifest.version, exc, cached.version if cached else "no model")
+        except ModelLoadError as exc:
+            logger.error("project %s: model %s refused (%s); serving %s", project_id, manifest.version, exc,
+                         cached.version if cached else "no model")
+            with self._lock:
+                self._refused[project_id] = manifest
             return cached
         with self._lock:
             self._models[project_id] = model
+            self._refused.pop(project_id, None)
         return model

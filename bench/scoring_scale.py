@@ -211,7 +211,7 @@ def overhead_parts(store: ModelStore, texts: list[str], chunk_size: int, classes
     started = time.perf_counter()
     store.load(PROJECT_ID, manifest)
     load_seconds = time.perf_counter() - started
-    return {"model_pickle_mib": (store.project_dir(PROJECT_ID) / "models" / manifest.file).stat().st_size / 2**20,
+    return {"model_pickle_mib": (store.layout.models(PROJECT_ID) / manifest.file).stat().st_size / 2**20,
             "model_load_seconds": load_seconds,
             "chunk_texts_file_mb": len(json.dumps(texts[:chunk_size]).encode()) / 1e6,
             "chunk_result_file_mb": chunk_size * classes * 4 / 1e6}

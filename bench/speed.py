@@ -45,9 +45,10 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import track  # noqa: E402
 
+from backend.jobs.backends import open_store  # noqa: E402
 from backend.local.label_studio_server import LocalServer  # noqa: E402
 from backend.model.classifier import fit_model  # noqa: E402
-from backend.store import ModelStore  # noqa: E402
+from backend.settings import Settings  # noqa: E402
 from bench import http_timing, servers  # noqa: E402
 from bench.data import DEFAULT_DATASETS, Split, label_config_xml, load_banking77  # noqa: E402
 from bench.official_example import example_pipeline  # noqa: E402
@@ -94,7 +95,7 @@ def prepare(train: Split, categories: tuple[str, ...], work: Path, quick: bool) 
     started = time.perf_counter()
     model = fit_model(train.texts, names, labels=categories, multilabel=False, version="v1")
     ours = time.perf_counter() - started
-    ModelStore(data_dir).save(1, model, {"number": 1, "n_examples": len(train)})
+    open_store(Settings(data_dir=data_dir)).save(1, model, {"number": 1, "n_examples": len(train)})
     example_dir = work / "example"
     example_dir.mkdir(parents=True)
     # The example maps labels to indices of the *sorted* label names.

@@ -10,6 +10,7 @@ Python/numpy allocations above the level at the start of one separate, untimed c
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -45,7 +46,7 @@ def retrain_times(train: Split, categories: tuple[str, ...], sizes: list[int], r
             fits.append(time.perf_counter() - started)
             with tempfile.TemporaryDirectory() as tmp:
                 started = time.perf_counter()
-                ModelStore(Path(tmp)).save(1, model, {"number": repeat + 1, "n_examples": size})
+                ModelStore(Path(tmp), key=os.urandom(32)).save(1, model, {"number": repeat + 1, "n_examples": size})
                 saves.append(time.perf_counter() - started)
         started = time.perf_counter()
         example_pipeline().fit(part.texts, part.labels)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -25,6 +26,10 @@ from tests.servers import start_redis, start_worker
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
+
+# The model-signing key file defaults to the user's config dir; the tests and the servers and
+# workers they start share one of their own instead of creating the developer's.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="labelqueue-test-config-")
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("LABELQUEUE_DATASETS", REPO.parent / "shared" / "datasets"))

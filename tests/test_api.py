@@ -28,6 +28,11 @@ def client(app):
     return app.test_client()
 
 
+def connect(client, project_id: int) -> None:
+    """What Label Studio does first when an admin connects the backend: ``/setup`` creates the project."""
+    assert client.post("/setup", json={"project": f"{project_id}.1", "schema": CONFIG}).status_code == 200
+
+
 def install_model(app, project_id: int, labels=LABELS, multilabel=False) -> str:
     """Put a trained model where the backend serves it from, as a retrain would."""
     texts = ["my card has not arrived", "where is my new card", "I lost my card", "card stolen",
@@ -166,6 +171,7 @@ def test_webhook_ignores_unknown_actions_with_200(client):
 
 
 def test_webhook_schedules_a_retrain_for_annotation_actions(app, client):
+    connect(client, 3)
     response = client.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 3},
                                              "annotation": {"id": 1}})
     assert response.status_code == 200
@@ -207,6 +213,7 @@ def test_queue_is_404_with_advice_before_the_first_batch(client):
 
 
 def test_select_endpoint_schedules_in_background(client):
+    connect(client, 3)
     response = client.post("/projects/3/select")
     assert response.status_code == 202 and response.get_json()["status"] in {"scheduled", "coalesced"}
 
@@ -218,12 +225,14 @@ def test_setup_rejects_invalid_per_project_mix(client):
 
 
 def test_webhook_task_events_schedule_a_pool_sync(app, client):
+    connect(client, 3)
     response = client.post("/webhook", json={"action": "TASKS_CREATED", "project": {"id": 3}})
     assert response.get_json()["status"] in {"scheduled", "coalesced"}
     assert app.extensions["labelqueue"].pool_syncs.snapshot()[3]["requests"] == 1
 
 
 def test_health_stays_200_but_reports_degraded_when_label_studio_is_down(app, client):
+    connect(client, 3)
     client.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 3}})
     runtime = app.extensions["labelqueue"]
     runtime.retrains.wait_idle(10)
@@ -236,6 +245,7 @@ def test_health_stays_200_but_reports_degraded_when_label_studio_is_down(app, cl
 def test_interrupted_retrain_request_is_resumed_on_restart(tmp_path):
     settings = Settings(data_dir=tmp_path, label_studio_url="http://127.0.0.1:9", label_studio_api_key="x")
     first = create_app(settings)
+    connect(first.test_client(), 8)
     first.test_client().post("/webhook", json={"action": "START_TRAINING", "project": {"id": 8}})
     assert (tmp_path / "projects" / "8" / "retrain.pending").exists()
     restarted = create_app(settings)  # as after kill -9: the marker is still there

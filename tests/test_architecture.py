@@ -17,8 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 #: Rooms on the same floor (jobs and loop; measure and local) never import each other.
 FLOORS = {
     "selection": 0,
-    "backend.settings": 1, "backend.errors": 1, "backend.outcome": 1, "backend.outcome": 1,
+    "backend.settings": 1, "backend.errors": 1, "backend.outcome": 1, "backend.ids": 1,
+    "backend.layout": 1.5,
     "backend.model": 2,
+    "backend.model_key": 2.5,
     "backend.store": 3,
     "backend.labelstudio": 4,
     "backend.jobs": 5, "backend.loop": 5,

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from backend.local.label_studio_server import start_backend
-from backend.runtime import PENDING_RETRAIN, RUNNING_RETRAIN
+from backend.layout import PENDING_RETRAIN, RUNNING_RETRAIN
 from tests.servers import start_worker
 from tests.helpers import SLOW_ENV, backend_metrics, fit_started, slow_project, wait_for
 from tests.slow_classifier import STARTED_MARKER

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from backend.local.label_studio_server import LocalServer, start_backend
-from backend.runtime import PENDING_RETRAIN, RUNNING_RETRAIN
+from backend.layout import PENDING_RETRAIN, RUNNING_RETRAIN
 from tests.helpers import SLOW_ENV, fit_started, slow_project, wait_for
 from tests.slow_classifier import RELEASE_MARKER, STARTED_MARKER
 

@@ -118,7 +118,7 @@ def test_configured_url_host_is_allowed_without_a_list(tmp_path):
 
 def test_a_remembered_host_off_the_list_is_never_called(tmp_path):
     found = connections(tmp_path, allowed_ls_hosts="localhost")
-    (found.store.project_dir(1) / "connection.json").write_text(
+    (found.store.create_project(1) / "connection.json").write_text(
         '{"url": "http://evil.example/collect", "api_key": "t"}')  # written before the list, or planted
     with pytest.raises(LabelStudioUnreachable):
         found.resolve(1)

@@ -54,7 +54,7 @@ def test_body_project_ids_follow_the_same_range(client, project):
 
 @pytest.mark.parametrize("task_id", [0, -5, MAX_ID + 1, 2**70, 1.5, True, "12"])
 def test_feedback_task_id_is_bounded(app, client, task_id):
-    app.extensions["labelqueue"].store.project_dir(4)  # a connected project
+    app.extensions["labelqueue"].store.create_project(4)  # a connected project
     response = client.post("/projects/4/feedback", json={"task_id": task_id, "predicted": "a", "correct": "b"})
     assert response.status_code == 400 and response.get_json()["field"] == "task_id"
 

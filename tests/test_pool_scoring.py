@@ -43,7 +43,7 @@ def test_the_caller_scores_every_chunk_when_no_worker_is_free(setup):
     proba = scorer.score(7, setup.model, TEXTS)
     np.testing.assert_allclose(proba, setup.expected, atol=1e-6)  # float32 in transit
     assert setup.jobs.queues[QUEUE_SCORE].count == 0
-    assert not any((setup.store.project_dir(7) / "scores").iterdir())  # result files cleaned up
+    assert not any((setup.store.layout.scores(7)).iterdir())  # result files cleaned up
 
 
 def test_worker_processes_score_chunks_in_parallel_with_the_same_result(setup, tmp_path):

@@ -9,7 +9,8 @@ import pytest
 
 import backend.runtime as runtime_module
 from backend.outcome import JobOutcome
-from backend.runtime import PENDING_RETRAIN, RUNNING_RETRAIN, Runtime
+from backend.layout import PENDING_RETRAIN, RUNNING_RETRAIN
+from backend.runtime import Runtime
 from backend.settings import Settings
 
 
@@ -40,9 +41,12 @@ def trainings(monkeypatch, tmp_path):
 
 
 def worker(tmp_path) -> Runtime:
-    """One gunicorn worker's runtime on the shared data dir (its own schedulers and file locks)."""
-    return Runtime.build(Settings(data_dir=tmp_path, retrain_settle_seconds=0, label_studio_url="http://127.0.0.1:9",
-                                  label_studio_api_key="x"))
+    """One gunicorn worker's runtime on the shared data dir (its own schedulers and file locks),
+    with project 7 connected."""
+    rt = Runtime.build(Settings(data_dir=tmp_path, retrain_settle_seconds=0, label_studio_url="http://127.0.0.1:9",
+                                label_studio_api_key="x"))
+    rt.store.create_project(7)
+    return rt
 
 
 def test_a_flood_spread_over_two_workers_gives_at_most_one_follow_up_retrain(tmp_path, trainings):
@@ -54,7 +58,7 @@ def test_a_flood_spread_over_two_workers_gives_at_most_one_follow_up_retrain(tmp
     for rt in workers:
         assert rt.retrains.wait_idle(30)
     assert 1 <= len(trainings) <= 2
-    project_dir = workers[0].store.project_dir(7)
+    project_dir = workers[0].store.create_project(7)
     assert not (project_dir / PENDING_RETRAIN).exists() and not (project_dir / RUNNING_RETRAIN).exists()
 
 
@@ -73,11 +77,11 @@ def test_a_request_during_a_retrain_is_trained_after_it(tmp_path, trainings):
 
 def test_a_retrain_interrupted_while_running_is_resumed(tmp_path, trainings):
     rt = worker(tmp_path)
-    (rt.store.project_dir(7) / RUNNING_RETRAIN).write_text('{"force": true}')  # as after kill -9 mid-fit
+    (rt.store.create_project(7) / RUNNING_RETRAIN).write_text('{"force": true}')  # as after kill -9 mid-fit
     restarted = worker(tmp_path)
     assert restarted.resume_interrupted() == [7]
     assert restarted.retrains.wait_idle(10)
-    assert trainings == [7] and not (rt.store.project_dir(7) / RUNNING_RETRAIN).exists()
+    assert trainings == [7] and not (rt.store.create_project(7) / RUNNING_RETRAIN).exists()
 
 
 def test_only_the_first_worker_of_a_start_and_replacements_resume(tmp_path):

@@ -142,6 +142,7 @@ def test_unreachable_redis_is_a_503_not_a_lost_retrain(tmp_path):
     settings = Settings(data_dir=tmp_path / "data", redis_url=f"redis://127.0.0.1:{free_port()}/0",
                         label_studio_url="http://127.0.0.1:9", label_studio_api_key="x")
     client = create_app(settings).test_client()
+    client.application.extensions["labelqueue"].store.create_project(5)  # as /setup does
     response = client.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 5}})
     assert response.status_code == 503 and "Redis" in response.get_json()["error"]
     health = client.get("/health")
@@ -155,11 +156,12 @@ def test_unreachable_redis_is_a_503_not_a_lost_retrain(tmp_path):
 
 def test_workers_request_retrains_whose_marker_has_no_job(redis_url, tmp_path):
     """A webhook refused with 503 while Redis was down left only its marker on disk."""
-    from backend.runtime import PENDING_RETRAIN, Runtime
+    from backend.runtime import Runtime
 
     runtime = Runtime.build(Settings(data_dir=tmp_path / "data", redis_url=redis_url))
-    (runtime.store.project_dir(9) / PENDING_RETRAIN).write_text('{"force": true}')
-    runtime.store.project_dir(10)  # a project with nothing pending
+    runtime.store.create_project(9)
+    runtime.store.layout.retrain_pending(9).write_text('{"force": true}')
+    runtime.store.create_project(10)  # a project with nothing pending
     assert runtime.resume_interrupted(idle_only=True) == [9]
     assert runtime.retrains.snapshot()[9]["state"] == "queued"
     assert runtime.resume_interrupted(idle_only=True) == []  # already queued: not requested again

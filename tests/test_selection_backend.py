@@ -72,7 +72,7 @@ def test_project_options_come_from_extra_params_with_global_fallback():
     options = resolve_options(parse_extra_params('{"mix": {"uncertain": 0.6, "diverse": 0.2, '
                                                  '"failure": 0.1, "control": 0.1}}'), settings)
     assert options.batch_size == 50 and options.mix.uncertain == 0.6
-    assert resolve_options(parse_extra_params(None), settings).mix == settings.slice_mix()
+    assert resolve_options(parse_extra_params(None), settings).mix == settings.mix
 
 
 @pytest.mark.parametrize("params, field", [({"batch_size": 0}, "extra_params.batch_size"),

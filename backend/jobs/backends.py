@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from backend.jobs.scheduler import RETRY_DELAYS, AfterJob, CoalescingScheduler, RunJob
 from backend.model.scoring import LocalScorer, PoolScorer
+from backend.model_key import model_key
 from backend.settings import Settings
 from backend.store import FileLocks, ModelStore, ProjectLocks
 
@@ -102,4 +103,5 @@ def open_store(settings: Settings, jobs: JobBackend | None = None) -> ModelStore
     writes exclude the workers' in either mode)."""
     jobs = jobs or job_backend(settings)
     return ModelStore(settings.data_dir, keep_versions=settings.keep_model_versions,
-                      locks=jobs.locks(settings.data_dir))
+                      locks=jobs.locks(settings.data_dir), key=model_key(settings),
+                      max_projects=settings.max_projects)

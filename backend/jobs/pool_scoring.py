@@ -8,7 +8,7 @@ is the longest step of the cycle. :class:`ChunkedScorer` cuts the texts into chu
 * Bulk data goes through the shared data dir, Redis carries only small job messages: the caller
   writes each chunk's texts to ``projects/<id>/scores/<run>/<chunk>.json`` (so every chunk scores
   exactly the snapshot the cycle took, whatever the pool cache does meanwhile), each chunk job
-  loads the model version the cycle uses, checksum-verified (``ModelStore.load``), and writes
+  loads the model version the cycle uses, HMAC-verified (``ModelStore.load``), and writes
   its probabilities (float32 ``.npy``) beside the texts. (Texts in the job payload were
   measured: RQ's compression of 1M texts took 3.5 s before the first worker could start.)
 * The caller (the worker running the select job) does not sit idle: it takes chunks back from
@@ -43,12 +43,8 @@ ABANDONED_AFTER = 3600.0
 POLL_SECONDS = 0.05
 
 
-def scores_dir(store: ModelStore, project_id: int) -> Path:
-    return store.project_dir(project_id) / "scores"
-
-
 def chunk_path(store: ModelStore, project_id: int, run: str, index: int, suffix: str = ".npy") -> Path:
-    return scores_dir(store, project_id) / run / f"{index:06d}{suffix}"
+    return store.layout.scores(project_id) / run / f"{index:06d}{suffix}"
 
 
 #: The RQ job that scores one chunk (``backend.worker.score_chunk`` calls :func:`score_chunk`).
@@ -95,7 +91,7 @@ class ChunkedScorer:
             self._collect(project_id, model, texts, run, bounds, jobs)
             parts = [np.load(chunk_path(self.store, project_id, run, i)) for i in range(len(bounds))]
         finally:
-            shutil.rmtree(scores_dir(self.store, project_id) / run, ignore_errors=True)
+            shutil.rmtree(self.store.layout.scores(project_id) / run, ignore_errors=True)
         logger.info("project %s: scored %d tasks in %d chunks in %.2fs", project_id, len(texts), len(bounds),
                     time.monotonic() - started)
         return np.concatenate(parts)
@@ -150,7 +146,7 @@ class ChunkedScorer:
 
     def _prune(self, project_id: int) -> None:
         """Remove result folders left by scoring runs whose caller died."""
-        root = scores_dir(self.store, project_id)
+        root = self.store.layout.scores(project_id)
         for folder in root.iterdir() if root.exists() else ():
             if time.time() - folder.stat().st_mtime > ABANDONED_AFTER:
                 shutil.rmtree(folder, ignore_errors=True)

@@ -67,7 +67,7 @@ class Connections:
             if self._seen.get(project_id) == connection:
                 return
             self._seen[project_id] = connection
-        atomic_write_json(self.store.project_dir(project_id) / "connection.json",
+        atomic_write_json(self.store.layout.connection(project_id),
                           {"url": connection.url, "api_key": connection.api_key})
 
     def allowed_origin(self, url: str) -> str | None:
@@ -102,7 +102,7 @@ class Connections:
             known = self._seen.get(project_id)
         if known is not None:
             return known
-        path = self.store.project_dir(project_id) / "connection.json"
+        path = self.store.layout.connection(project_id)
         try:
             data = json.loads(path.read_text())
             origin = self.allowed_origin(data["url"])  # written before the allow-list, or by hand

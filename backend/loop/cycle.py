@@ -6,7 +6,6 @@ traffic is one query for new tasks, the project's config, and the queue writes.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from backend.model.scoring import PoolScorer
 from backend.loop.project_options import ProjectOptionsStore
 from backend.loop.queue_record import QueuedTask, QueueRecord
 from backend.outcome import JobOutcome
+from backend.layout import StateFileError, read_state
 from backend.settings import Settings
 from backend.store import ModelCache, ModelStore, atomic_write_json
 from backend.loop.training import read_labelled
@@ -62,16 +62,20 @@ class CycleContext:
     recorder: CycleRecorder
 
 
-def queue_path(store: ModelStore, project_id: int):
-    return store.project_dir(project_id) / "queue.json"
+QUEUE_KEYS = ("cycle", "model_version", "created_at", "counts", "items")
 
 
 def read_queue(store: ModelStore, project_id: int) -> QueueRecord | None:
-    """The latest written queue; ``None`` before the first (or if the file is unreadable)."""
-    try:
-        return QueueRecord.from_json(json.loads(queue_path(store, project_id).read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
+    """The latest written queue; None before the first. A malformed file raises
+    :class:`StateFileError` naming it."""
+    path = store.layout.queue(project_id)
+    raw = read_state(path)
+    if raw is None:
         return None
+    try:
+        return QueueRecord.from_json(raw)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise StateFileError(path, f"not a queue ({type(exc).__name__}: {exc})") from None
 
 
 def cycle_seed(base: int, project_id: int, cycle: int) -> int:
@@ -152,7 +156,7 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
         size_requested=size, mix=dict(options.mix.__dict__),
         items=tuple(QueuedTask(i.task_id, i.slice, i.rank, i.reason, *predicted.get(i.task_id, (None, None)))
                     for i in batch.items))
-    atomic_write_json(queue_path(ctx.store, project_id), queue.to_json())
+    atomic_write_json(ctx.store.layout.queue(project_id), queue.to_json())
     ctx.recorder.record_queue(project_id, queue)
     logger.info("project %s: cycle %d queued %d tasks %s in %.2fs", project_id, cycle, len(batch.items),
                 batch.counts, sum(seconds.values()))

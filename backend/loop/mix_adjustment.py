@@ -4,7 +4,8 @@ The admin's mix arrives with every ``/setup`` (the model connection's extra para
 rewritten to ``options.json``; an automatic change written there would be undone by the next
 ``/setup``. The change therefore lives in its own file, ``projects/<id>/mix_adjustment.json``,
 together with the admin mix it was derived from. :func:`effective_mix` applies it only while
-the admin's mix is still that one: when the admin sets a new mix, theirs wins.
+the admin's mix is still that one: when the admin sets a new mix, theirs wins. An unreadable
+file only loses the adjustment (the admin's mix applies), so it is logged and ignored.
 """
 from __future__ import annotations
 
@@ -17,21 +18,21 @@ from selection.mix import SliceMix
 
 logger = logging.getLogger(__name__)
 
-FILE_NAME = "mix_adjustment.json"
 
 
 def effective_mix(store: ModelStore, project_id: int, admin_mix: SliceMix) -> SliceMix:
     """The automatically adjusted mix if it was derived from ``admin_mix``, else ``admin_mix``."""
     try:
-        saved = json.loads((store.project_dir(project_id) / FILE_NAME).read_text())
+        saved = json.loads(store.layout.mix_adjustment(project_id).read_text())
         if SliceMix.from_mapping(saved["base"]) == admin_mix:
             return SliceMix.from_mapping(saved["mix"])
     except FileNotFoundError:
         pass
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        logger.warning("project %s: ignoring unreadable %s: %s", project_id, FILE_NAME, exc)
+        logger.warning("project %s: ignoring unreadable %s: %s", project_id,
+                       store.layout.mix_adjustment(project_id), exc)
     return admin_mix
 
 
 def save_adjustment(store: ModelStore, project_id: int, admin_mix: SliceMix, mix: SliceMix) -> None:
-    atomic_write_json(store.project_dir(project_id) / FILE_NAME, {"base": asdict(admin_mix), "mix": asdict(mix)})
+    atomic_write_json(store.layout.mix_adjustment(project_id), {"base": asdict(admin_mix), "mix": asdict(mix)})

@@ -72,9 +72,7 @@ class PoolCache:
         self._lock = threading.Lock()
 
     def _dir(self, project_id: int) -> Path:
-        path = self.store.project_dir(project_id) / "pool"
-        path.mkdir(exist_ok=True, mode=0o700)
-        return path
+        return self.store.layout.pool(project_id)
 
     def _current(self, project_id: int) -> Path:
         """The generation ``current.json`` names (the pool folder itself in the older layout)."""

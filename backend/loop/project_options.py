@@ -16,12 +16,12 @@ import threading
 from dataclasses import dataclass, replace
 
 from backend.errors import ApiError
+from backend.layout import StateFileError, read_state
 from backend.loop.mix_adjustment import effective_mix
-from backend.settings import Settings
+from backend.settings import MAX_BATCH_SIZE, Settings
 from backend.store import ModelStore, atomic_write_json
 from selection.mix import SliceMix
 
-MAX_BATCH_SIZE = 10_000
 MAX_CONTROL_OVERLAP = 10
 
 
@@ -52,7 +52,7 @@ def resolve_options(params: dict, settings: Settings) -> ProjectOptions:
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH_SIZE:
         raise ApiError(f"batch_size must be an integer from 1 to {MAX_BATCH_SIZE}; got {size!r}",
                        field="extra_params.batch_size")
-    mix = settings.slice_mix()
+    mix = settings.mix
     if "mix" in params:
         if not isinstance(params["mix"], dict):
             raise ApiError("mix must be an object of slice shares", field="extra_params.mix")
@@ -75,13 +75,16 @@ class ProjectOptionsStore:
         self._lock = threading.Lock()
 
     def remember(self, project_id: int, extra_params: object) -> ProjectOptions:
+        """Validate ``/setup``'s extra params and keep them; ``/setup`` is what creates a project."""
         params = parse_extra_params(extra_params)
         options = resolve_options(params, self.settings)
         with self._lock:
-            if self._seen.get(project_id) == params:
+            if self._seen.get(project_id) == params and self.store.exists(project_id):
                 return options
+        self.store.create_project(project_id)
+        atomic_write_json(self.store.layout.options(project_id), params)
+        with self._lock:
             self._seen[project_id] = params
-        atomic_write_json(self.store.project_dir(project_id) / "options.json", params)
         return options
 
     def get(self, project_id: int) -> ProjectOptions:
@@ -90,8 +93,9 @@ class ProjectOptionsStore:
 
     def admin_options(self, project_id: int) -> ProjectOptions:
         """What the admin set, before any automatic mix adjustment."""
+        path = self.store.layout.options(project_id)
+        params = read_state(path) or {}
         try:
-            params = json.loads((self.store.project_dir(project_id) / "options.json").read_text())
-        except (OSError, ValueError):
-            params = {}
-        return resolve_options(params, self.settings)
+            return resolve_options(params, self.settings)
+        except ApiError as exc:
+            raise StateFileError(path, exc.message) from None

@@ -7,7 +7,6 @@ many labels changed and selection can find the labelled set without asking Label
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import datetime, timezone
@@ -15,23 +14,37 @@ from typing import Any
 
 from backend.model.labelconfig import kind_of, parse_label_config
 from backend.labelstudio.gateway import Connections, LabelledTask, fetch_labelled
+from backend.layout import StateFileError, read_state
 from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelStore, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
-def labelled_path(store: ModelStore, project_id: int):
-    return store.project_dir(project_id) / "labelled.json"
 
 
 def read_labelled(store: ModelStore, project_id: int) -> dict[int, dict[str, Any]]:
-    """The training set of the model in service: task id -> {"labels", "overridden"}."""
+    """The training set of the model in service: task id -> {"labels", "overridden"}; empty
+    before the first model. A malformed file raises :class:`StateFileError` naming it."""
+    path = store.layout.labelled(project_id)
+    raw = read_state(path) or {}
     try:
-        raw = json.loads(labelled_path(store, project_id).read_text())
-    except (OSError, ValueError):
+        labelled = {int(k): v for k, v in raw.items()}
+    except ValueError:
+        raise StateFileError(path, "keys are not task ids") from None
+    if not all(isinstance(v, dict) and isinstance(v.get("labels"), list) for v in labelled.values()):
+        raise StateFileError(path, "entries without a 'labels' list")
+    return labelled
+
+
+def previous_training_set(store: ModelStore, project_id: int) -> dict[int, dict[str, Any]]:
+    """What the last retrain used, to count changes; an unreadable file counts every label as
+    changed (the retrain rewrites it), so a damaged file heals instead of blocking training."""
+    try:
+        return read_labelled(store, project_id)
+    except StateFileError as exc:
+        logger.warning("project %s: %s; counting every label as changed", project_id, exc)
         return {}
-    return {int(k): v for k, v in raw.items()}
 
 
 def count_changes(previous: dict[int, dict[str, Any]], current: list[LabelledTask]) -> int:
@@ -52,7 +65,7 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
     client = connections.client(project_id)
     spec = parse_label_config(client.projects.get(id=project_id).label_config)
     labelled = fetch_labelled(client, project_id, spec)
-    changed = count_changes(read_labelled(store, project_id), labelled)
+    changed = count_changes(previous_training_set(store, project_id), labelled)
     classes = sorted({label for t in labelled for label in t.labels})
 
     if not force and changed < settings.min_new_annotations:
@@ -63,7 +76,11 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
         return JobOutcome(project_id, False, f"cold start: {len(classes)} distinct label(s) seen, need two",
                           figures={"n_examples": len(labelled), "changed": changed})
 
-    manifest = store.manifest(project_id)
+    try:
+        manifest = store.manifest(project_id)
+    except StateFileError as exc:  # the new version replaces it; numbering restarts
+        logger.warning("project %s: %s; it is replaced by this retrain", project_id, exc)
+        manifest = None
     number = int(manifest.info.get("number", 0)) + 1 if manifest else 1
     version = f"v{number}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
     model = kind_of(spec).fit([t.text for t in labelled], [t.labels for t in labelled], spec, version=version,
@@ -73,7 +90,7 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
             "trained_at": datetime.now(timezone.utc).isoformat(), "train_seconds": round(seconds, 3),
             "changed": changed}
     store.save(project_id, model, info)
-    atomic_write_json(labelled_path(store, project_id), {
+    atomic_write_json(store.layout.labelled(project_id), {
         str(t.task_id): {"labels": list(t.labels), "overridden": t.overridden} for t in labelled})
     logger.info("project %s: trained %s on %d labels (%d changed), %d classes, in %.2fs",
                 project_id, version, len(labelled), changed, len(classes), seconds)

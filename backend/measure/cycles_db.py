@@ -41,11 +41,14 @@ Schema (``PRAGMA user_version`` = 1)::
 
 Rows are read back as ``backend/loop/queue_record.QueueRecord``, the record the cycle writes.
 Cycle numbers come from ``queue.json``; if that file is deleted the count restarts at 1 and a
-new cycle 1 replaces the old one's row and items.
+new cycle 1 replaces the old one's row and items. If the SQLite file itself is deleted, the next
+call recreates an empty schema (the history is lost, the backend keeps working); a file that is
+not a database raises :class:`CyclesDBError` naming it, which the HTTP edge answers with 503.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -53,14 +56,17 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+from backend.ids import require_project_id
+from backend.layout import DB_NAME
 
 from backend.loop.queue_record import QueuedTask, QueueRecord
 
 logger = logging.getLogger(__name__)
 
-DB_NAME = "labelqueue.sqlite3"
 SCHEMA_VERSION = 1
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cycles (
@@ -92,7 +98,12 @@ CREATE TABLE IF NOT EXISTS measurements (
 
 
 class CyclesDBError(RuntimeError):
-    """The database was written by a newer labelqueue (schema version we do not know)."""
+    """The database cannot be used: not an SQLite file, damaged, or written by a newer
+    labelqueue (a schema version we do not know). The message names the file."""
+
+
+class NewerSchemaError(CyclesDBError):
+    """The database was written by a newer labelqueue: start-up stops rather than guess."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,14 @@ class Feedback:
         return set(self.predicted) != set(self.correct)
 
 
+def _valid_project(method: Callable[..., T]) -> Callable[..., T]:
+    """Refuse a project id outside Label Studio's range before it reaches SQLite (``InvalidProjectId``)."""
+    @functools.wraps(method)
+    def checked(self: CyclesDB, project_id: int, *args: Any, **kwargs: Any) -> T:
+        return method(self, require_project_id(project_id), *args, **kwargs)
+    return checked
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
@@ -121,29 +140,65 @@ class CyclesDB:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        with self._connect() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise CyclesDBError(f"{self.path} has schema version {version}; this labelqueue knows "
-                                    f"{SCHEMA_VERSION}. Upgrade labelqueue or point LABELQUEUE_DATA_DIR elsewhere")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        try:
+            self._create_schema()
+        except NewerSchemaError:
+            raise
+        except CyclesDBError as exc:  # the server still starts; measurement answers 503 until fixed
+            logger.error("%s", exc)
+
+    def _create_schema(self) -> None:
+        """Create the tables if missing (first start, or the file was deleted meanwhile)."""
+        if not self.path.exists():  # a journal left by a deleted file belongs to no database
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        conn = self._open()
+        try:
+            with conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise NewerSchemaError(f"{self.path} has schema version {version}; this labelqueue knows "
+                                        f"{SCHEMA_VERSION}. Upgrade labelqueue or point LABELQUEUE_DATA_DIR elsewhere")
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(SCHEMA)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise CyclesDBError(f"{self.path} is not a usable labelqueue database ({exc}); move it away "
+                                "and a new one is created") from None
+        finally:
+            conn.close()
         os.chmod(self.path, 0o600)
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> "CyclesDB":
         return cls(Path(data_dir) / DB_NAME)
 
+    def _open(self) -> sqlite3.Connection:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # owner-only from the first byte
+        os.close(fd)
+        return sqlite3.connect(self.path, timeout=30)
+
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30)
+        """One transaction, committed on success and rolled back on error. A database file that
+        is gone or empty gets its schema back first; SQLite's own errors leave as
+        :class:`CyclesDBError` naming the file."""
         try:
-            with conn:  # one transaction: committed on success, rolled back on error
+            if not self.path.exists() or self.path.stat().st_size == 0:
+                logger.warning("%s is missing or empty; recreating its schema", self.path)
+                self._create_schema()
+        except OSError as exc:
+            raise CyclesDBError(f"{self.path}: {exc.strerror or exc}") from None
+        conn = self._open()
+        try:
+            with conn:
                 yield conn
+        except sqlite3.DatabaseError as exc:
+            raise CyclesDBError(f"{self.path}: {exc}") from None
         finally:
             conn.close()
 
+    @_valid_project
     def record_queue(self, project_id: int, queue: QueueRecord, trained: Iterable[int]) -> int:
         """Record a written queue and which labels its model was trained on; returns how many of
         those labels no earlier cycle's model had."""
@@ -162,6 +217,7 @@ class CyclesDB:
                              [(project_id, int(task_id), cycle) for task_id in trained])
             return conn.total_changes - before
 
+    @_valid_project
     def cycles(self, project_id: int) -> list[QueueRecord]:
         """Every recorded cycle of a project with its queued items, oldest first (without the
         tab id and the selection reasons, which are not kept)."""
@@ -179,12 +235,14 @@ class CyclesDB:
                             items=tuple(items.get(cycle, ())))
                 for cycle, version, created, labelled, size, mix, counts in rows]
 
+    @_valid_project
     def trained_labels(self, project_id: int) -> dict[int, int]:
         """Task id -> the first cycle whose model was trained on its label."""
         with self._connect() as conn:
             return dict(conn.execute("SELECT task_id, cycle FROM trained_labels WHERE project_id = ?",
                                      (project_id,)).fetchall())
 
+    @_valid_project
     def add_feedback(self, project_id: int, item: Feedback) -> int:
         with self._connect() as conn:
             cursor = conn.execute(
@@ -194,6 +252,7 @@ class CyclesDB:
                                                  item.received_at or now()))
             return int(cursor.lastrowid)
 
+    @_valid_project
     def feedback(self, project_id: int) -> list[Feedback]:
         with self._connect() as conn:
             rows = conn.execute("SELECT model_version, predicted, correct, task_id, text, received_at FROM feedback "
@@ -201,28 +260,33 @@ class CyclesDB:
         return [Feedback(version, tuple(json.loads(p)), tuple(json.loads(c)), task_id, text, received)
                 for version, p, c, task_id, text, received in rows]
 
+    @_valid_project
     def request_overlap(self, project_id: int, cycle: int, task_ids: Iterable[int], overlap: int) -> None:
         with self._connect() as conn:
             conn.executemany("INSERT OR REPLACE INTO control_overlap VALUES (?, ?, ?, ?)",
                              [(project_id, int(t), cycle, overlap) for t in task_ids])
 
+    @_valid_project
     def last_overlap_cycle(self, project_id: int) -> int | None:
         """The newest cycle whose control tasks were given an overlap."""
         with self._connect() as conn:
             return conn.execute("SELECT MAX(cycle) FROM control_overlap WHERE project_id = ?",
                                 (project_id,)).fetchone()[0]
 
+    @_valid_project
     def overlap_requested(self, project_id: int) -> dict[int, int]:
         """Task id -> annotations per task asked of Label Studio."""
         with self._connect() as conn:
             return dict(conn.execute("SELECT task_id, overlap FROM control_overlap WHERE project_id = ?",
                                      (project_id,)).fetchall())
 
+    @_valid_project
     def record_mix_change(self, project_id: int, cycle: int, old: dict, new: dict, reason: str) -> None:
         with self._connect() as conn:
             conn.execute("INSERT OR REPLACE INTO mix_changes VALUES (?, ?, ?, ?, ?, ?)",
                          (project_id, cycle, now(), json.dumps(old), json.dumps(new), reason))
 
+    @_valid_project
     def mix_changes(self, project_id: int) -> list[dict[str, Any]]:
         with self._connect() as conn:
             rows = conn.execute("SELECT cycle, changed_at, old_mix, new_mix, reason FROM mix_changes "
@@ -230,16 +294,19 @@ class CyclesDB:
         return [{"cycle": c, "changed_at": at, "old_mix": json.loads(o), "new_mix": json.loads(n), "reason": r}
                 for c, at, o, n, r in rows]
 
+    @_valid_project
     def save_measurement(self, project_id: int, payload: dict[str, Any], report_html: str | None) -> None:
         with self._connect() as conn:
             conn.execute("INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, ?)",
                          (project_id, payload["measured_at"], json.dumps(payload), report_html))
 
+    @_valid_project
     def measurement(self, project_id: int) -> dict[str, Any] | None:
         with self._connect() as conn:
             row = conn.execute("SELECT payload FROM measurements WHERE project_id = ?", (project_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    @_valid_project
     def report_html(self, project_id: int) -> str | None:
         with self._connect() as conn:
             row = conn.execute("SELECT report_html FROM measurements WHERE project_id = ?", (project_id,)).fetchone()

@@ -22,6 +22,7 @@ from backend.loop.queue_record import QueueRecord
 from backend.measure.cycles_db import CyclesDB
 from backend.model.labelconfig import TaskSpec, kind_of, parse_label_config
 from backend.jobs.backends import JobBackend
+from backend.layout import NOT_CONNECTED
 from backend.labelstudio.gateway import Connections
 from backend.measure.measurement import AnnotatedTask, LoopConfig, measure_loop, read_annotated
 from backend.loop.mix_adjustment import save_adjustment
@@ -81,6 +82,8 @@ class LoopMonitor:
         Runs under the project's ``measure`` lock: two worker processes measuring at once could
         otherwise store an older measurement over a newer one.
         """
+        if not self.store.exists(project_id):
+            return MeasureOutcome(project_id, False, NOT_CONNECTED)
         with self.store.lock(project_id, "measure"):
             return self._refresh_locked(project_id)
 

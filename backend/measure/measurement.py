@@ -122,12 +122,8 @@ class LoopConfig:
                    limits=LoopThresholds(gain_per_label=settings.gain_threshold / 10_000,
                                          patience=settings.gain_patience, agreement_gap=settings.agreement_gap,
                                          rare_class=settings.rare_class_threshold,
-                                         high_impact=class_list(settings.high_impact_classes)),
-                   failure_classes=class_list(settings.failure_mode_classes), seed=settings.seed)
-
-
-def class_list(raw: str) -> tuple[str, ...]:
-    return tuple(name.strip() for name in raw.split(",") if name.strip())
+                                         high_impact=settings.high_impact_classes),
+                   failure_classes=settings.failure_mode_classes, seed=settings.seed)
 
 
 def agreement_figures(found: Agreement) -> dict[str, Any]:

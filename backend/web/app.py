@@ -12,8 +12,11 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from backend.web.ml_api import routes
 from backend.web.auth import install_auth
 from backend.errors import ApiError
+from backend.ids import InvalidProjectId
 from backend.jobs.errors import JobQueueUnavailable
 from backend.web.ids import ProjectIdConverter
+from backend.layout import ProjectNotFound, StateFileError, TooManyProjects
+from backend.measure.cycles_db import CyclesDBError
 from backend.web.report_api import report_routes
 from backend.runtime import Runtime
 from backend.settings import Settings
@@ -80,6 +83,25 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
         return jsonify(exc.to_dict()), exc.status
+
+    @app.errorhandler(InvalidProjectId)
+    def invalid_project(exc: InvalidProjectId):
+        return jsonify({"error": str(exc), "status": 400, "field": "project"}), 400
+
+    @app.errorhandler(ProjectNotFound)
+    def unknown_project(exc: ProjectNotFound):
+        return jsonify({"error": str(exc), "status": 404}), 404
+
+    @app.errorhandler(TooManyProjects)
+    def too_many_projects(exc: TooManyProjects):
+        logger.error("%s", exc)
+        return jsonify({"error": str(exc), "status": 507}), 507
+
+    @app.errorhandler(StateFileError)
+    @app.errorhandler(CyclesDBError)
+    def unreadable_state(exc: Exception):
+        logger.error("%s", exc)
+        return jsonify({"error": str(exc), "status": 503}), 503
 
     @app.errorhandler(JobQueueUnavailable)
     def queue_down(exc: JobQueueUnavailable):

@@ -14,18 +14,15 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.routing import BaseConverter
 
 from backend.errors import ApiError
+from backend.ids import MAX_PROJECT_ID, valid_project_id
 
 #: Label Studio's ids are 32-bit database keys; anything larger is not one of theirs.
-MAX_ID = 2**31 - 1
-MAX_DIGITS = len(str(MAX_ID))
+MAX_ID = MAX_PROJECT_ID
 
 
 def id_from_digits(text: str) -> int | None:
     """``text`` as an id when it is 1 to 10 ASCII digits within range, else None."""
-    if not (text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS):
-        return None
-    value = int(text)
-    return value if 0 < value <= MAX_ID else None
+    return int(text) if valid_project_id(text) else None
 
 
 def bounded_id(raw: Any, *, field: str) -> int:

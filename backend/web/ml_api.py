@@ -88,7 +88,7 @@ def webhook():
     if event.wants_retrain:
         outcome = rt.request_retrain(event.project_id, force=event.forced)
     elif event.changes_pool:
-        outcome = rt.pool_syncs.request(event.project_id, force=event.action == "TASKS_DELETED")
+        outcome = rt.request_pool_sync(event.project_id, reconcile=event.action == "TASKS_DELETED")
     else:
         return jsonify({"status": "ignored", "action": event.action})
     return jsonify({"status": outcome, "action": event.action, "project": event.project_id})
@@ -104,7 +104,7 @@ def train():
 @routes.post("/projects/<project_id:project_id>/select")
 def select(project_id: int):
     """Compose a new batch now (in the background); poll ``GET .../queue`` for the result."""
-    status = runtime().selections.request(project_id, force=True)
+    status = runtime().request_selection(project_id)
     return jsonify({"status": status, "project": project_id}), 202
 
 

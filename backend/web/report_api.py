@@ -98,5 +98,5 @@ def measurement(project_id: int):
 
 @report_routes.post("/projects/<project_id:project_id>/measure")
 def measure(project_id: int):
-    status = runtime().loop.jobs.request(project_id)
+    status = runtime().request_measure(project_id)
     return jsonify({"status": status, "project": project_id}), 202
