@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
+from backend.jobs import job_metrics
 from backend.jobs.errors import RETRYABLE_FAILURES
 
 logger = logging.getLogger(__name__)
@@ -101,8 +103,9 @@ class CoalescingScheduler:
                 state.coalesced += 1
                 state.pending = True
                 state.pending_force = state.pending_force or force
+                job_metrics.record_coalesced(self.name, project_id)
                 return "coalesced"
-            state.state = "queued"
+            self._set_state(project_id, state, "queued")
         self._executor.submit(self._work, project_id, force)
         return "scheduled"
 
@@ -118,13 +121,19 @@ class CoalescingScheduler:
                 state.attempts, state.retry_in = 0, None
                 again, force = state.pending, state.pending_force
                 state.pending = state.pending_force = False
-                state.state = "queued" if again else result
+                self._set_state(project_id, state, "queued" if again else result)
+
+    def _set_state(self, project_id: int, state: ProjectTraining, name: str) -> None:
+        """Called with the lock held: the state ``/metrics`` shows, mirrored for Prometheus."""
+        state.state = name
+        job_metrics.record_state(self.name, project_id, name)
 
     def _back_off(self, project_id: int, state: ProjectTraining, force: bool) -> None:
         """Called with the lock held: retry later; requests meanwhile fold into that retry."""
         state.attempts += 1
         delay = retry_delay(self._retry_delays, state.attempts)
-        state.state, state.retry_in = "backoff", delay
+        self._set_state(project_id, state, "backoff")
+        state.retry_in = delay
         state.pending, state.pending_force = True, state.pending_force or force
         timer = threading.Timer(delay, self._wake, (project_id,))
         timer.daemon = True
@@ -136,7 +145,8 @@ class CoalescingScheduler:
             if state.state != "backoff":
                 return
             force = state.pending_force
-            state.state, state.pending, state.pending_force = "queued", False, False
+            self._set_state(project_id, state, "queued")
+            state.pending, state.pending_force = False, False
         try:
             self._executor.submit(self._work, project_id, force)
         except RuntimeError:  # the process is shutting down; a pending-retrain marker survives it
@@ -157,10 +167,13 @@ class CoalescingScheduler:
         worth retrying (Label Studio), ``"failed"`` when it raised anything else."""
         with self._lock:
             state = self._states[project_id]
-            state.state, state.last_started = "running", time.time()
+            self._set_state(project_id, state, "running")
+            state.last_started = time.time()
+        started = time.monotonic()
         try:
             outcome = self._run_job(project_id, force)
         except Exception as exc:  # a failed job must not kill the worker thread
+            job_metrics.record_run(self.name, project_id, time.monotonic() - started, ok=False)
             expected = isinstance(exc, RETRYABLE_FAILURES)
             if expected:
                 logger.error("project %s: %s failed, will retry: %s: %s", project_id, self.name,
@@ -170,6 +183,7 @@ class CoalescingScheduler:
             with self._lock:
                 state.last_error, state.last_finished = f"{type(exc).__name__}: {exc}", time.time()
             return "retry" if expected else "failed"
+        job_metrics.record_run(self.name, project_id, time.monotonic() - started, ok=True)
         with self._lock:
             state.runs += 1
             state.last_outcome, state.last_error, state.last_finished = asdict(outcome), None, time.time()

@@ -11,6 +11,8 @@ from backend.web.auth import install_auth
 from backend.errors import ApiError
 from backend.jobs.errors import JobQueueUnavailable
 from backend.web.report_api import report_routes
+from backend.web.prometheus import install_http_metrics
+from backend.web.versions_api import versions_routes
 from backend.runtime import Runtime
 from backend.settings import Settings
 
@@ -25,9 +27,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     runtime = Runtime.build(settings)
     app.extensions["labelqueue"] = runtime
     runtime.resume_interrupted()
+    install_http_metrics(app)
     install_auth(app, settings)
     app.register_blueprint(routes)
     app.register_blueprint(report_routes)
+    app.register_blueprint(versions_routes)
     register_error_handlers(app)
     return app
 
