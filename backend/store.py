@@ -20,9 +20,10 @@ import pickle
 import secrets
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ContextManager, Iterator, Protocol
+from typing import Any, ContextManager, Protocol
 
 import numpy as np
 
@@ -50,6 +51,14 @@ class Manifest:
     file: str
     hmac: str
     info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KeptVersion:
+    """A model version whose file is still on disk; ``saved_at`` is its write time (epoch s)."""
+
+    version: str
+    saved_at: float
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
@@ -196,9 +205,22 @@ class ModelStore:
             raise ModelLoadError(f"{path} holds a {type(model).__name__}, not a TrainedModel")
         return model
 
+    def kept_versions(self, project_id: int) -> list[KeptVersion]:
+        """The model versions still on disk for a project (at most ``keep_versions``), newest first."""
+        models_dir = self.data_dir / "projects" / str(int(project_id)) / "models"
+        return [KeptVersion(path.stem, saved_at) for path, saved_at in self._model_files(models_dir)]
+
+    @staticmethod
+    def _model_files(models_dir: Path) -> list[tuple[Path, float]]:
+        """Model files with their write times, newest first; a file pruned meanwhile is skipped."""
+        found = []
+        for path in models_dir.glob("*.pkl"):
+            with contextlib.suppress(FileNotFoundError):
+                found.append((path, path.stat().st_mtime))
+        return sorted(found, key=lambda item: item[1], reverse=True)
+
     def _prune(self, models_dir: Path, keep: str) -> None:
-        files = sorted(models_dir.glob("*.pkl"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in files[self.keep_versions:]:
+        for old, _ in self._model_files(models_dir)[self.keep_versions:]:
             if old.name != keep:
                 with contextlib.suppress(FileNotFoundError):
                     old.unlink()

@@ -85,6 +85,15 @@ def test_backend_learns_from_label_studio_annotations(label_studio, deployment, 
     assert all(0 < p.score <= 1 for p in fresh)
     assert ls_client.ml.get(id=ml.id).model_version == version
 
+    # (2b) Label Studio's model settings list our kept versions (its fallback for a backend
+    # without /versions would be [version] with an "Upgrade your ML backend" message).
+    listed = ls_client.ml.list_model_versions(id=ml.id)
+    ours = httpx.get(f"{backend.url}/versions", params={"project": project.id}, timeout=10).json()["versions"]
+    assert listed.message is None
+    assert ours[0] == version
+    assert listed.versions == httpx.get(f"{backend.url}/versions", timeout=10).json()["versions"]
+    assert [v for v in listed.versions if v in ours] == ours
+
     # (3) The model generalises: held-out banking77 test rows, scored through /predict.
     test_rows = [row for row in banking77["test"] if row["category"] in INTENTS]
     response = httpx.post(f"{backend.url}/predict", timeout=60, json={

@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Callable
 
+from backend.jobs import job_metrics
 from backend.jobs.errors import RETRYABLE_FAILURES, describe_failure
 from backend.outcome import JobOutcome
 
@@ -115,8 +117,9 @@ class CoalescingScheduler:
                 state.coalesced += 1
                 state.pending = True
                 state.pending_force = state.pending_force or force
+                job_metrics.record_coalesced(self.name, project_id)
                 return "coalesced"
-            state.state = JobState.QUEUED
+            self._set_state(project_id, state, JobState.QUEUED)
         self._executor.submit(self._work, project_id, force)
         return "scheduled"
 
@@ -132,13 +135,19 @@ class CoalescingScheduler:
                 state.attempts, state.retry_in = 0, None
                 again, force = state.pending, state.pending_force
                 state.pending = state.pending_force = False
-                state.state = JobState.QUEUED if again else result
+                self._set_state(project_id, state, JobState.QUEUED if again else result)
+
+    def _set_state(self, project_id: int, state: ProjectTraining, name: JobState) -> None:
+        """Called with the lock held: the state ``/metrics`` shows, mirrored for Prometheus."""
+        state.state = name
+        job_metrics.record_state(self.name, project_id, name)
 
     def _back_off(self, project_id: int, state: ProjectJob, force: bool) -> None:
         """Called with the lock held: retry later; requests meanwhile fold into that retry."""
         state.attempts += 1
         delay = retry_delay(self._retry_delays, state.attempts)
-        state.state, state.retry_in = JobState.BACKOFF, delay
+        self._set_state(project_id, state, JobState.BACKOFF)
+        state.retry_in = delay
         state.pending, state.pending_force = True, state.pending_force or force
         timer = threading.Timer(delay, self._wake, (project_id,))
         timer.daemon = True
@@ -151,7 +160,8 @@ class CoalescingScheduler:
             if state.state != JobState.BACKOFF or self._closed:
                 return
             force = state.pending_force
-            state.state, state.pending, state.pending_force = JobState.QUEUED, False, False
+            self._set_state(project_id, state, JobState.QUEUED)
+            state.pending, state.pending_force = False, False
         try:
             self._executor.submit(self._work, project_id, force)
         except RuntimeError:  # the process is shutting down; a pending-retrain marker survives it
@@ -167,10 +177,13 @@ class CoalescingScheduler:
         worth retrying (Label Studio), ``FAILED`` when it raised anything else."""
         with self._lock:
             state = self._states[project_id]
-            state.state, state.last_started = JobState.RUNNING, time.time()
+            self._set_state(project_id, state, JobState.RUNNING)
+            state.last_started = time.time()
+        started = time.monotonic()
         try:
             outcome = self._run_job(project_id, force)
         except Exception as exc:  # a failed job must not kill the worker thread
+            job_metrics.record_run(self.name, project_id, time.monotonic() - started, ok=False)
             expected = isinstance(exc, RETRYABLE_FAILURES)
             if expected:
                 logger.error("project %s: %s failed, will retry: %s", project_id, self.name,
@@ -180,6 +193,7 @@ class CoalescingScheduler:
             with self._lock:
                 state.last_error, state.last_finished = describe_failure(exc), time.time()
             return JobState.BACKOFF if expected else JobState.FAILED
+        job_metrics.record_run(self.name, project_id, time.monotonic() - started, ok=True)
         with self._lock:
             state.runs += 1
             state.last_outcome, state.last_error, state.last_finished = outcome.to_json(), None, time.time()

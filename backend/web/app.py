@@ -18,6 +18,8 @@ from backend.web.ids import ProjectIdConverter
 from backend.layout import ProjectNotFound, StateFileError, TooManyProjects
 from backend.measure.cycles_db import CyclesDBError
 from backend.web.report_api import report_routes
+from backend.web.prometheus import install_http_metrics
+from backend.web.versions_api import versions_routes
 from backend.runtime import Runtime
 from backend.settings import Settings
 
@@ -51,10 +53,12 @@ def create_app(settings: Settings | None = None, *, resume: bool = True) -> Flas
     app.extensions["labelqueue"] = runtime
     if resume:
         runtime.resume_interrupted()
+    install_http_metrics(app)
     install_auth(app, settings)
     app.before_request(bound_streamed_body)
     app.register_blueprint(routes)
     app.register_blueprint(report_routes)
+    app.register_blueprint(versions_routes)
     register_error_handlers(app)
     return app
 

@@ -17,6 +17,7 @@ from backend.model.labelconfig import parse_label_config
 from backend.model.predict import UNTRAINED_VERSION, predictions, task_texts
 from backend.runtime import Runtime
 from backend.web.ids import parse_task_ids, project_id_of
+from backend.web.prometheus import exposition, wants_prometheus
 from backend.web.webhook import parse_event
 
 logger = logging.getLogger(__name__)
@@ -127,4 +128,6 @@ def flag_failures(project_id: int):
 
 @routes.get("/metrics")
 def metrics():
-    return jsonify(runtime().metrics())
+    """JSON by default; the Prometheus text format for ``?format=prometheus`` or ``Accept: text/plain``."""
+    figures = runtime().metrics()
+    return exposition(figures) if wants_prometheus() else jsonify(figures)

@@ -15,15 +15,23 @@ shared by every gunicorn of the same user, and starting one server removed anoth
 ``SCRIPT_NAME`` / ``PATH_INFO`` is taken from request headers (``forwarder_headers``): gunicorn
 trusts them from loopback by default and answered a mismatch with a 500; the backend is served
 at the root of its URL.
+
+Prometheus counters of all workers are summed through the client's multiprocess mode: the
+master points ``PROMETHEUS_MULTIPROC_DIR`` at ``<data dir>/prometheus`` before it forks (files
+of processes no longer alive are removed first), and ``child_exit`` retires a dead worker's
+live gauges.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from gevent import monkey, socket
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.ggevent import GeventWorker
 
+from backend.layout import make_private_dirs
 from backend.settings import Settings
 
 
@@ -53,10 +61,11 @@ class GunicornServer(BaseApplication):
             "bind": bind, "workers": workers, "worker_class": WORKER_CLASS, "worker_connections": connections,
             "timeout": 120, "graceful_timeout": 10, "loglevel": log_level.lower(),
             "accesslog": "-", "preload_app": False, "control_socket_disable": True, "forwarder_headers": "",
-            "pre_fork": self._pre_fork,
+            "pre_fork": self._pre_fork, "child_exit": retire_worker_metrics,
         }
         self._forks = 0
         self._resume_in_next_worker = True
+        prepare_multiprocess_dir(settings.data_dir / "prometheus")
         super().__init__()
 
     def load_config(self) -> None:
@@ -72,3 +81,32 @@ class GunicornServer(BaseApplication):
         from backend.web.app import create_app
 
         return create_app(self.settings, resume=self._resume_in_next_worker)
+
+
+def prepare_multiprocess_dir(folder: Path) -> None:
+    """Before the fork: every process of this server writes its Prometheus values under ``folder``.
+    Files of processes that are gone (an earlier run) are removed, so their counts are not added
+    to this run's; files of live ``labelqueue worker`` processes sharing the data dir stay."""
+    make_private_dirs(folder)
+    for path in folder.glob("*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
+def retire_worker_metrics(server, worker) -> None:
+    """gunicorn's ``child_exit`` hook: a dead worker's live gauges leave the scrape."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
