@@ -81,6 +81,11 @@ class Settings:
     mix: str = "uncertain=0.55,diverse=0.25,failure=0.15,control=0.05"
     failure_field: str | None = None
     select_after_retrain: bool = True
+    #: Batch cadence (``backend/loop/cycle.py``): after a retrain a new batch is composed only when
+    #: this share of the current one is labelled, or when the model changed and the batch is older
+    #: than ``stale_hours``.
+    refill_at: float = 0.8
+    stale_hours: float = 24.0
     max_request_bytes: int = 64 * 1024 * 1024
     max_tasks_per_predict: int = 10_000
     train_threads: int = 2
@@ -139,7 +144,9 @@ class Settings:
             raise SettingsError("LABELQUEUE_REDIS_URL must start with redis://, rediss:// or unix://")
         if self.cost_per_hour is not None and self.cost_per_label is not None:
             raise SettingsError("set LABELQUEUE_COST_PER_HOUR or LABELQUEUE_COST_PER_LABEL, not both")
-        for name in ("cost_per_hour", "cost_per_label", "agreement_gap", "retrain_settle_seconds"):
+        if not 0 < self.refill_at <= 1:
+            raise SettingsError(f"{PREFIX}REFILL_AT must be a share in (0, 1]; got {self.refill_at}")
+        for name in ("cost_per_hour", "cost_per_label", "agreement_gap", "retrain_settle_seconds", "stale_hours"):
             value = getattr(self, name)
             if value is not None and not 0 <= value < float("inf"):
                 raise SettingsError(f"{PREFIX}{name.upper()} must be a finite number >= 0")
