@@ -97,6 +97,11 @@ class Settings:
     mix: SliceMix = field(default_factory=SliceMix, metadata={"parse": "parse_mix"})
     failure_field: FailureField | None = field(default=None, metadata={"parse": "FailureField.parse"})
     select_after_retrain: bool = True
+    #: Batch cadence (``backend/loop/cycle.py``): after a retrain a new batch is composed only when
+    #: this share of the current one is labelled, or when the model changed and the batch is older
+    #: than ``stale_hours``.
+    refill_at: float = 0.8
+    stale_hours: float = 24.0
     max_request_bytes: int = 64 * 1024 * 1024
     max_tasks_per_predict: int = 10_000
     train_threads: int = 2
@@ -169,8 +174,10 @@ class Settings:
             raise SettingsError(f"LABEL_STUDIO_URL={mask_url(self.label_studio_url)!r} must be an http(s) URL")
         if self.cost_per_hour is not None and self.cost_per_label is not None:
             raise SettingsError("set LABELQUEUE_COST_PER_HOUR or LABELQUEUE_COST_PER_LABEL, not both")
+        if not 0 < self.refill_at <= 1:
+            raise SettingsError(f"{PREFIX}REFILL_AT must be a share in (0, 1]; got {self.refill_at}")
         for name in ("cost_per_hour", "cost_per_label", "agreement_gap", "retrain_settle_seconds",
-                     "gain_threshold"):
+                     "gain_threshold", "stale_hours"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and 0 <= value < math.inf):
                 raise SettingsError(f"{env_name(name)}={value!r} must be a finite number >= 0")

@@ -207,7 +207,7 @@ class ModelStore:
 
     def kept_versions(self, project_id: int) -> list[KeptVersion]:
         """The model versions still on disk for a project (at most ``keep_versions``), newest first."""
-        models_dir = self.data_dir / "projects" / str(int(project_id)) / "models"
+        models_dir = self.layout.models(project_id)
         return [KeptVersion(path.stem, saved_at) for path, saved_at in self._model_files(models_dir)]
 
     @staticmethod

@@ -24,7 +24,7 @@ from selection.control import select_control
 from selection.diversity import select_diverse
 from selection.errors import DuplicateTaskIdError, EmptyPoolError, InvalidTuningError
 from selection.failure import failure_candidates
-from selection.interleave import interleave
+from selection.interleave import interleave, spread
 from selection.mix import SLICES, SliceMix, allocate, redistribute
 from selection.pool import LabelledSet, Pool, selectable_rows
 from selection.uncertain import select_uncertain
@@ -33,6 +33,10 @@ from selection.uncertainty import uncertainty_scores
 __all__ = ["Batch", "BatchItem", "LabelledSet", "Pool", "Tuning", "compose_batch"]
 
 logger = logging.getLogger(__name__)
+
+#: Every batch has a control item among its first this many ranks (annotators who label only
+#: the start of a batch still measure the loop); the rest are spread evenly.
+CONTROL_WITHIN = 10
 
 
 @dataclass(frozen=True)
@@ -228,7 +232,7 @@ def compose_batch(
         max_labelled=tuning.max_labelled,
     )
 
-    ordered = interleave({name: picked[name] for name in SLICES})
+    ordered = spread(interleave({name: picked[name] for name in SLICES}), "control", CONTROL_WITHIN)
     items = [
         BatchItem(task_id=int(pool.task_ids[row]), slice=name, rank=rank, reason=reason)
         for rank, (name, (row, reason)) in enumerate(ordered, start=1)

@@ -2,14 +2,16 @@
 
 Annotators work from the top of the queue and often stop early, so the first 20 items must
 already hold roughly 5 % control, 15 % failure and so on; and control items must be spread
-out rather than bunched, so nothing about their position gives them away.
+out rather than bunched, so nothing about their position gives them away. Control is then
+placed by :func:`spread`: evenly, with the first one within reach (the first 10 ranks), so
+every batch an annotator starts yields a control label.
 """
 
 from __future__ import annotations
 
 from typing import Mapping, Sequence, TypeVar
 
-__all__ = ["interleave"]
+__all__ = ["interleave", "spread"]
 
 Item = TypeVar("Item")
 
@@ -46,3 +48,35 @@ def interleave(groups: Mapping[str, Sequence[Item]]) -> list[tuple[str, Item]]:
         merged.append((chosen, groups[chosen][emitted[chosen]]))
         emitted[chosen] += 1
     return merged
+
+
+def spread(merged: Sequence[tuple[str, Item]], name: str, first_within: int) -> list[tuple[str, Item]]:
+    """Move the ``name`` items of ``merged`` to evenly spaced positions, the first one among
+    the first ``first_within``; the other items keep their relative order.
+
+    With ``c`` such items among ``n``, the spacing is ``s = n / c`` and item ``i`` goes to
+    position ``round(o + i * s)`` (0-based) with offset ``o = min((s - 1) / 2, first_within - 1)``:
+    centred in its stretch of the queue when that is within reach, else pulled forward.
+
+    Parameters
+    ----------
+    merged : sequence of (slice name, item)
+        A queue, e.g. from :func:`interleave`.
+    name : str
+        Slice to place (``"control"``).
+    first_within : int
+        The first ``name`` item lands at a position below this (>= 1).
+
+    Returns
+    -------
+    list of (slice name, item), a permutation of ``merged``.
+    """
+    placed = [entry for entry in merged if entry[0] == name]
+    others = [entry for entry in merged if entry[0] != name]
+    if not placed:
+        return list(merged)
+    step = len(merged) / len(placed)
+    offset = min((step - 1) / 2, first_within - 1)
+    positions = {min(len(merged) - 1, int(offset + i * step + 0.5)): entry for i, entry in enumerate(placed)}
+    rest = iter(others)
+    return [positions[p] if p in positions else next(rest) for p in range(len(merged))]

@@ -17,6 +17,7 @@ from label_studio_sdk.core.api_error import ApiError
 from selection.batch import BatchItem
 from backend.labelstudio.queue_writer import (
     CYCLE_FIELD,
+    QUEUE_FIELDS,
     QUEUE_TAB_TITLE,
     RANK_FIELD,
     SLICE_FIELD,
@@ -31,7 +32,6 @@ CONFIG = """<View>
   <Text name="text" value="$text"/>
   <Choices name="intent" toName="text"><Choice value="yes"/><Choice value="no"/></Choices>
 </View>"""
-QUEUE_FIELDS = {SLICE_FIELD, RANK_FIELD, CYCLE_FIELD}
 
 
 def original_data(index: int) -> dict[str, Any]:
@@ -74,9 +74,18 @@ def listed(ls_client: LabelStudio, project_id: int, tab_id: int) -> list[int]:
     return [task.id for task in tasks]
 
 
-def next_task_as_displayed(ls_client: LabelStudio, project_id: int, tab_id: int) -> dict[str, Any]:
-    """What "Label Tasks As Displayed" asks for: the tab's filters and ordering, no selection."""
-    tab = ls_client.views.get(id=str(tab_id)).data
+def tab_state(ls_client: LabelStudio, tab_id: int) -> dict[str, Any]:
+    """The tab as a browser holds it after loading the Data Manager."""
+    return ls_client.views.get(id=str(tab_id)).data
+
+
+def next_task_as_displayed(ls_client: LabelStudio, project_id: int, tab_id: int,
+                           tab: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What "Label Tasks As Displayed" asks for: the tab's filters and ordering, no selection.
+
+    ``tab``: the tab state the browser loaded earlier (default: the tab as saved now).
+    """
+    tab = tab or tab_state(ls_client, tab_id)
     response = ls_client.actions.with_raw_response.create(
         id="next_task",
         project=project_id,
@@ -141,7 +150,7 @@ def test_second_cycle_clears_leavers_retags_movers_and_reuses_the_tab(ls_client)
     assert titles.count(QUEUE_TAB_TITLE) == 1
     assert listed(ls_client, project_id, result.tab_id) == second
     data = task_data(ls_client, project_id)
-    assert all(not QUEUE_FIELDS & data[task_id].keys() for task_id in leavers)
+    assert all(not set(QUEUE_FIELDS) & data[task_id].keys() for task_id in leavers)
     for rank, task_id in enumerate(second, start=1):
         tags = data[task_id]
         assert (tags[SLICE_FIELD], int(tags[RANK_FIELD]), tags[CYCLE_FIELD]) == ("diverse", rank, 2)
@@ -158,7 +167,7 @@ def test_other_task_data_survives_tagging_and_clearing(ls_client):
 
     for index, task_id in enumerate(queued):
         untagged = {key: value for key, value in tagged[task_id].items() if key not in QUEUE_FIELDS}
-        assert QUEUE_FIELDS <= tagged[task_id].keys()
+        assert set(QUEUE_FIELDS) <= tagged[task_id].keys()
         assert exact(untagged) == exact(original_data(index))
         assert exact(cleared[task_id]) == exact(original_data(index))
 
@@ -169,7 +178,7 @@ def test_batch_task_missing_from_project_raises_queue_write_error(ls_client):
     with pytest.raises(QueueWriteError, match="has no task"):
         write_queue(ls_client, project_id, batch([ids[0], max(ids) + 10_000]), cycle=1)
 
-    assert not any(QUEUE_FIELDS & data.keys() for data in task_data(ls_client, project_id).values())
+    assert not any(set(QUEUE_FIELDS) & data.keys() for data in task_data(ls_client, project_id).values())
 
 
 def test_rejected_token_raises_queue_write_error_naming_the_setting(label_studio):
@@ -177,3 +186,58 @@ def test_rejected_token_raises_queue_write_error_naming_the_setting(label_studio
 
     with pytest.raises(QueueWriteError, match="HTTP 401.*LABEL_STUDIO_API_KEY"):
         write_queue(client, 1, batch([1]), cycle=1)
+
+
+def test_tab_loaded_before_a_batch_change_serves_the_new_batch(ls_client):
+    project_id, ids = make_project(ls_client, 12, "queue writer: stale tab state")
+    first = write_queue(ls_client, project_id, batch(ids[:4]), cycle=1)
+    loaded = tab_state(ls_client, first.tab_id)
+
+    write_queue(ls_client, project_id, batch(ids[4:8]), cycle=2, previous=ids[:4])
+
+    served = next_task_as_displayed(ls_client, project_id, first.tab_id, loaded)
+    assert served["id"] == ids[4]
+    assert listed(ls_client, project_id, first.tab_id) == ids[4:8]
+
+
+def test_labelled_tasks_leave_the_tab_but_keep_their_tags(ls_client):
+    project_id, ids = make_project(ls_client, 6, "queue writer: labelled leave the tab")
+    result = write_queue(ls_client, project_id, batch(ids[:3]), cycle=1)
+
+    ls_client.annotations.create(id=ids[0], result=choice_result("intent", "text", ["yes"]))
+
+    assert listed(ls_client, project_id, result.tab_id) == ids[1:3]
+    assert set(QUEUE_FIELDS) <= task_data(ls_client, project_id)[ids[0]].keys()
+
+
+def test_every_next_task_during_a_write_is_a_queued_task(ls_client):
+    """Each PATCH of a batch write is followed by a "Label Tasks As Displayed" request with the
+    tab state from before the write: the server must answer with a tagged task every time."""
+    project_id, ids = make_project(ls_client, 14, "queue writer: mid-write")
+    first = write_queue(ls_client, project_id, batch(ids[:6]), cycle=1)
+    loaded = tab_state(ls_client, first.tab_id)
+    second = [ids[3], *ids[8:14]]  # one task stays queued (at a new rank), five leave, six join
+    served: list[tuple[int, dict]] = []
+
+    class Watching:
+        """The SDK client, with a next-task request after every task update."""
+
+        def __init__(self, client: LabelStudio):
+            self._client = client
+            self.tasks = self
+
+        def __getattr__(self, name: str):
+            return getattr(self._client.tasks if name in ("list", "get") else self._client, name)
+
+        def update(self, **kwargs):
+            result = self._client.tasks.update(**kwargs)
+            task = next_task_as_displayed(self._client, project_id, first.tab_id, loaded)
+            served.append((task["id"], task["data"]))
+            return result
+
+    write_queue(Watching(ls_client), project_id, batch(second), cycle=2, previous=ids[:6])
+
+    assert len(served) == len(second) + 5  # ids[3] moves to rank 1; five leavers are cleared
+    assert all(data.get(RANK_FIELD) for _, data in served)
+    assert {task_id for task_id, _ in served} <= set(ids[:6]) | set(second)
+    assert served[-1][0] == second[0]

@@ -2,7 +2,8 @@
 
 The scenario runs once per module on its own backend (two gunicorn workers sharing the SQLite
 file). Annotations do not trigger retrains there (``LABELQUEUE_MIN_NEW_ANNOTATIONS`` is huge);
-each cycle is started with ``POST /train`` after a round of labelling, so what every cycle's
+each cycle is started with ``POST /train`` and then ``POST /projects/<id>/select`` (selection
+after retrains is off) after a round of labelling, so what every cycle's
 model was trained on, and so every per-cycle figure, is known exactly:
 
 * seed: annotator 1 labels 3 tasks per intent -> ``/train`` -> cycle 1;
@@ -32,7 +33,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from backend.local.label_studio_server import LocalServer, StartupError, start_backend
 from backend.measure.report import SECTIONS
-from tests.helpers import INTENTS, choice_result, config_with_choices, wait_for
+from tests.helpers import backend_metrics, INTENTS, choice_result, config_with_choices, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -77,9 +78,17 @@ class Scenario:
         return response.json() if response.status_code == 200 else None
 
     def next_cycle(self, cycle: int) -> dict:
-        """Start a cycle with a forced retrain and wait until it is written and measured."""
+        """Start a cycle with a forced retrain and a batch on demand (a retrain alone replaces
+        only a mostly labelled batch); wait until it is written and measured."""
+        def version() -> str | None:
+            return backend_metrics(self.backend.url)["projects"].get(str(self.project_id), {}).get("model_version")
+
+        before = version()
         response = httpx.post(f"{self.backend.url}/train", json={"project": self.project_id}, timeout=10)
         assert response.status_code == 200, response.text
+        wait_for(lambda: version() not in (None, before), timeout=120, what=f"the model of cycle {cycle}")
+        response = httpx.post(f"{self.backend.url}/projects/{self.project_id}/select", timeout=10)
+        assert response.status_code == 202, response.text
         wait_for(lambda: (self.measurement() or {}).get("totals", {}).get("cycles") == cycle, timeout=120,
                  what=f"cycle {cycle} to be written and measured")
         queue = httpx.get(f"{self.backend.url}/projects/{self.project_id}/queue", timeout=10).json()
@@ -102,7 +111,8 @@ def another_intent(label: str) -> str:
 
 @pytest.fixture(scope="module")
 def scenario(label_studio, ls_client, banking77, tmp_path_factory) -> Iterator[Scenario]:
-    env = {"LABELQUEUE_MIN_NEW_ANNOTATIONS": "100000", "LABELQUEUE_FAILURE_FIELD": "data.source=production_error",
+    env = {"LABELQUEUE_MIN_NEW_ANNOTATIONS": "100000", "LABELQUEUE_SELECT_AFTER_RETRAIN": "false",
+           "LABELQUEUE_FAILURE_FIELD": "data.source=production_error",
            "LABELQUEUE_HIGH_IMPACT_CLASSES": "pin_blocked,top_up_failed",
            "LABELQUEUE_FAILURE_MODE_CLASSES": "lost_or_stolen_card", "LABELQUEUE_RARE_CLASS_THRESHOLD": "6"}
     run_dir = tmp_path_factory.mktemp("labelqueue-report")

@@ -10,8 +10,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from backend.local.label_studio_server import start_backend
-from backend.loop.cycle import queue_path
-from backend.loop.training import labelled_path
 from backend.model.classifier import fit_model
 from backend.settings import Settings
 from backend.store import ModelStore, atomic_write_json
@@ -25,14 +23,15 @@ LABELS = ("card_arrival", "lost_or_stolen_card")
 def seed_project(data_dir) -> None:
     """What a retrain and a selection cycle leave on disk: a model, its training set, a queue."""
     store = ModelStore(data_dir)
+    store.create_project(PROJECT)
     model = fit_model(["my card has not arrived", "where is my card", "I lost my card"],
                       [("card_arrival",), ("card_arrival",), ("lost_or_stolen_card",)],
                       labels=LABELS, multilabel=False, version="v2-test")
     store.save(PROJECT, model, {"number": 2, "n_examples": 3})
-    atomic_write_json(labelled_path(store, PROJECT), {
+    atomic_write_json(store.layout.labelled(PROJECT), {
         "1": {"labels": ["card_arrival"]}, "2": {"labels": ["card_arrival"]}, "3": {"labels": ["lost_or_stolen_card"]}})
-    atomic_write_json(queue_path(store, PROJECT), {
-        "cycle": 1, "model_version": "v2-test", "created_at": "2026-01-01T00:00:00+00:00",
+    atomic_write_json(store.layout.queue(PROJECT), {
+        "cycle": 1, "model_version": "v2-test", "labelled": 3, "created_at": "2026-01-01T00:00:00+00:00",
         "counts": {"uncertain": 5, "diverse": 3, "failure": 1, "control": 1}, "items": []})
 
 
@@ -88,7 +87,7 @@ def test_http_requests_are_counted_by_route_pattern_not_by_id(client):
     client.get(f"/projects/{PROJECT}/queue")
     found = samples(client.get("/metrics?format=prometheus").get_data(as_text=True))
     routes = {dict(labels).get("route") for name, labels in found if name == "labelqueue_http_requests_total"}
-    assert "/projects/<int:project_id>/queue" in routes
+    assert "/projects/<project_id:project_id>/queue" in routes
     assert not any(str(PROJECT) in (route or "") for route in routes)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selection.interleave import interleave
+from selection.interleave import interleave, spread
 
 
 def test_every_item_appears_once_in_slice_order():
@@ -52,3 +52,22 @@ def test_every_prefix_holds_each_slice_within_one_item_of_its_share(sizes):
         seen[name] += 1
         for slice_name, items in groups.items():
             assert abs(seen[slice_name] - t * len(items) / total) <= 1 + 1e-9
+
+
+@settings(max_examples=100, deadline=None)
+@given(others=st.integers(0, 200), controls=st.integers(1, 12))
+def test_spread_puts_a_control_item_in_the_first_ten_and_keeps_the_rest_in_order(others, controls):
+    merged = [("uncertain", i) for i in range(others)]
+    merged[::7] = [("control", -1)] * len(merged[::7])  # wherever interleave happened to put some
+    merged += [("control", j) for j in range(controls)]
+    placed = spread(merged, "control", 10)
+    names = [name for name, _ in placed]
+    assert sorted(placed, key=str) == sorted(merged, key=str)
+    assert names.index("control") < 10
+    assert [item for name, item in placed if name != "control"] == [item for name, item in merged if name != "control"]
+
+
+def test_spread_spaces_control_evenly_in_a_default_batch():
+    merged = [("uncertain", i) for i in range(95)] + [("control", j) for j in range(5)]
+    positions = [p for p, (name, _) in enumerate(spread(merged, "control", 10)) if name == "control"]
+    assert positions == [9, 29, 49, 69, 89]

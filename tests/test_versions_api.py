@@ -22,7 +22,7 @@ def save_version(app, project_id: int, version: str, saved_at: float) -> None:
                       labels=("card_arrival", "lost_or_stolen_card"), multilabel=False, version=version)
     store = app.extensions["labelqueue"].store
     store.save(project_id, model, {"number": 1, "n_examples": 2})
-    os.utime(store.project_dir(project_id) / "models" / f"{version}.pkl", (saved_at, saved_at))
+    os.utime(store.layout.models(project_id) / f"{version}.pkl", (saved_at, saved_at))
 
 
 def test_versions_lists_kept_versions_newest_first(app):

@@ -1,11 +1,17 @@
 """Write a composed batch into a project's queue: selection's only link to Label Studio.
 
-The queue is two things in Label Studio: three tags in each queued task's ``data`` (slice, rank,
-cycle) and one Data Manager tab, "Active learning queue", filtered to the current cycle and
-ordered by rank. Annotators open the tab and press "Label Tasks As Displayed", which sends the
-tab's filters and ordering with every next-task request, so Label Studio serves the batch in
-rank order. Tags live in ``data`` rather than ``meta`` because Label Studio 1.23 cannot order by
-``meta`` fields (HTTP 500).
+The queue is two things in Label Studio: four tags in each queued task's ``data`` (a fixed
+marker, slice, rank, cycle) and one Data Manager tab, "Active learning queue". Annotators open
+the tab and press "Label Tasks As Displayed", which sends the tab's filters and ordering *as
+they were when the page loaded* with every next-task request. The tab's filters therefore never
+change between cycles: "carries the queue marker" and "not yet labelled" (``completed_at`` is
+empty), ordered by rank. A browser that loaded the tab before a batch change keeps being served
+the current batch. Tags live in ``data`` rather than ``meta`` because Label Studio 1.23 cannot
+order by ``meta`` fields (HTTP 500).
+
+A write tags the new batch first and clears the tags of tasks that left it afterwards, so no
+queued task is untagged mid-write: while it runs, the tab serves the union of both batches by
+rank. Label Studio itself keeps a task locked by one annotator from being served to another.
 
 Facts about Label Studio 1.23 this module is built on, checked against live servers on SQLite
 and on PostgreSQL (the URI resolution one read from Label Studio's source):
@@ -19,15 +25,19 @@ and on PostgreSQL (the URI resolution one read from Label Studio's source):
   numbers. A tab setting (``columnsDisplayType``) fixes the tab's list but not the next-task
   request. The rank is therefore stored zero-padded (``"000010"``): text order equals numeric
   order on every database, and ``int()`` reads it back.
-* A ``Number`` filter casts the ``data`` field to a float on both databases, so the cycle is
-  stored as an int and filtered with ``type="Number"``; a ``String`` filter with ``"7"`` does
-  not match an int 7.
+* A ``Number`` filter casts the ``data`` field to a float on both databases, so the marker is
+  stored as the int 1 and filtered with ``type="Number"``; a ``String`` filter with ``"1"``
+  does not match an int 1.
+* ``completed_at`` is null exactly while a task is not ``is_labeled`` (Label Studio annotates
+  it only then), so the "empty" filter on it keeps tasks that still want labels, including
+  control tasks under overlap that one annotator has labelled.
 
 Label Studio has no bulk task update that preserves ``data``, so a write is one paged read of
 all touched tasks plus one ``PATCH`` per task whose data actually changes (each takes Label
-Studio ~0.1-0.2 s, so about a minute per 400 tasks). A task edited in Label Studio between
-that read and its ``PATCH`` loses the edit; batches are written right after they are composed,
-while imported task data is normally left alone.
+Studio ~0.1-0.2 s). A task edited in Label Studio between that read and its ``PATCH`` loses
+the edit; batches are written right after they are composed, while imported task data is
+normally left alone. Labelled tasks keep their tags as a record; the tab's "not yet labelled"
+filter hides them.
 """
 
 from __future__ import annotations
@@ -50,12 +60,15 @@ from selection.errors import DuplicateTaskIdError, SelectionError
 
 __all__ = [
     "CYCLE_FIELD",
+    "QUEUED_FIELD",
+    "QUEUE_FIELDS",
     "QUEUE_TAB_TITLE",
     "RANK_FIELD",
     "RANK_WIDTH",
     "SLICE_FIELD",
     "QueueWriteError",
     "QueueWriteResult",
+    "queue_tags",
     "write_queue",
 ]
 
@@ -65,9 +78,12 @@ QUEUE_TAB_TITLE = "Active learning queue"
 SLICE_FIELD = "labelqueue_slice"
 RANK_FIELD = "labelqueue_rank"
 CYCLE_FIELD = "labelqueue_cycle"
+#: The marker the tab filters on; its value never changes, so a tab loaded earlier still matches.
+QUEUED_FIELD = "labelqueue_queued"
+QUEUED = 1
 #: Digits of the stored rank; ranks up to 999,999 keep text order equal to numeric order.
 RANK_WIDTH = 6
-QUEUE_FIELDS = (SLICE_FIELD, RANK_FIELD, CYCLE_FIELD)
+QUEUE_FIELDS = (QUEUED_FIELD, SLICE_FIELD, RANK_FIELD, CYCLE_FIELD)
 #: Task ids per read: the ids travel in the query string, which servers cap at ~4-8 KB.
 READ_CHUNK = 200
 
@@ -91,7 +107,7 @@ class QueueWriteResult:
     tab_id : int
         Id of the "Active learning queue" Data Manager tab.
     cycle : int
-        Cycle the tab now shows.
+        Cycle recorded in the batch tasks' tags.
     tagged : int
         Tasks carrying this cycle's tags (the batch size).
     cleared : int
@@ -117,12 +133,12 @@ def write_queue(
 ) -> QueueWriteResult:
     """Make ``items`` the project's labelling queue for ``cycle``.
 
-    Tags every batch task, points the queue tab at ``cycle`` (creating the tab on first use),
-    then removes the tags from ``previous`` tasks that left the queue. Tagging before the tab
-    switches and clearing after it mean annotators working the tab never see a partly written
-    batch or two batches mixed. Every other key of each task's ``data`` is written
-    back unchanged. Rerunning with the same arguments is safe: tasks already tagged are not
-    written again.
+    Makes sure the queue tab exists with its fixed filters (creating it on first use), tags
+    every batch task in rank order, then removes the tags from ``previous`` tasks that left the
+    queue. Tagging before clearing means a task in both batches is never untagged, and an
+    annotator working the tab is served a queued task throughout the write. Every other key of
+    each task's ``data`` is written back unchanged. Rerunning with the same arguments is safe:
+    tasks already tagged are not written again.
 
     Parameters
     ----------
@@ -133,11 +149,11 @@ def write_queue(
     items : sequence of BatchItem
         The composed batch; task ids distinct, ranks distinct in ``1..10**RANK_WIDTH - 1``.
     cycle : int
-        Number of this selection cycle; the tab shows only tasks tagged with it, so a caller
-        must not reuse an earlier cycle's number.
+        Number of this selection cycle, recorded in each task's tags.
     previous : sequence of int
-        Task ids tagged by earlier cycles. Those not in ``items`` lose their tags; ids of tasks
-        deleted since are ignored.
+        Task ids tagged by earlier cycles. Those not in ``items`` lose their tags, as do all
+        unlabelled tasks the tab lists (so tags left by an interrupted write are cleared too);
+        ids of tasks deleted since are ignored.
 
     Returns
     -------
@@ -156,8 +172,10 @@ def write_queue(
     started = time.monotonic()
     _check_items(items)
     queued = {item.task_id: item for item in items}
-    leaving = sorted(set(previous) - queued.keys())
-    current = _read_data(client, project_id, [*queued, *leaving])
+    tab_id = _ensure_tab(client, project_id)
+    current = _read_tab(client, project_id, tab_id)
+    leaving = sorted((set(previous) | current.keys()) - queued.keys())
+    current.update(_read_data(client, project_id, sorted(({*queued, *leaving}) - current.keys())))
     missing = sorted(queued.keys() - current.keys())
     if missing:
         raise QueueWriteError(
@@ -166,9 +184,9 @@ def write_queue(
             "pool or for another project; rescore the pool and compose the batch again"
         )
 
-    for task_id, item in queued.items():
-        _write_data(client, task_id, current[task_id], _tagged(current[task_id], item, cycle))
-    tab_id = _point_tab(client, project_id, cycle)
+    for item in sorted(items, key=lambda item: item.rank):
+        data = current[item.task_id]
+        _write_data(client, item.task_id, data, _tagged(data, item, cycle))
     cleared = 0
     for task_id in leaving:
         data = current.get(task_id)
@@ -211,13 +229,18 @@ def _check_items(items: Sequence[BatchItem]) -> None:
         )
 
 
-def _tagged(data: dict[str, Any], item: BatchItem, cycle: int) -> dict[str, Any]:
+def queue_tags(slice_name: str, rank: int, cycle: int) -> dict[str, Any]:
+    """The ``data`` keys that put a task in the queue tab at ``rank`` (0 sorts before a batch)."""
     return {
-        **data,
-        SLICE_FIELD: item.slice,
-        RANK_FIELD: f"{item.rank:0{RANK_WIDTH}d}",
+        QUEUED_FIELD: QUEUED,
+        SLICE_FIELD: slice_name,
+        RANK_FIELD: f"{rank:0{RANK_WIDTH}d}",
         CYCLE_FIELD: cycle,
     }
+
+
+def _tagged(data: dict[str, Any], item: BatchItem, cycle: int) -> dict[str, Any]:
+    return {**data, **queue_tags(item.slice, item.rank, cycle)}
 
 
 def _untagged(data: dict[str, Any]) -> dict[str, Any]:
@@ -242,6 +265,20 @@ def _read_data(client: LabelStudio, project_id: int, task_ids: list[int]) -> dic
     return found
 
 
+def _read_tab(client: LabelStudio, project_id: int, tab_id: int) -> dict[int, dict]:
+    """Current ``data`` of the tasks the queue tab lists now (tagged and not yet labelled)."""
+    with _reporting(f"reading the {QUEUE_TAB_TITLE!r} tab of project {project_id}"):
+        pager = client.tasks.list(
+            project=project_id,
+            view=tab_id,
+            fields="task_only",
+            include="id,data",
+            resolve_uri=False,
+            page_size=READ_CHUNK,
+        )
+        return {int(task.id): dict(task.data or {}) for task in pager}
+
+
 def _write_data(client: LabelStudio, task_id: int, old: dict, new: dict) -> bool:
     """Replace a task's ``data`` with ``new`` unless it equals ``old``; True if it wrote."""
     if new == old:
@@ -252,28 +289,37 @@ def _write_data(client: LabelStudio, task_id: int, old: dict, new: dict) -> bool
     return True
 
 
-def _point_tab(client: LabelStudio, project_id: int, cycle: int) -> int:
-    """Create or update the queue tab so it shows ``cycle``'s tasks in rank order; its id.
+#: The tab's filters and ordering: the same in every cycle (see the module docstring).
+QUEUE_VIEW = {
+    "title": QUEUE_TAB_TITLE,
+    "filters": {
+        "conjunction": "and",
+        "items": [
+            {
+                "filter": f"filter:tasks:data.{QUEUED_FIELD}",
+                "operator": "equal",
+                "type": "Number",
+                "value": QUEUED,
+            },
+            {
+                "filter": "filter:tasks:completed_at",
+                "operator": "empty",
+                "type": "Datetime",
+                "value": True,
+            },
+        ],
+    },
+    "ordering": [f"tasks:data.{RANK_FIELD}"],
+}
+
+
+def _ensure_tab(client: LabelStudio, project_id: int) -> int:
+    """Create the queue tab, or restore its filters and ordering if someone changed them; its id.
 
     An existing tab keeps whatever the team set on it in the Data Manager (hidden columns,
-    widths); only title, filters and ordering are ours. A saved row selection is dropped, since
-    it names tasks of an older batch.
+    widths); only title, filters and ordering are ours, and they are written only when they
+    differ, so the tab a browser loaded stays valid.
     """
-    view = {
-        "title": QUEUE_TAB_TITLE,
-        "filters": {
-            "conjunction": "and",
-            "items": [
-                {
-                    "filter": f"filter:tasks:data.{CYCLE_FIELD}",
-                    "operator": "equal",
-                    "type": "Number",
-                    "value": cycle,
-                }
-            ],
-        },
-        "ordering": [f"tasks:data.{RANK_FIELD}"],
-    }
     with _reporting(f"writing the {QUEUE_TAB_TITLE!r} tab of project {project_id}"):
         tabs = [
             tab
@@ -281,18 +327,19 @@ def _point_tab(client: LabelStudio, project_id: int, cycle: int) -> int:
             if (tab.data or {}).get("title") == QUEUE_TAB_TITLE
         ]
         if not tabs:
-            return int(client.views.create(project=project_id, data=view).id)
+            return int(client.views.create(project=project_id, data=QUEUE_VIEW).id)
         tab = min(tabs, key=lambda found: found.id)
         if len(tabs) > 1:
             logger.warning(
-                "project %d has %d tabs titled %r; updating the oldest (%d)",
+                "project %d has %d tabs titled %r; using the oldest (%d)",
                 project_id,
                 len(tabs),
                 QUEUE_TAB_TITLE,
                 tab.id,
             )
-        kept = {key: value for key, value in (tab.data or {}).items() if key != "selectedItems"}
-        client.views.update(id=str(tab.id), project=project_id, data={**kept, **view})
+        data = tab.data or {}
+        if any(data.get(key) != value for key, value in QUEUE_VIEW.items()):
+            client.views.update(id=str(tab.id), project=project_id, data={**data, **QUEUE_VIEW})
         return int(tab.id)
 
 

@@ -1,7 +1,8 @@
 """One selection cycle: sync the pool cache, score it, compose the batch, write the queue.
 
-Runs after every retrain that produced a model (and on demand), in the background, under the
-project's ``select`` lock. Each step is a plain call with plain data; the only Label Studio
+Runs after every retrain that produced a model (when the current batch is mostly labelled or
+stale, see :func:`refill_reason`) and on demand, in the background, under the project's
+``select`` lock. Each step is a plain call with plain data; the only Label Studio
 traffic is one query for new tasks, the project's config, and the queue writes.
 """
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Protocol
 
 import numpy as np
@@ -87,27 +88,53 @@ def run_cycle(ctx: CycleContext, project_id: int, *, size: int | None = None, fo
               progress: Progress = lambda step: None) -> JobOutcome:
     """Select and write the next batch; the caller holds no lock (this takes ``select``).
 
-    Without ``force`` (the after-retrain trigger) a cycle is skipped when the queue in Label
-    Studio was already composed with the model in service and the same labelled set: with
-    several worker processes, retrains in quick succession would otherwise leave a backlog of
-    identical selection runs, each rewriting the queue under the annotators' hands.
+    ``force`` (on demand: ``POST /projects/<id>/select``, ``labelqueue select``) always composes.
+    Without it (the after-retrain trigger) :func:`refill_reason` decides: retrains keep
+    improving predictions, but the batch annotators are working through stays until it is
+    mostly labelled, as in "label the batch, retrain, select the next one".
 
     The outcome's figures: ``cycle``, ``model_version``, ``pool_size``, ``selectable`` (unlabelled
     tasks), ``counts`` (tasks per slice) and ``seconds`` (per step).
     """
     with ctx.store.lock(project_id, "select"):
         if not force:
-            current = _current_state(ctx, project_id)
             previous = read_queue(ctx.store, project_id)
-            if previous is not None and current == (previous.model_version, previous.labelled):
-                return JobOutcome(project_id, False, f"queue of cycle {previous.cycle} is already "
-                                  f"current for model {current[0]}", figures={"cycle": previous.cycle})
+            manifest = ctx.store.manifest(project_id)
+            why = refill_reason(previous, manifest.version if manifest else None,
+                                set(read_labelled(ctx.store, project_id)), ctx.settings, datetime.now(timezone.utc))
+            if why is None:
+                return JobOutcome(project_id, False, _waiting(previous, ctx.settings),
+                                  figures={"cycle": previous.cycle if previous else 0})
+            logger.info("project %s: composing a new batch: %s", project_id, why)
         return _run_locked(ctx, project_id, size, progress)
 
 
-def _current_state(ctx: CycleContext, project_id: int) -> tuple[str | None, int]:
-    manifest = ctx.store.manifest(project_id)
-    return (manifest.version if manifest else None, len(read_labelled(ctx.store, project_id)))
+def refill_reason(queue: QueueRecord | None, model_version: str | None, labelled: set[int],
+                  settings: Settings, now: datetime) -> str | None:
+    """Why a new batch is due after a retrain, or None to keep the current one.
+
+    Due when there is no batch yet; when ``LABELQUEUE_REFILL_AT`` of the current batch is
+    labelled; or when it is stale: composed by an older model more than
+    ``LABELQUEUE_STALE_HOURS`` ago. Never when nothing changed since it was composed (same
+    model, same labelled set), so retrains in quick succession on several workers do not
+    rewrite an identical queue.
+    """
+    if queue is None:
+        return "no batch yet"
+    if (queue.model_version, queue.labelled) == (model_version, len(labelled)):
+        return None
+    done = sum(1 for item in queue.items if item.task_id in labelled)
+    if not queue.items or done >= settings.refill_at * len(queue.items):
+        return f"{done} of {len(queue.items)} tasks of cycle {queue.cycle} are labelled"
+    created = datetime.fromisoformat(queue.created_at)
+    if queue.model_version != model_version and now - created >= timedelta(hours=settings.stale_hours):
+        return f"cycle {queue.cycle} is older than {settings.stale_hours:g} h and a newer model is in service"
+    return None
+
+
+def _waiting(queue: QueueRecord | None, settings: Settings) -> str:
+    return (f"cycle {queue.cycle if queue else 0} stays until {settings.refill_at:.0%} of it is labelled "
+            f"(or {settings.stale_hours:g} h old with a newer model)")
 
 
 def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: Progress) -> JobOutcome:

@@ -7,11 +7,11 @@ it. ``PATCH /api/tasks/<id>`` accepts ``overlap`` and ``is_labeled`` (Label Stud
 not recompute ``is_labeled`` when only ``overlap`` changes, so we send both, which also covers
 a task someone labelled before the overlap was set).
 
-The queue tab only shows the current cycle, and a labelled task is never queued again, so a
-control task that one annotator labelled would drop out of the tab before the second got to
-it. Such tasks are *carried over*: their tags are moved to the newest cycle with rank 0, so
-the tab lists them first to annotators who have not labelled them yet (Label Studio does not
-serve a task twice to the same annotator).
+A queue write clears the tags of every unlabelled task outside the new batch, and a labelled
+task is never queued again, so a control task that one annotator labelled would drop out of
+the tab before the second got to it. Such tasks are *carried over*: their tags are moved to
+the newest cycle with rank 0, so the tab lists them first to annotators who have not labelled
+them yet (Label Studio does not serve a task twice to the same annotator).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from label_studio_sdk.core.api_error import ApiError as LabelStudioApiError
 from backend.loop.queue_record import QueueRecord
 from backend.measure.cycles_db import CyclesDB
 from backend.measure.measurement import AnnotatedTask
-from backend.labelstudio.queue_writer import CYCLE_FIELD, RANK_FIELD, RANK_WIDTH, SLICE_FIELD
+from backend.labelstudio.queue_writer import CYCLE_FIELD, queue_tags
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def apply_control_overlap(client: LabelStudio, db: CyclesDB, project_id: int, cy
         task = tasks.get(task_id)
         if task is None or not 1 <= task.completed < wanted or task.data.get(CYCLE_FIELD) == newest:
             continue
-        data = {**task.data, SLICE_FIELD: "control", RANK_FIELD: f"{0:0{RANK_WIDTH}d}", CYCLE_FIELD: newest}
+        data = {**task.data, **queue_tags("control", 0, newest)}
         with skipping_deleted(project_id, task_id):
             client.tasks.update(id=str(task_id), data=data)
             result.carried.append(task_id)

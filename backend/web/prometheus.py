@@ -50,7 +50,7 @@ def exposition(metrics: dict[str, Any]) -> Response:
 
 
 def install_http_metrics(app: Flask) -> None:
-    """Count and time every request by its route pattern (``/projects/<int:project_id>/queue``),
+    """Count and time every request by its route pattern (``/projects/<project_id:project_id>/queue``),
     so project ids do not multiply the series."""
 
     @app.before_request
