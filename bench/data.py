@@ -49,11 +49,40 @@ class Banking77:
     categories: tuple[str, ...]
 
 
-def _read_split(path: Path, index: dict[str, int]) -> Split:
+def _read_split(path: Path, index: dict[str, int], column: str = "category") -> Split:
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     return Split([row["text"] for row in rows],
-                 np.array([index[row["category"]] for row in rows], dtype=np.int64))
+                 np.array([index[row[column]] for row in rows], dtype=np.int64))
+
+
+#: Data sets the benchmarks know: folder name -> label column of its CSV files.
+LABEL_COLUMNS = {"banking77": "category", "hwu64_scenarios": "label"}
+
+
+def load_dataset(name: str, datasets: Path = DEFAULT_DATASETS) -> Banking77:
+    """Read ``<datasets>/<name>/{train,test}.csv`` and ``categories.json``.
+
+    ``name`` is a key of :data:`LABEL_COLUMNS` (the data sets share one layout and differ in
+    the label column's name).
+
+    Raises
+    ------
+    DatasetMissingError
+        If the folder or one of its files is missing; the message names the path and the flag.
+    """
+    if name not in LABEL_COLUMNS:
+        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(LABEL_COLUMNS)}")
+    folder = Path(datasets) / name
+    for file in ("train.csv", "test.csv", "categories.json"):
+        if not (folder / file).is_file():
+            raise DatasetMissingError(
+                f"{folder / file} not found; point --datasets at the folder holding {name}/")
+    categories = tuple(json.loads((folder / "categories.json").read_text(encoding="utf-8")))
+    index = {label: i for i, label in enumerate(categories)}
+    column = LABEL_COLUMNS[name]
+    return Banking77(_read_split(folder / "train.csv", index, column),
+                     _read_split(folder / "test.csv", index, column), categories)
 
 
 def load_banking77(datasets: Path = DEFAULT_DATASETS) -> Banking77:

@@ -12,7 +12,14 @@ selectable by every strategy, but only labelqueue's failure slice reads the flag
 production. Overrides (annotator disagreed with the model at selection time) are recorded for
 every strategy and likewise only read by labelqueue.
 
-Retraining is the product's own ``backend.model.classifier.fit_model`` on the labelled set in row order, so
+Production shift (``shift=True``): real production traffic rarely has the pool's class mix. A
+seeded fifth of the classes (drawn favouring classes rare in the pool) gets 70 % of the traffic,
+the other classes share the rest in proportion to the pool. Every evaluated model is also scored
+on held-out production traffic: its per-class accuracy on the test split weighted by the
+production class distribution (exactly the expected accuracy on a test set resampled to that
+distribution). Without a shift the production distribution is the pool's.
+
+Retraining is the product's own ``backend.model.fit_model`` on the labelled set in row order, so
 the fit depends only on the set and its labels. Fits are memoised per worker on exactly that,
 which lets strategies that pick identical batches (the peers' margin sampling and our top-k
 margin) share fits without changing any result.
@@ -50,6 +57,7 @@ class Scenario:
     flag_rate: float
     batch: int
     budget: int
+    production_weights: np.ndarray
 
     @property
     def cycles(self) -> int:
@@ -60,7 +68,7 @@ class Scenario:
 def make_scenario(seed: int, annotator: str, pool: Split, test: Split,
                   categories: tuple[str, ...], embeddings: np.ndarray, answers: np.ndarray, *,
                   seed_size: int, batch: int, budget: int, production: float,
-                  flag_rate: float) -> Scenario:
+                  flag_rate: float, shift: bool = False) -> Scenario:
     """Draw the seed set, production traffic and notice draws for one benchmark seed.
 
     The draws depend on ``seed`` only (not on the annotator), so oracle and noisy runs of a
@@ -70,10 +78,47 @@ def make_scenario(seed: int, annotator: str, pool: Split, test: Split,
     order = rng.permutation(len(pool))
     seed_rows = np.sort(order[:seed_size])
     cycles = int(np.ceil((budget - seed_size) / batch))
-    traffic = order[seed_size:seed_size + int(round(production * len(pool)))]
+    notice = rng.random(len(pool))
+    counts = np.bincount(pool.labels, minlength=len(categories)).astype(float)
+    weights = counts / counts.sum()
+    size = int(round(production * len(pool)))
+    if shift:
+        weights = shifted_distribution(counts, np.random.default_rng([seed, 78]))
+        rest = order[seed_size:]
+        p = weights[pool.labels[rest]] / counts[pool.labels[rest]]
+        traffic = rng.choice(rest, size=min(size, int(np.count_nonzero(p))), replace=False,
+                             p=p / p.sum())
+    else:
+        traffic = order[seed_size:seed_size + size]
     arrivals = [np.sort(chunk) for chunk in np.array_split(traffic, cycles)]
     return Scenario(seed, annotator, pool, test, categories, embeddings, answers, seed_rows,
-                    arrivals, rng.random(len(pool)), flag_rate, batch, budget)
+                    arrivals, notice, flag_rate, batch, budget, weights)
+
+
+def shifted_distribution(counts: np.ndarray, rng: np.random.Generator, share: float = 0.7,
+                         fraction: float = 0.2) -> np.ndarray:
+    """A production class distribution unlike the pool's ``counts``.
+
+    ``max(2, fraction * k)`` classes, drawn with probability proportional to ``1 / count`` (so
+    classes rare in the pool are likely), receive ``share`` of the traffic equally; the other
+    classes share the rest in proportion to the pool.
+    """
+    k = len(counts)
+    hot = rng.choice(k, size=max(2, int(round(fraction * k))), replace=False,
+                     p=(1 / counts) / (1 / counts).sum())
+    weights = np.zeros(k)
+    cold = np.setdiff1d(np.arange(k), hot)
+    weights[hot] = share / len(hot)
+    weights[cold] = (1 - share) * counts[cold] / counts[cold].sum()
+    return weights
+
+
+def weighted_accuracy(predicted: np.ndarray, truth: np.ndarray, weights: np.ndarray) -> float:
+    """Accuracy on traffic with class distribution ``weights``, from per-class test accuracy."""
+    correct = np.bincount(truth, weights=(predicted == truth).astype(float), minlength=len(weights))
+    present = np.bincount(truth, minlength=len(weights))
+    per_class = np.divide(correct, present, out=np.zeros(len(weights)), where=present > 0)
+    return float(np.sum(weights * per_class) / np.sum(weights[present > 0]))
 
 
 @dataclass(frozen=True)
@@ -84,6 +129,7 @@ class Fit:
     accuracy: float
     macro_f1: float
     seconds: float
+    production_accuracy: float
 
 
 class FitCache:
@@ -113,7 +159,7 @@ class FitCache:
         fit = Fit(proba, float(np.mean(predicted == s.test.labels)),
                   float(f1_score(s.test.labels, predicted, average="macro",
                                  labels=np.arange(len(s.categories)), zero_division=0)),
-                  seconds)
+                  seconds, weighted_accuracy(predicted, s.test.labels, s.production_weights))
         self._fits[key] = fit
         return fit, False
 
@@ -151,7 +197,8 @@ def run_strategy(scenario: Scenario, strategy: Strategy, cache: FitCache,
         record = {"strategy": strategy.name, "seed": s.seed, "annotator": s.annotator,
                   "cycle": cycle, "labels": len(labelled), "accuracy": fit.accuracy,
                   "macro_f1": fit.macro_f1, "noise_rate": chosen_wrong / chosen if chosen else 0.0,
-                  "fit_seconds": fit.seconds, "fit_cached": cached}
+                  "fit_seconds": fit.seconds, "fit_cached": cached,
+                  "production_accuracy": fit.production_accuracy}
         records.append(record)
         if cycle == s.cycles or len(labelled) >= s.budget:
             break

@@ -52,6 +52,7 @@ from backend.settings import Settings  # noqa: E402
 from bench import http_timing, servers  # noqa: E402
 from bench.data import DEFAULT_DATASETS, Split, label_config_xml, load_banking77  # noqa: E402
 from bench.official_example import example_pipeline  # noqa: E402
+from bench import retrain_speed  # noqa: E402
 from bench.speed_measures import retrain_times, scoring_cost, selection_costs  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
@@ -222,6 +223,11 @@ def run(args, console: Console) -> dict:
         result["retrain"] = retrain_times(data.train, data.categories,
                                           [int(s) for s in args.retrain.split(",")],
                                           repeats=1 if args.quick else 2)
+        if not args.quick:
+            console.print("retrain on 10k labels: current default against the previous model")
+            result["retrain_vs_previous"] = [
+                {"model": name, "fit_seconds": fit, "accuracy": acc}
+                for name, fit, acc in retrain_speed.measure(2, args.datasets)]
         console.print("selection time and memory against pool size")
         result["selection"] = selection_costs([int(s) for s in args.pools.split(",")], args.batch,
                                               repeats=3)
@@ -291,6 +297,12 @@ def markdown(result: dict) -> str:
     for r in result["retrain"]:
         lines.append(f"| {r['labels']:,} | {r['fit_median']:.2f} | {r['save_median']:.3f} | "
                      f"{r['example_fit']:.2f} |")
+    if result.get("retrain_vs_previous"):
+        lines += ["", "### Retrain on 10,003 banking77 labels: current default against the "
+                  "previous model (`bench/retrain_speed.py`, same run, alternating)", "",
+                  "| model | fit s (median of 2) | held-out accuracy |", "|---|---:|---:|"]
+        for r in result["retrain_vs_previous"]:
+            lines.append(f"| {r['model']} | {r['fit_seconds']:.2f} | {r['accuracy']:.4f} |")
     lines += ["", "### /webhook response time", "",
               "| server | condition | calls | p50 ms | p99 ms | max ms |", "|---|---|---:|---:|---:|---:|"]
     for r in result["webhook"]:

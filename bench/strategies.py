@@ -99,13 +99,15 @@ def top_k(measure: str) -> SelectFn:
     return select
 
 
-def labelqueue(mix: SliceMix, measure: str = "margin", tuning: Tuning = Tuning()) -> SelectFn:
-    """The product's ``compose_batch`` with a given mix; task id = row + 1 (ids are positive)."""
+def labelqueue(mix: SliceMix | None, measure: str = "margin", tuning: Tuning = Tuning()
+               ) -> SelectFn:
+    """The product's ``compose_batch`` with a given mix (``None``: the scheduled default);
+    task id = row + 1 (ids are positive). The given labels are passed as the backend does."""
 
     def select(state: CycleState, size: int, seed: int) -> np.ndarray:
         pool = Pool(np.arange(1, len(state.proba) + 1), state.proba, state.embeddings)
         labelled = LabelledSet(state.labelled + 1, state.embeddings[state.labelled],
-                               state.overridden)
+                               state.overridden, labels=state.given)
         batch = compose_batch(pool, labelled, flagged=(state.flagged + 1).tolist(), size=size,
                               mix=mix, seed=seed, measure=measure, tuning=tuning)
         return np.array([item.task_id - 1 for item in batch.items], dtype=np.int64)
@@ -131,9 +133,11 @@ def own_strategies() -> list[Strategy]:
                               "duplicate guard)", labelqueue(UNCERTAIN_ONLY, measure),
                               f"lq-uncertain-{short}"))
     found.append(Strategy("lq-diverse", "labelqueue",
-                          "`compose_batch`, diverse slice only (k-center greedy)",
+                          "`compose_batch`, diverse slice only (typicality-weighted coverage)",
                           labelqueue(DIVERSE_ONLY), "lq-diverse"))
     found.append(Strategy("lq-mix", "labelqueue",
-                          "`compose_batch`, default mix 0.55/0.25/0.15/0.05 with production "
-                          "flags and overrides", labelqueue(SliceMix()), "lq-mix"))
+                          "`compose_batch`, default scheduled mix (uncertain/diverse 0.50/0.30 "
+                          "moving to 0.60/0.20 by 10 labels per class, failure 0.15, control "
+                          "0.05) with production flags and overrides", labelqueue(None),
+                          "lq-mix"))
     return found

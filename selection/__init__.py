@@ -14,13 +14,15 @@ from selection.errors import (
     SelectionError,
     UnknownMeasureError,
 )
-from selection.mix import SLICES, SliceMix, allocate
+from selection.mix import COLD_MIX, SLICES, WARM_MIX, SliceMix, allocate, scheduled_mix
 from selection.pool import LabelledSet, Pool
 from selection.uncertainty import MEASURES, uncertainty_scores
 
 __all__ = [
     "MEASURES",
+    "COLD_MIX",
     "SLICES",
+    "WARM_MIX",
     "Batch",
     "BatchItem",
     "DuplicateTaskIdError",
@@ -36,5 +38,6 @@ __all__ = [
     "UnknownMeasureError",
     "allocate",
     "compose_batch",
+    "scheduled_mix",
     "uncertainty_scores",
 ]

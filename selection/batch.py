@@ -5,8 +5,11 @@ control, failure, uncertain, diverse, each excluding what earlier slices took:
 
 * control first, from the whole selectable pool, so it cannot depend on model scores;
 * failure next, because known mistakes are the scarcest signal;
-* uncertain, then diverse last, because k-center greedy can measure distance to everything
-  already in the batch and fill whatever is left, so the batch size is always met.
+* uncertain, then diverse last, because its coverage greedy can measure distance to
+  everything already in the batch and fill whatever is left, so the batch size is always met.
+
+Without an explicit ``mix`` the shares follow :func:`selection.mix.scheduled_mix`: more
+coverage while there are few labels per class, more uncertainty later.
 
 Every random choice uses its own generator spawned from ``seed``, so a batch can be replayed
 and a change to one slice's inputs does not shift another slice's draws.
@@ -23,9 +26,9 @@ import numpy as np
 from selection.control import select_control
 from selection.diversity import select_diverse
 from selection.errors import DuplicateTaskIdError, EmptyPoolError, InvalidTuningError
-from selection.failure import failure_candidates
+from selection.failure import failure_candidates, nominal_failure_count
 from selection.interleave import interleave, spread
-from selection.mix import SLICES, SliceMix, allocate, redistribute
+from selection.mix import SLICES, SliceMix, allocate, redistribute, scheduled_mix
 from selection.pool import LabelledSet, Pool, selectable_rows
 from selection.uncertain import select_uncertain
 from selection.uncertainty import uncertainty_scores
@@ -115,7 +118,7 @@ def compose_batch(
     flagged: Sequence[int] = (),
     exclude: Sequence[int] = (),
     size: int = 100,
-    mix: SliceMix = SliceMix(),
+    mix: SliceMix | None = None,
     seed: int = 0,
     measure: str = "margin",
     tuning: Tuning = Tuning(),
@@ -134,9 +137,11 @@ def compose_batch(
         Task ids already queued or otherwise off-limits.
     size : int
         Requested batch size, >= 0.
-    mix : SliceMix
+    mix : SliceMix, optional
         Target share of each slice; :func:`selection.mix.allocate` documents the rounding
-        and how unfillable slots move between slices.
+        and how unfillable slots move between slices. ``None`` (default) follows
+        :func:`selection.mix.scheduled_mix` for ``len(labelled.task_ids)`` labels over
+        ``pool.proba.shape[1]`` classes.
     seed : int
         Seed for every random choice; equal inputs and seed give an equal batch.
     measure : {"margin", "entropy", "least_confidence"}
@@ -171,6 +176,8 @@ def compose_batch(
             f"pool.task_ids repeats task id(s) {sorted(set(repeated.tolist()))[:5]}; "
             "each task may appear once"
         )
+    if mix is None:
+        mix = scheduled_mix(len(labelled.task_ids), pool.proba.shape[1])
     control_rng, failure_rng, uncertain_rng, diverse_rng = (
         np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(4)
     )
@@ -187,10 +194,15 @@ def compose_batch(
         failure_rng,
         max_candidates=tuning.max_failure_candidates,
         max_overrides=tuning.max_overrides,
+        scores=scores,
+        proba=None if pool.multilabel else pool.proba,
+        labelled_labels=labelled.labels,
+        max_similarity=tuning.duplicate_similarity,
     )
     n = len(rows)
+    planned = nominal_failure_count(ids, rows, flagged, labelled.overridden, size)
     counts = allocate(
-        mix, size, {"uncertain": n, "diverse": n, "failure": len(failures), "control": n}
+        mix, size, {"uncertain": n, "diverse": n, "failure": min(planned, n), "control": n}
     )
     total = min(size, n)
     taken = np.zeros(len(pool.task_ids), dtype=bool)
@@ -228,6 +240,7 @@ def compose_batch(
         np.flatnonzero(taken),
         total - sum(len(items) for items in picked.values()),
         diverse_rng,
+        scores=scores,
         max_candidates=tuning.max_diverse_candidates,
         max_labelled=tuning.max_labelled,
     )

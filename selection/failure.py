@@ -5,6 +5,12 @@ overrides are labelled tasks where the annotator disagreed with the model's pred
 Flagged tasks still in the pool come first, as they are failures for certain; then the
 unlabelled items most similar to overridden ones, because a mistake usually has neighbours
 the model gets wrong for the same reason.
+
+An override neighbour only teaches if the *current* model still gets it wrong: after the
+retrain that learned the overridden item, its near-copies are usually right. So, given the
+current probabilities, a neighbour counts only where the model's prediction differs from the
+label the annotator gave the overridden item, or where the model is unsure of it; and
+neighbours that are near duplicates of one already ranked are skipped.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import numpy as np
 
 from selection.neighbours import nearest, sample_rows, unit_rows
 
-__all__ = ["failure_candidates"]
+__all__ = ["failure_candidates", "nominal_failure_count"]
 
 # Candidate rows normalised at once while scanning for override neighbours (16 MB at d=256).
 _SCAN_ROWS = 16_384
@@ -31,6 +37,19 @@ def _flagged_rows(flagged: Sequence[int], ids: np.ndarray, rows: np.ndarray) -> 
     return found
 
 
+def nominal_failure_count(
+    ids: np.ndarray, rows: np.ndarray, flagged: Sequence[int], overridden: np.ndarray, limit: int
+) -> int:
+    """Failure slots a batch plans for: selectable flagged tasks, plus ``limit`` if any override.
+
+    Depends only on ids and flags, never on embeddings or model scores, so the slot counts
+    (and hence the control slice) cannot be moved by the model; slots the filtered ranking
+    cannot fill are handed to the uncertain and diverse slices.
+    """
+    found = len(_flagged_rows(flagged, ids, rows))
+    return min(limit, found + (limit if np.any(overridden) else 0))
+
+
 def failure_candidates(
     ids: np.ndarray,
     rows: np.ndarray,
@@ -44,6 +63,11 @@ def failure_candidates(
     *,
     max_candidates: int = 100_000,
     max_overrides: int = 256,
+    scores: np.ndarray | None = None,
+    proba: np.ndarray | None = None,
+    labelled_labels: np.ndarray | None = None,
+    unsure: float = 0.5,
+    max_similarity: float = 0.95,
 ) -> list[tuple[int, dict]]:
     """Rank up to ``limit`` failure candidates: flagged tasks, then override neighbours.
 
@@ -74,6 +98,22 @@ def failure_candidates(
         Seeded generator reserved for this slice.
     max_candidates, max_overrides : int
         Subsample bounds described above.
+    scores : ndarray of shape (n,), optional
+        Current uncertainty of every pool row in [0, 1]; a neighbour scoring at least
+        ``unsure`` counts as one the model is unsure of.
+    proba : ndarray of shape (n, k), optional
+        Current class probabilities of every pool row (single-label).
+    labelled_labels : ndarray of shape (m,) of int, optional
+        Column of ``proba`` the annotator chose for each labelled item (-1 if unknown).
+    unsure : float
+        Uncertainty at or above which a neighbour is kept whatever the model predicts.
+    max_similarity : float
+        Cosine similarity above which a neighbour duplicates one already ranked.
+
+    When ``scores`` or ``proba`` with ``labelled_labels`` is given, override neighbours are
+    kept only where the current model disagrees with the overridden item's label or is
+    unsure, and near duplicates are dropped; the ranking may then be shorter than ``limit``.
+    Without them every neighbour counts (the ranking depends on similarity alone).
 
     Returns
     -------
@@ -103,9 +143,29 @@ def failure_candidates(
     wanted = min(limit - len(ranked), len(candidates))
     if wanted == 0:
         return ranked
-    top = np.argpartition(-similarity, wanted - 1)[:wanted]
-    top = top[np.lexsort((candidates[top], -similarity[top]))]
+    filtering = scores is not None or (proba is not None and labelled_labels is not None)
+    if filtering:
+        teaches = np.zeros(len(candidates), dtype=bool)
+        if scores is not None:
+            teaches |= np.asarray(scores)[candidates] >= unsure
+        if proba is not None and labelled_labels is not None:
+            corrected = np.asarray(labelled_labels)[override_rows[closest]]
+            predicted = np.asarray(proba)[candidates].argmax(axis=1)
+            teaches |= (corrected >= 0) & (predicted != corrected)
+        keep = np.flatnonzero(teaches)
+        top = keep[np.lexsort((candidates[keep], -similarity[keep]))]
+    else:
+        top = np.argpartition(-similarity, wanted - 1)[:wanted]
+        top = top[np.lexsort((candidates[top], -similarity[top]))]
+    kept: list[np.ndarray] = []
     for position in top:
+        if len(ranked) >= limit:
+            break
+        if filtering:
+            vector = unit_rows(embeddings, candidates[position : position + 1])[0]
+            if kept and float(np.max(np.stack(kept) @ vector)) > max_similarity:
+                continue
+            kept.append(vector)
         ranked.append(
             (
                 int(candidates[position]),

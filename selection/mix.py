@@ -14,7 +14,7 @@ from typing import Mapping
 
 from selection.errors import InvalidMixError
 
-__all__ = ["SLICES", "SliceMix", "allocate", "redistribute"]
+__all__ = ["COLD_MIX", "SLICES", "WARM_MIX", "SliceMix", "allocate", "redistribute", "scheduled_mix"]
 
 SLICES: tuple[str, ...] = ("uncertain", "diverse", "failure", "control")
 
@@ -204,3 +204,32 @@ def redistribute(mix: SliceMix, slots: int, room: Mapping[str, int]) -> dict[str
             extras[name] += given
             slots -= given
     return extras
+
+
+#: Shares while the labelled set is small and at steady state; see :func:`scheduled_mix`.
+COLD_MIX = SliceMix(uncertain=0.50, diverse=0.30, failure=0.15, control=0.05)
+WARM_MIX = SliceMix(uncertain=0.60, diverse=0.20, failure=0.15, control=0.05)
+#: Labels per class at which the schedule reaches :data:`WARM_MIX`.
+WARM_LABELS_PER_CLASS = 10.0
+
+
+def scheduled_mix(labelled: int, classes: int) -> SliceMix:
+    """The default mix for a labelled set of ``labelled`` items over ``classes`` classes.
+
+    With few labels per class the model's uncertainty is poorly calibrated and whole regions
+    are unlabelled, so coverage is worth more: the schedule starts at :data:`COLD_MIX`
+    (uncertain 50 %, diverse 30 %) and moves linearly to :data:`WARM_MIX` (uncertain 60 %,
+    diverse 20 %) at :data:`WARM_LABELS_PER_CLASS` labels per class. Failure (15 %) and
+    control (5 %) stay fixed, and every point stays inside the product's bands (uncertain
+    50-60 %, diverse 20-30 %, failure 10-20 %, small control). Measured in bench/RESULTS.md.
+    """
+    if classes < 1:
+        raise ValueError(f"classes must be >= 1; got {classes}")
+    progress = min(1.0, max(0.0, labelled / (WARM_LABELS_PER_CLASS * classes)))
+    diverse = round(COLD_MIX.diverse + progress * (WARM_MIX.diverse - COLD_MIX.diverse), 4)
+    return SliceMix(
+        uncertain=round(1.0 - diverse - WARM_MIX.failure - WARM_MIX.control, 4),
+        diverse=diverse,
+        failure=WARM_MIX.failure,
+        control=WARM_MIX.control,
+    )

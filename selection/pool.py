@@ -77,11 +77,16 @@ class LabelledSet:
         Same feature space as the pool; use ``np.empty((0, d))`` when nothing is labelled.
     overridden : ndarray of shape (m,) of bool
         True where the annotator's label disagreed with the model's prediction.
+    labels : ndarray of shape (m,) of int, optional
+        Column of ``Pool.proba`` the annotator chose for each item (-1 if unknown or
+        multi-label). With it the failure slice keeps only override neighbours the current
+        model still gets wrong or is unsure of; without it, only the unsure ones.
     """
 
     task_ids: np.ndarray
     embeddings: np.ndarray
     overridden: np.ndarray
+    labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task_ids", _task_ids("labelled.task_ids", self.task_ids))
@@ -90,6 +95,9 @@ class LabelledSet:
         m = len(self.task_ids)
         _check("labelled.embeddings", self.embeddings, 2, m)
         _check("labelled.overridden", self.overridden, 1, m)
+        if self.labels is not None:
+            object.__setattr__(self, "labels", _task_ids("labelled.labels", self.labels))
+            _check("labelled.labels", self.labels, 1, m)
 
 
 def selectable_rows(pool: Pool, labelled: LabelledSet, exclude: Sequence[int]) -> np.ndarray:

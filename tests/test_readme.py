@@ -20,3 +20,10 @@ def test_ci_runs_the_readme_test_command_verbatim():
 def test_readme_starts_with_a_run_command_and_a_test_command():
     run, test = readme_commands()
     assert "labelqueue quickstart" in run and "pytest" in test
+
+
+def test_the_library_api_example_runs_and_returns_a_batch(capsys):
+    text = (REPO / "README.md").read_text()
+    code = re.search(r"### Library API.*?```python\n(.*?)```", text, flags=re.S).group(1)
+    exec(compile(code, "README.md", "exec"), {})
+    assert "uncertain" in capsys.readouterr().out

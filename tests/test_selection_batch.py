@@ -205,7 +205,7 @@ def test_identical_ambiguous_rows_give_at_most_one_uncertain_pick():
     )
     pool = Pool(np.arange(200), proba, embeddings)
     labelled = LabelledSet(np.array([], dtype=np.int64), np.empty((0, 8)), np.array([], dtype=bool))
-    batch = compose_batch(pool, labelled, size=40, seed=3)
+    batch = compose_batch(pool, labelled, size=40, seed=3, mix=SliceMix())
     assert batch.counts["uncertain"] == 26  # 22 of 40, plus 4 of the 6 failure slots
     assert sum(task_id < 30 for task_id in task_ids(batch, "uncertain")) <= 1
 

@@ -1,4 +1,4 @@
-"""The diverse slice: k-center greedy away from labelled and already-chosen items."""
+"""The diverse slice: typical members of dense regions away from labelled and chosen items."""
 
 from __future__ import annotations
 
@@ -100,8 +100,49 @@ def test_labelled_subsample_bound_keeps_coverage_of_a_well_labelled_cluster():
         np.arange(100),
         labelled,
         np.array([], dtype=int),
-        3,
+        2,
         np.random.default_rng(0),
         max_labelled=50,
     )
+    # Both picks from the unlabelled blob: the well-labelled one stays covered through 50 of
+    # its 2,000 labels (a third pick is a within-blob choice that typicality decides).
     assert all(row >= 50 for row in picked_rows(picks))
+
+
+def test_a_dense_uncovered_region_beats_farther_outliers():
+    rng = np.random.default_rng(11)
+    dense = blob(1, 60, rng)  # rows 0-59: a topic nobody labelled
+    outliers = np.eye(D, dtype=np.float32)[[2, 3, 4]] * -1.0  # rows 60-62: lone, far points
+    pool = np.vstack([dense, outliers])
+    labelled = blob(0, 30, rng)
+    picks = select_diverse(
+        pool, np.arange(63), labelled, np.array([], dtype=int), 2, np.random.default_rng(0)
+    )
+    assert picked_rows(picks)[0] < 60
+
+
+def test_uncertainty_scores_lean_the_pick_within_a_region():
+    rng = np.random.default_rng(12)
+    pool = blob(1, 80, rng)
+    scores = np.zeros(80)
+    scores[40:] = 1.0
+    labelled = blob(0, 10, rng)
+    picks = select_diverse(
+        pool,
+        np.arange(80),
+        labelled,
+        np.array([], dtype=int),
+        6,
+        np.random.default_rng(0),
+        scores=scores,
+    )
+    assert sum(row >= 40 for row in picked_rows(picks)) >= 4
+
+
+def test_reason_carries_the_typicality_percentile():
+    rng = np.random.default_rng(13)
+    pool = blob(1, 20, rng)
+    picks = select_diverse(
+        pool, np.arange(20), blob(0, 5, rng), np.array([], dtype=int), 2, np.random.default_rng(0)
+    )
+    assert all(0.0 < reason["typicality"] <= 1.0 for _, reason in picks)

@@ -100,3 +100,54 @@ def test_large_pools_are_scanned_through_a_bounded_subsample():
     labelled = np.ones((1, 10))
     ranked = candidates(labelled_embeddings=labelled, overridden=np.array([True]), max_candidates=3)
     assert len(ranked) == 3
+
+
+def _near_copies_of_one_override():
+    """Rows 0-2 lie close to the single overridden item (row 0 closest), the rest far away."""
+    embeddings = np.eye(10, dtype=np.float32)
+    embeddings[1] = [0.9, 0.44, 0, 0, 0, 0, 0, 0, 0, 0]
+    embeddings[2] = [0.8, 0, 0.6, 0, 0, 0, 0, 0, 0, 0]
+    reference = np.zeros((1, 10))
+    reference[0, 0] = 1.0
+    return embeddings, reference
+
+
+def _filtered(embeddings, reference, proba, scores, corrected=1, **kwargs):
+    return failure_candidates(
+        IDS, ROWS, embeddings, (), np.array([900]), reference, np.array([True]), 3,
+        np.random.default_rng(0), proba=proba, scores=scores,
+        labelled_labels=np.array([corrected]), **kwargs,
+    )
+
+
+def test_override_neighbours_the_model_now_gets_right_and_is_sure_of_are_dropped():
+    embeddings, reference = _near_copies_of_one_override()
+    proba = np.tile([0.05, 0.95], (10, 1))  # predicts the corrected label 1 everywhere
+    picks = _filtered(embeddings, reference, proba, scores=np.full(10, 0.1))
+    assert picks == []
+
+
+def test_override_neighbours_the_model_still_gets_wrong_are_kept():
+    embeddings, reference = _near_copies_of_one_override()
+    proba = np.tile([0.05, 0.95], (10, 1))
+    proba[1] = [0.9, 0.1]  # row 1 still predicted as class 0, not the corrected 1
+    picks = _filtered(embeddings, reference, proba, scores=np.full(10, 0.1))
+    assert [row for row, _ in picks] == [1]
+
+
+def test_override_neighbours_the_model_is_unsure_of_are_kept():
+    embeddings, reference = _near_copies_of_one_override()
+    proba = np.tile([0.05, 0.95], (10, 1))
+    scores = np.full(10, 0.1)
+    scores[2] = 0.9
+    picks = _filtered(embeddings, reference, proba, scores=scores)
+    assert [row for row, _ in picks] == [2]
+
+
+def test_near_duplicate_override_neighbours_are_kept_once():
+    embeddings, reference = _near_copies_of_one_override()
+    embeddings[2] = embeddings[1]  # rows 1 and 2 are the same text
+    proba = np.tile([0.9, 0.1], (10, 1))  # every row disagrees with the corrected label
+    picks = _filtered(embeddings, reference, proba, scores=np.full(10, 0.1))
+    rows = [row for row, _ in picks]
+    assert 0 in rows and len({1, 2} & set(rows)) == 1
