@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from backend.settings import Settings, SettingsError, mask_url
 
@@ -149,8 +149,8 @@ def run_select(args: argparse.Namespace) -> int:
 
 
 def run_failures_add(args: argparse.Namespace) -> int:
-    from backend.loop.failures import FailureLog
     from backend.jobs.backends import open_store
+    from backend.loop.failures import FailureLog
 
     settings = Settings.from_env()
     from backend.web.ids import MAX_ID

@@ -18,22 +18,22 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from backend.loop.cycle import CycleContext, read_queue, run_cycle
-from backend.loop.failures import FailureLog
 from backend.jobs.backends import JobBackend, job_backend, open_store
 from backend.jobs.errors import JobQueueUnavailable
 from backend.jobs.scheduler import JobState
-from backend.layout import NOT_CONNECTED, StateFileError, read_state
-from backend.model.labelconfig import parse_label_config
 from backend.labelstudio.gateway import Connections
-from backend.measure.cycles_db import CyclesDBError
-from backend.measure.loop_monitor import LoopMonitor
+from backend.layout import NOT_CONNECTED, StateFileError, read_state
+from backend.loop.cycle import CycleContext, read_queue, run_cycle
+from backend.loop.failures import FailureLog
 from backend.loop.pool_cache import PoolCache
 from backend.loop.project_options import ProjectOptionsStore
+from backend.loop.training import read_labelled, retrain
+from backend.measure.cycles_db import CyclesDBError
+from backend.measure.loop_monitor import LoopMonitor
+from backend.model.labelconfig import parse_label_config
 from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelCache, atomic_write_json
-from backend.loop.training import read_labelled, retrain
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Runtime:
         self.pool_syncs = jobs.scheduler("pool-sync", self.sync_pool, threads=1)
 
     @classmethod
-    def build(cls, settings: Settings) -> "Runtime":
+    def build(cls, settings: Settings) -> Runtime:
         return cls(settings, job_backend(settings))
 
     def close(self) -> None:

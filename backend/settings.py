@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from selection.mix import SliceMix
@@ -39,7 +40,7 @@ class FailureField:
     value: str
 
     @classmethod
-    def parse(cls, raw: str) -> "FailureField":
+    def parse(cls, raw: str) -> FailureField:
         path, sep, value = raw.partition("=")
         section, dot, key = path.strip().partition(".")
         if not sep or not dot or section not in ("data", "meta") or not key:
@@ -131,7 +132,7 @@ class Settings:
     model_key_file: Path | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read settings from ``environ`` (default ``os.environ``); ``overrides`` win."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}

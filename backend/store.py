@@ -21,9 +21,10 @@ import secrets
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ContextManager, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 

@@ -14,8 +14,8 @@ numbers), so differences between strategies are differences in *which* items the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold

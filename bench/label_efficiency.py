@@ -39,12 +39,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sklearn.metrics import f1_score  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from backend.model.features import embed_texts  # noqa: E402
 from backend.model.classifier import fit_model  # noqa: E402
+from backend.model.features import embed_texts  # noqa: E402
 from bench import plots, report  # noqa: E402
 from bench.aggregate import curves, summarise  # noqa: E402
-from bench.annotators import (ANNOTATORS, ambiguity_from_proba, annotator_answers,  # noqa: E402
-                              error_probability, fold_proba, fold_splits)
+from bench.annotators import (  # noqa: E402
+    ANNOTATORS,
+    ambiguity_from_proba,
+    annotator_answers,
+    error_probability,
+    fold_proba,
+    fold_splits,
+)
 from bench.data import DEFAULT_DATASETS, Split, load_banking77  # noqa: E402
 from bench.peers import PEER_SUBSAMPLE, peer_strategies  # noqa: E402
 from bench.simulate import FitCache, make_scenario, run_strategy  # noqa: E402

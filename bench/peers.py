@@ -19,7 +19,7 @@ adapters seed it from the cycle seed right before each call so runs replay exact
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -36,11 +36,10 @@ from datetime import datetime, timezone  # noqa: E402
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from backend.model.features import embed_texts  # noqa: E402
 from backend.model import fit_model  # noqa: E402
+from backend.model.features import embed_texts  # noqa: E402
 from bench.aggregate import aulc, labels_to_reach  # noqa: E402
-from bench.annotators import (ambiguity_from_proba, annotator_answers, fold_proba,  # noqa: E402
-                              fold_splits)
+from bench.annotators import ambiguity_from_proba, annotator_answers, fold_proba, fold_splits  # noqa: E402
 from bench.data import DEFAULT_DATASETS, load_dataset  # noqa: E402
 from bench.simulate import FitCache, make_scenario, run_strategy  # noqa: E402
 from bench.strategies import own_strategies  # noqa: E402

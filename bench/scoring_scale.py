@@ -32,10 +32,10 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from rich.console import Console
@@ -45,14 +45,14 @@ from rq import Worker
 from rq.job import Job
 
 from backend.jobs.backends import open_store
-from backend.local.label_studio_server import LocalServer
-from tests.servers import start_redis, start_worker
-from backend.model.classifier import TrainedModel, fit_model
 from backend.jobs.pool_scoring import ChunkedScorer
 from backend.jobs.rq_jobs import QUEUE_SCORE, RQJobs
+from backend.local.label_studio_server import LocalServer
+from backend.model.classifier import TrainedModel, fit_model
 from backend.settings import Settings
 from backend.store import ModelStore
 from bench.data import DEFAULT_DATASETS, load_banking77
+from tests.servers import start_redis, start_worker
 
 BENCH = Path(__file__).resolve().parent
 PROJECT_ID = 1

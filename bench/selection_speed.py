@@ -22,7 +22,7 @@ import os
 import statistics
 import time
 import tracemalloc
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

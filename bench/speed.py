@@ -49,10 +49,13 @@ from backend.jobs.backends import open_store  # noqa: E402
 from backend.local.label_studio_server import LocalServer  # noqa: E402
 from backend.model.classifier import fit_model  # noqa: E402
 from backend.settings import Settings  # noqa: E402
-from bench import http_timing, servers  # noqa: E402
+from bench import (  # noqa: E402
+    http_timing,
+    retrain_speed,  # noqa: E402
+    servers,
+)
 from bench.data import DEFAULT_DATASETS, Split, label_config_xml, load_banking77  # noqa: E402
 from bench.official_example import example_pipeline  # noqa: E402
-from bench import retrain_speed  # noqa: E402
 from bench.speed_measures import retrain_times, scoring_cost, selection_costs  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.model.features import embed_texts
 from backend.model.classifier import fit_model
+from backend.model.features import embed_texts
 from backend.store import ModelStore
 from bench.data import Split
 from bench.official_example import example_pipeline

@@ -12,8 +12,8 @@ what ships. Peer libraries live in ``bench/peers.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -10,8 +10,8 @@ number of annotators, who may differ from item to item).
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Hashable, Sequence
 
 from selection.metrics import cohens_kappa, fleiss_kappa, percent_agreement, rating_counts
 

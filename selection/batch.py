@@ -18,8 +18,8 @@ and a change to one slice's inputs does not shift another slice's draws.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 import numpy as np
 

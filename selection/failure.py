@@ -15,7 +15,7 @@ neighbours that are near duplicates of one already ranked are skipped.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

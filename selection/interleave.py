@@ -9,7 +9,8 @@ every batch an annotator starts yields a control label.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 __all__ = ["interleave", "spread"]
 

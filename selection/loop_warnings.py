@@ -9,8 +9,8 @@ for a pattern that lasts ``patience`` cycles rather than reacting to one cycle.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from selection.metrics import weighted_slope
 from selection.mix import SliceMix

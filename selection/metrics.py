@@ -13,7 +13,7 @@ are ``nan`` rather than 0, so a report can say "not measurable" instead of "zero
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.stats import norm

@@ -9,8 +9,8 @@ slot counts for one batch, given how many candidates each slice can actually sup
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Mapping
 
 from selection.errors import InvalidMixError
 

@@ -9,7 +9,7 @@ row of zeros is read as "no idea" (uniform).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -11,11 +11,10 @@ import contextlib
 import csv
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
-
 from hypothesis import settings as hypothesis_settings
 
 from backend.local.label_studio_server import LocalServer, StartupError, start_backend, start_label_studio

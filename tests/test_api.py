@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.web.app import create_app
 from backend.model.classifier import fit_model
 from backend.settings import Settings
+from backend.web.app import create_app
 
 CONFIG = (Path(__file__).resolve().parents[1] / "label_config" / "text_classification.xml").read_text()
 MULTI = (Path(__file__).resolve().parents[1] / "label_config" / "multi_label_text_classification.xml").read_text()

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from backend.web.app import create_app
 from backend.settings import Settings, SettingsError
+from backend.web.app import create_app
 
 USER, PASSWORD, SECRET = "labelstudio", "s3cret-pass", "hook-secret-value"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.local.label_studio_server import start_backend
 from backend.layout import PENDING_RETRAIN, RUNNING_RETRAIN
-from tests.servers import start_worker
+from backend.local.label_studio_server import start_backend
 from tests.helpers import SLOW_ENV, backend_metrics, fit_started, slow_project, wait_for
+from tests.servers import start_worker
 from tests.slow_classifier import STARTED_MARKER
 
 pytestmark = pytest.mark.e2e
@@ -60,7 +60,8 @@ def test_kill_9_during_retrain_keeps_last_model_and_resumes_the_retrain(label_st
     project, tasks, annotate = slow_project(ls_client, banking77, "labelqueue e2e kill -9", seed=5)
     marker = tmp_path / "fit.started"
     env = {**SLOW_ENV, STARTED_MARKER: str(marker)}
-    start = lambda: start_backend(tmp_path, label_studio=label_studio, workers=1, env=env)
+    def start():
+        return start_backend(tmp_path, label_studio=label_studio, workers=1, env=env)
     force = {"action": "START_TRAINING", "project": {"id": project.id}}
 
     annotate(tasks[:60])
@@ -101,7 +102,8 @@ def test_rq_worker_killed_mid_retrain_does_not_lose_the_retrain(label_studio, ls
                for name in ("fault-worker-1", "fault-worker-2")}
     backend = start_backend(tmp_path, label_studio=label_studio, workers=1, env=env)
     force = {"action": "START_TRAINING", "project": {"id": project.id}}
-    retrain_job = lambda: model_of(backend.url, project.id)["jobs"]["retrain"]
+    def retrain_job():
+        return model_of(backend.url, project.id)["jobs"]["retrain"]
     try:
         annotate(tasks[:60])
         httpx.post(f"{backend.url}/webhook", json=force)

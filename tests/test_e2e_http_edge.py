@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.local.label_studio_server import LocalServer, start_backend
 from backend.layout import PENDING_RETRAIN, RUNNING_RETRAIN
+from backend.local.label_studio_server import LocalServer, start_backend
 from tests.helpers import SLOW_ENV, fit_started, slow_project, wait_for
 from tests.slow_classifier import RELEASE_MARKER, STARTED_MARKER
 

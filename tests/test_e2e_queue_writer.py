@@ -14,7 +14,6 @@ import pytest
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
-from selection.batch import BatchItem
 from backend.labelstudio.queue_writer import (
     CYCLE_FIELD,
     QUEUE_FIELDS,
@@ -24,6 +23,7 @@ from backend.labelstudio.queue_writer import (
     QueueWriteError,
     write_queue,
 )
+from selection.batch import BatchItem
 from tests.helpers import choice_result
 
 pytestmark = pytest.mark.e2e

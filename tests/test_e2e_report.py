@@ -22,9 +22,9 @@ import random
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -33,7 +33,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from backend.local.label_studio_server import LocalServer, StartupError, start_backend
 from backend.measure.report import SECTIONS
-from tests.helpers import backend_metrics, INTENTS, choice_result, config_with_choices, wait_for
+from tests.helpers import INTENTS, backend_metrics, choice_result, config_with_choices, wait_for
 
 pytestmark = pytest.mark.e2e
 

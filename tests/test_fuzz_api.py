@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.web.app import create_app
 from backend.model.classifier import fit_model
 from backend.settings import Settings
+from backend.web.app import create_app
 
 CASES = 250
 CONFIG = (Path(__file__).resolve().parents[1] / "label_config" / "text_classification.xml").read_text()

@@ -5,10 +5,10 @@ import threading
 
 import pytest
 
-from backend.web.app import create_app
 from backend.model.classifier import fit_model
 from backend.settings import Settings
-from tests.test_api import CONFIG, install_model, predict_body
+from backend.web.app import create_app
+from tests.test_api import install_model, predict_body
 
 
 @pytest.fixture()

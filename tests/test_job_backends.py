@@ -11,8 +11,8 @@ RQ's registries) is tested in ``tests/test_scheduler.py`` and ``tests/test_rq_jo
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from types import SimpleNamespace
-from typing import Iterator
 
 import httpx
 import pytest

@@ -1,9 +1,9 @@
 """Resolving Label Studio annotations into training labels."""
 from __future__ import annotations
 
-from backend.model.labelconfig import TaskSpec
 from backend.labelstudio.gateway import labelled_task, resolve_annotations
 from backend.loop.training import count_changes
+from backend.model.labelconfig import TaskSpec
 
 SINGLE = TaskSpec("intent", "text", "text", ("a", "b", "c"), multilabel=False)
 MULTI = TaskSpec("topics", "text", "text", ("a", "b", "c"), multilabel=True)
@@ -52,7 +52,8 @@ def test_empty_cold_start_prediction_is_not_an_override():
 
 def test_count_changes_sees_new_relabelled_and_removed_tasks():
     previous = {1: {"labels": ["a"]}, 2: {"labels": ["b"]}, 3: {"labels": ["c"]}}
-    task = lambda tid, label: labelled_task(
-        {"id": tid, "data": {"text": "t"}, "annotations": [annotation([label])]}, SINGLE)
+    def task(tid, label):
+        return labelled_task(
+            {"id": tid, "data": {"text": "t"}, "annotations": [annotation([label])]}, SINGLE)
     current = [task(1, "a"), task(2, "c"), task(4, "a")]  # 2 relabelled, 4 new, 3 removed
     assert count_changes(previous, current) == 3

@@ -8,8 +8,8 @@ import pytest
 from backend.loop.queue_record import QueueRecord
 from backend.measure.control_overlap import apply_control_overlap
 from backend.measure.cycles_db import CyclesDB, CyclesDBError, Feedback
-from backend.model.labelconfig import TaskSpec
 from backend.measure.measurement import AnnotatedTask, CostModel, LoopConfig, annotated_task, measure_loop
+from backend.model.labelconfig import TaskSpec
 from selection.agreement import agreement
 from selection.loop_warnings import CycleSignals, LoopThresholds, loop_warnings, lowered_mix
 from selection.mix import SliceMix

@@ -15,11 +15,11 @@ import pytest
 from rq.job import JobStatus
 
 from backend.jobs.backends import job_backend, open_store
-from backend.model.classifier import fit_model
 from backend.jobs.pool_scoring import ChunkedScorer
 from backend.jobs.rq_jobs import QUEUE_SCORE
-from backend.worker import use_runtime
+from backend.model.classifier import fit_model
 from backend.settings import Settings
+from backend.worker import use_runtime
 
 TEXTS = [f"{word} card {i}" for i, word in enumerate(["lost", "stolen", "arrived", "late", "rate", "fee"] * 9)]
 

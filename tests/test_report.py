@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import logging
-
 import re
 from pathlib import Path
 
 import pytest
 
-from backend.web.app import create_app
 from backend.measure.report import SECTIONS, render_report
 from backend.settings import Settings
+from backend.web.app import create_app
 from selection.mix import SliceMix
 from tests.test_api import install_model
 from tests.test_measurement import CONFIG, LABELS, queue, task

@@ -8,8 +8,8 @@ import time
 import pytest
 
 import backend.runtime as runtime_module
-from backend.outcome import JobOutcome
 from backend.layout import PENDING_RETRAIN, RUNNING_RETRAIN
+from backend.outcome import JobOutcome
 from backend.runtime import Runtime
 from backend.settings import Settings
 

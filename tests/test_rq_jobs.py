@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from types import SimpleNamespace
-from typing import Iterator
 
 import httpx
 import pytest
@@ -16,9 +16,9 @@ from rq import SimpleWorker
 from backend.jobs.backends import job_backend
 from backend.jobs.errors import JobQueueUnavailable
 from backend.jobs.rq_jobs import QUEUE_JOBS, RQJobs
-from backend.worker import use_runtime
-from backend.settings import Settings
 from backend.outcome import JobOutcome
+from backend.settings import Settings
+from backend.worker import use_runtime
 from tests.test_job_backends import RecordingRetrain
 
 
@@ -136,8 +136,8 @@ def test_describe_lists_queues_and_workers_and_health_says_when_none_runs(jobs):
 
 
 def test_unreachable_redis_is_a_503_not_a_lost_retrain(tmp_path):
-    from backend.web.app import create_app
     from backend.local.label_studio_server import free_port
+    from backend.web.app import create_app
 
     settings = Settings(data_dir=tmp_path / "data", redis_url=f"redis://127.0.0.1:{free_port()}/0",
                         label_studio_url="http://127.0.0.1:9", label_studio_api_key="x")

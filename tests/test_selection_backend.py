@@ -4,17 +4,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.loop.cycle import cycle_seed, score_pool
 from backend.errors import ApiError
+from backend.loop.cycle import cycle_seed, score_pool
 from backend.loop.failures import FailureLog
-from backend.web.ids import parse_task_ids
-from backend.model.scoring import LocalScorer
-from backend.model.labelconfig import TaskSpec
-from backend.model.classifier import fit_model
 from backend.loop.pool_cache import CachedPool, PoolCache
 from backend.loop.project_options import parse_extra_params, resolve_options
+from backend.model.classifier import fit_model
+from backend.model.labelconfig import TaskSpec
+from backend.model.scoring import LocalScorer
 from backend.settings import FailureField, Settings, SettingsError
 from backend.store import ModelStore
+from backend.web.ids import parse_task_ids
 
 SPEC = TaskSpec("intent", "text", "text", ("pos", "neg"), multilabel=False)
 

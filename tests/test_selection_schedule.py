@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from selection.mix import COLD_MIX, WARM_MIX, WARM_LABELS_PER_CLASS, scheduled_mix
+from selection.mix import COLD_MIX, WARM_LABELS_PER_CLASS, WARM_MIX, scheduled_mix
 
 
 def test_an_empty_labelled_set_starts_at_the_cold_mix():

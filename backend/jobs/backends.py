@@ -22,6 +22,7 @@ from backend.model_key import model_key
 from backend.settings import Settings
 from backend.store import FileLocks, ModelStore, ProjectLocks
 
+
 class JobScheduler(Protocol):
     """Accepts job requests instantly; runs at most one job per project at a time."""
 

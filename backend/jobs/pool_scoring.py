@@ -24,16 +24,16 @@ import logging
 import shutil
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from backend.model.classifier import TrainedModel
 from backend.jobs.rq_state import JOB_FIELDS, is_lost
+from backend.model.classifier import TrainedModel
 from backend.store import Manifest, ModelStore, atomic_write_bytes, npy_bytes
 
 logger = logging.getLogger(__name__)

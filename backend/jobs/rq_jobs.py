@@ -38,10 +38,17 @@ from rq.job import Job
 
 from backend.jobs.errors import JobQueueUnavailable, describe_failure
 from backend.jobs.redis_locks import RedisLocks
-from backend.jobs.rq_state import (BACKOFF, FINISH, LOST_QUEUED_AFTER, RECOVER, REQUEST, START, decode_state,
-                              job_lost)
-from backend.jobs.scheduler import (RETRY_DELAYS, RETRYABLE_FAILURES, SETTLED, AfterJob, JobState, RunJob, announce,
-                                    retry_delay)
+from backend.jobs.rq_state import BACKOFF, FINISH, LOST_QUEUED_AFTER, RECOVER, REQUEST, START, decode_state, job_lost
+from backend.jobs.scheduler import (
+    RETRY_DELAYS,
+    RETRYABLE_FAILURES,
+    SETTLED,
+    AfterJob,
+    JobState,
+    RunJob,
+    announce,
+    retry_delay,
+)
 from backend.settings import Settings
 
 if TYPE_CHECKING:
@@ -228,7 +235,7 @@ class RQJobs:
         self.schedulers[name] = scheduler
         return scheduler
 
-    def scorer(self, store: "ModelStore") -> "ChunkedScorer":
+    def scorer(self, store: ModelStore) -> ChunkedScorer:
         from backend.jobs.pool_scoring import ChunkedScorer
 
         return ChunkedScorer(store, self.queues[QUEUE_SCORE], chunk_size=self.settings.score_chunk_size)

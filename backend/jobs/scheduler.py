@@ -16,7 +16,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Callable
 
 from backend.jobs import job_metrics
 from backend.jobs.errors import RETRYABLE_FAILURES, describe_failure
@@ -137,7 +136,7 @@ class CoalescingScheduler:
                 state.pending = state.pending_force = False
                 self._set_state(project_id, state, JobState.QUEUED if again else result)
 
-    def _set_state(self, project_id: int, state: ProjectTraining, name: JobState) -> None:
+    def _set_state(self, project_id: int, state: ProjectJob, name: JobState) -> None:
         """Called with the lock held: the state ``/metrics`` shows, mirrored for Prometheus."""
         state.state = name
         job_metrics.record_state(self.name, project_id, name)

@@ -15,8 +15,9 @@ import json
 import logging
 import threading
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from label_studio_sdk import LabelStudio

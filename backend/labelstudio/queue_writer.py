@@ -46,9 +46,10 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import httpx
 from label_studio_sdk import LabelStudio

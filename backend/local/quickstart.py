@@ -29,13 +29,24 @@ from label_studio_sdk.core.api_error import ApiError as LabelStudioError
 from rich.console import Console
 
 from backend.errors import UnsupportedConfigError
-from backend.model.labelconfig import TaskSpec
-from backend.local.label_studio_server import ADMIN_EMAIL, StartupError
-from backend.local.quickstart_inputs import DEMO_LABEL_FIELD, DEMO_TASKS, SINGLE_LABEL_CONFIG, QuickstartError, \
-    TaskFileError, TaskRow, check_config, config_with_labels, describe, read_task_file, seed_rows
-from backend.local.quickstart_servers import Servers, label_studio_executable, new_run_dir
-from backend.settings import Settings
 from backend.labelstudio.queue_writer import QUEUE_TAB_TITLE
+from backend.local.label_studio_server import ADMIN_EMAIL, StartupError
+from backend.local.quickstart_inputs import (
+    DEMO_LABEL_FIELD,
+    DEMO_TASKS,
+    SINGLE_LABEL_CONFIG,
+    QuickstartError,
+    TaskFileError,
+    TaskRow,
+    check_config,
+    config_with_labels,
+    describe,
+    read_task_file,
+    seed_rows,
+)
+from backend.local.quickstart_servers import Servers, label_studio_executable, new_run_dir
+from backend.model.labelconfig import TaskSpec
+from backend.settings import Settings
 
 #: Title of the ML connection; also the project's ``model_version``, which makes Label Studio
 #: ask the backend for a fresh prediction whenever a task is opened.
@@ -158,7 +169,7 @@ def start(options: QuickstartOptions, servers: Servers, console: Console, starte
         return _start(options, servers, _Steps(console, status, started))
 
 
-def _start(options: QuickstartOptions, servers: Servers, steps: "_Steps") -> Ready:
+def _start(options: QuickstartOptions, servers: Servers, steps: _Steps) -> Ready:
     spec = check_config(options.config)
     steps.console.print(f"Labelling config: {describe(spec)}")
     with steps("starting Label Studio and the labelqueue backend", "Label Studio and the backend are up"):
@@ -267,7 +278,7 @@ class _Steps:
         self.console, self.status, self.started = console, status, started
         self.lock, self.doing = threading.Lock(), ""
 
-    def __call__(self, doing: str, done: str) -> "_Step":
+    def __call__(self, doing: str, done: str) -> _Step:
         return _Step(self, doing, done)
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from backend.errors import UnsupportedConfigError
 from backend.model.labelconfig import TaskSpec, parse_label_config

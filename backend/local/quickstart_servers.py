@@ -16,12 +16,13 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from backend.local.label_studio_server import LocalServer, free_port, start_backend, start_label_studio
 from backend.local.quickstart_inputs import QuickstartError

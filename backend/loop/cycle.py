@@ -9,29 +9,30 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from backend.loop.failures import FailureLog
-from backend.model.labelconfig import TaskSpec, parse_label_config
 from backend.labelstudio.gateway import Connections
+from backend.labelstudio.queue_writer import write_queue
+from backend.layout import StateFileError, read_state
+from backend.loop.failures import FailureLog
 from backend.loop.pool_cache import CachedPool, PoolCache
-from backend.model.classification import chosen_labels
-from backend.model.scoring import PoolScorer
 from backend.loop.project_options import ProjectOptionsStore
 from backend.loop.queue_record import QueuedTask, QueueRecord
+from backend.loop.training import read_labelled
+from backend.model.classification import chosen_labels
+from backend.model.labelconfig import TaskSpec, parse_label_config
+from backend.model.scoring import PoolScorer
 from backend.outcome import JobOutcome
-from backend.layout import StateFileError, read_state
 from backend.settings import Settings
 from backend.store import ModelCache, ModelStore, atomic_write_json
-from backend.loop.training import read_labelled
 from selection.batch import compose_batch
 from selection.errors import EmptyPoolError
 from selection.pool import LabelledSet, Pool
-from backend.labelstudio.queue_writer import write_queue
 
 logger = logging.getLogger(__name__)
 

@@ -58,7 +58,7 @@ class CachedPool:
     flagged: np.ndarray
 
     @classmethod
-    def empty(cls) -> "CachedPool":
+    def empty(cls) -> CachedPool:
         return cls(np.zeros(0, np.int64), [], np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros(0, bool))
 
 

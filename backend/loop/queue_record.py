@@ -31,7 +31,7 @@ class QueuedTask:
         return found
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> "QueuedTask":
+    def from_json(cls, raw: dict[str, Any]) -> QueuedTask:
         predicted = raw.get("predicted")
         return cls(int(raw["task_id"]), str(raw["slice"]), int(raw["rank"]), dict(raw.get("reason") or {}),
                    tuple(predicted) if predicted is not None else None, raw.get("score"))
@@ -79,7 +79,7 @@ class QueueRecord:
                 "items": [item.to_json() for item in self.items]}
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> "QueueRecord":
+    def from_json(cls, raw: dict[str, Any]) -> QueueRecord:
         return cls(cycle=int(raw["cycle"]), model_version=raw.get("model_version"), created_at=raw["created_at"],
                    labelled=int(raw["labelled"]), counts=dict(raw.get("counts") or {}), mix=dict(raw.get("mix") or {}),
                    size_requested=raw.get("size_requested"), tab_id=raw.get("tab_id"),

@@ -16,17 +16,17 @@ them yet (Label Studio does not serve a task twice to the same annotator).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError as LabelStudioApiError
 
+from backend.labelstudio.queue_writer import CYCLE_FIELD, queue_tags
 from backend.loop.queue_record import QueueRecord
 from backend.measure.cycles_db import CyclesDB
 from backend.measure.measurement import AnnotatedTask
-from backend.labelstudio.queue_writer import CYCLE_FIELD, queue_tags
 
 logger = logging.getLogger(__name__)
 

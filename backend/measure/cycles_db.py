@@ -53,14 +53,14 @@ import json
 import logging
 import os
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from backend.ids import require_project_id
 from backend.layout import DB_NAME
-
 from backend.loop.queue_record import QueuedTask, QueueRecord
 
 logger = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class CyclesDB:
         os.chmod(self.path, 0o600)
 
     @classmethod
-    def in_data_dir(cls, data_dir: Path) -> "CyclesDB":
+    def in_data_dir(cls, data_dir: Path) -> CyclesDB:
         return cls(Path(data_dir) / DB_NAME)
 
     def _open(self) -> sqlite3.Connection:

@@ -17,21 +17,21 @@ from typing import Any
 
 from label_studio_sdk import LabelStudio
 
-from backend.measure.control_overlap import apply_control_overlap
-from backend.loop.queue_record import QueueRecord
-from backend.measure.cycles_db import CyclesDB
-from backend.model.labelconfig import TaskSpec, kind_of, parse_label_config
 from backend.jobs.backends import JobBackend
-from backend.layout import NOT_CONNECTED
 from backend.labelstudio.gateway import Connections
-from backend.measure.measurement import AnnotatedTask, LoopConfig, measure_loop, read_annotated
+from backend.layout import NOT_CONNECTED
 from backend.loop.mix_adjustment import save_adjustment
 from backend.loop.project_options import ProjectOptionsStore
+from backend.loop.queue_record import QueueRecord
+from backend.loop.training import read_labelled
+from backend.measure.control_overlap import apply_control_overlap
+from backend.measure.cycles_db import CyclesDB
+from backend.measure.measurement import AnnotatedTask, LoopConfig, measure_loop, read_annotated
 from backend.measure.report import render_report
+from backend.model.labelconfig import TaskSpec, kind_of, parse_label_config
 from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelStore
-from backend.loop.training import read_labelled
 from selection.loop_warnings import lowered_mix
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class LoopMonitor:
         otherwise store an older measurement over a newer one.
         """
         if not self.store.exists(project_id):
-            return MeasureOutcome(project_id, False, NOT_CONNECTED)
+            return JobOutcome(project_id, False, NOT_CONNECTED)
         with self.store.lock(project_id, "measure"):
             return self._refresh_locked(project_id)
 

@@ -22,19 +22,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from label_studio_sdk import LabelStudio
 
+from backend.labelstudio.gateway import iter_annotated_tasks, resolve_annotations
 from backend.loop.queue_record import QueuedTask, QueueRecord
 from backend.measure.cycles_db import Feedback
 from backend.model.labelconfig import KINDS, TaskSpec, kind_of
-from backend.model.task_kind import TaskKind
-from backend.model.task_kind import num
-from backend.labelstudio.gateway import iter_annotated_tasks, resolve_annotations
+from backend.model.task_kind import TaskKind, num
 from backend.settings import Settings
 from selection.agreement import Agreement, agreement
 from selection.loop_warnings import CycleSignals, LoopThresholds, loop_warnings
@@ -117,7 +117,7 @@ class LoopConfig:
     seed: int = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "LoopConfig":
+    def from_settings(cls, settings: Settings) -> LoopConfig:
         return cls(cost=CostModel(settings.cost_per_hour, settings.cost_per_label),
                    limits=LoopThresholds(gain_per_label=settings.gain_threshold / 10_000,
                                          patience=settings.gain_patience, agreement_gap=settings.agreement_gap,

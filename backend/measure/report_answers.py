@@ -7,10 +7,10 @@ Each answer states the figures it rests on and says when they cannot support a c
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from selection.metrics import weighted_slope, wilson_interval
-
 
 KAPPA_NAMES = {"cohen": "Cohen's", "fleiss": "Fleiss'", "none": "no"}
 

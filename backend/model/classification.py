@@ -8,7 +8,8 @@ and macro-F1 with a seeded bootstrap interval.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

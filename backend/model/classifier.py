@@ -11,8 +11,9 @@ called with no arguments and must accept a list of strings in ``fit``.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
@@ -123,8 +124,8 @@ def fit_model(texts: Sequence[str], targets: Sequence[tuple[str, ...]], *, label
     """
     base = load_estimator(classifier)
     if multilabel:
-        trained = tuple(l for l in labels if any(l in t for t in targets))
-        y = np.array([[l in t for l in trained] for t in targets], dtype=int)
+        trained = tuple(label for label in labels if any(label in t for t in targets))
+        y = np.array([[label in t for label in trained] for t in targets], dtype=int)
         estimator = _multilabel_estimator(base).fit(list(texts), y)
     else:
         y = [t[0] for t in targets]

@@ -10,7 +10,7 @@ hashed n-gram vectors (Johnson-Lindenstrauss), at 1 KB per task in float32.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer

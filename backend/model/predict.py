@@ -10,7 +10,8 @@ Studio ask again.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from backend.errors import ApiError
 from backend.model.labelconfig import TaskSpec, kind_of

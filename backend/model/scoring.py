@@ -5,7 +5,8 @@ RQ workers, ``backend/jobs/pool_scoring.py``) is the job backend's choice.
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 

@@ -15,8 +15,9 @@ whatever the kind: label names in config order for classification, and for spans
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Hashable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 

@@ -9,19 +9,19 @@ from flask import Flask, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from backend.web.ml_api import routes
-from backend.web.auth import install_auth
 from backend.errors import ApiError
 from backend.ids import InvalidProjectId
 from backend.jobs.errors import JobQueueUnavailable
-from backend.web.ids import ProjectIdConverter
 from backend.layout import ProjectNotFound, StateFileError, TooManyProjects
 from backend.measure.cycles_db import CyclesDBError
-from backend.web.report_api import report_routes
-from backend.web.prometheus import install_http_metrics
-from backend.web.versions_api import versions_routes
 from backend.runtime import Runtime
 from backend.settings import Settings
+from backend.web.auth import install_auth
+from backend.web.ids import ProjectIdConverter
+from backend.web.ml_api import routes
+from backend.web.prometheus import install_http_metrics
+from backend.web.report_api import report_routes
+from backend.web.versions_api import versions_routes
 
 logger = logging.getLogger(__name__)
 

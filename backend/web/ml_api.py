@@ -11,8 +11,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from backend.loop.cycle import read_queue
 from backend.errors import ApiError, UnknownProjectError
+from backend.loop.cycle import read_queue
 from backend.model.labelconfig import parse_label_config
 from backend.model.predict import UNTRAINED_VERSION, predictions, task_texts
 from backend.runtime import Runtime
