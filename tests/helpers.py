@@ -74,3 +74,13 @@ def slow_project(ls_client, banking77, title: str, seed: int):
             ls_client.annotations.create(id=task.id, result=choice_result("intent", "text", [truth[task.data["text"]]]))
 
     return project, tasks, annotate
+
+
+def connect_backend(backend_url: str, project) -> None:
+    """What Label Studio does when an admin connects the backend to a project: ``/setup``,
+    which makes the project exist on the backend (webhooks for unknown projects get 404)."""
+    import httpx
+
+    response = httpx.post(f"{backend_url}/setup", json={"project": f"{project.id}.0", "schema": project.label_config},
+                          timeout=30)
+    assert response.status_code == 200, response.text

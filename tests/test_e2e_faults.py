@@ -12,7 +12,7 @@ import pytest
 
 from backend.layout import PENDING_RETRAIN, RUNNING_RETRAIN
 from backend.local.label_studio_server import start_backend
-from tests.helpers import SLOW_ENV, backend_metrics, fit_started, slow_project, wait_for
+from tests.helpers import SLOW_ENV, backend_metrics, connect_backend, fit_started, slow_project, wait_for
 from tests.servers import start_worker
 from tests.slow_classifier import STARTED_MARKER
 
@@ -66,6 +66,7 @@ def test_kill_9_during_retrain_keeps_last_model_and_resumes_the_retrain(label_st
 
     annotate(tasks[:60])
     backend = start()
+    connect_backend(backend.url, project)
     httpx.post(f"{backend.url}/webhook", json=force)
     first = wait_for(lambda: model_of(backend.url, project.id).get("model_version"), 60, "the first model")
 
@@ -106,6 +107,7 @@ def test_rq_worker_killed_mid_retrain_does_not_lose_the_retrain(label_studio, ls
         return model_of(backend.url, project.id)["jobs"]["retrain"]
     try:
         annotate(tasks[:60])
+        connect_backend(backend.url, project)
         httpx.post(f"{backend.url}/webhook", json=force)
         first = wait_for(lambda: model_of(backend.url, project.id).get("model_version"), 90, "the first model")
 

@@ -13,7 +13,7 @@ import pytest
 
 from backend.layout import PENDING_RETRAIN, RUNNING_RETRAIN
 from backend.local.label_studio_server import LocalServer, start_backend
-from tests.helpers import SLOW_ENV, fit_started, slow_project, wait_for
+from tests.helpers import SLOW_ENV, connect_backend, fit_started, slow_project, wait_for
 from tests.slow_classifier import RELEASE_MARKER, STARTED_MARKER
 
 pytestmark = pytest.mark.e2e
@@ -104,6 +104,7 @@ def test_200_start_training_webhooks_to_two_workers_give_at_most_two_trainings(l
     env = {**SLOW_ENV, STARTED_MARKER: str(started), RELEASE_MARKER: str(release)}
     backend = start_backend(tmp_path, label_studio=label_studio, workers=2, env=env)
     try:
+        connect_backend(backend.url, project)
         force = {"action": "START_TRAINING", "project": {"id": project.id}}
         assert httpx.post(f"{backend.url}/webhook", json=force, timeout=10).status_code == 200
         wait_for(lambda: fit_started(started, 40), 60, "the first retrain's fit to start")
