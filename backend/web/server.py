@@ -43,11 +43,14 @@ class NativeThreadsGeventWorker(GeventWorker):
     duration and no request (``/health`` included) would be answered meanwhile. Native threads
     share the GIL with the request loop instead, as they did under the threaded worker. Sockets,
     ``select`` and ``time`` are still patched: in a native thread the SDK's httpx calls run on
-    that thread's own gevent hub, which gevent supports.
+    that thread's own gevent hub, which gevent supports. ``queue`` stays native too: the thread
+    pools hand jobs to their threads through ``queue.SimpleQueue``, and gevent's version cannot
+    wake a native thread from a request's greenlet (the second job requested in a worker's life
+    then never started: ``tests/test_e2e_faults.py`` caught it).
     """
 
     def patch(self) -> None:
-        monkey.patch_all(thread=False)
+        monkey.patch_all(thread=False, queue=False)
         self.sockets = [socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach()) for s in self.sockets]
 
 
