@@ -64,9 +64,6 @@ class CycleContext:
     recorder: CycleRecorder
 
 
-QUEUE_KEYS = ("cycle", "model_version", "created_at", "counts", "items")
-
-
 def read_queue(store: ModelStore, project_id: int) -> QueueRecord | None:
     """The latest written queue; None before the first. A malformed file raises
     :class:`StateFileError` naming it."""
