@@ -168,6 +168,31 @@ def test_label_studio_outage_backs_off_and_is_reported_as_degraded(jobs):
     assert scheduler.request(1) == "coalesced"  # folded into the pending retry
 
 
+def test_queue_write_cut_short_backs_off_and_reports_degraded(jobs):
+    from backend.labelstudio.queue_writer import QueueWriteError
+
+    def dropped(project_id, force):
+        raise QueueWriteError("updating the data of task 7 failed: could not reach Label Studio")
+
+    scheduler = jobs.scheduler("select", dropped, retry_delays=(60.0,))
+    scheduler.request(1)
+    jobs.drain()
+    assert scheduler.snapshot()[1]["state"] == JobState.BACKOFF
+    assert "could not reach Label Studio" in scheduler.degraded()[1]
+
+
+def test_a_refused_request_in_a_job_is_a_failure_not_an_outage(jobs):
+    from backend.errors import ApiError
+
+    def refused(project_id, force):
+        raise ApiError("label config has no <Choices>", field="label_config")
+
+    scheduler = jobs.scheduler("retrain", refused, retry_delays=(60.0,))
+    scheduler.request(1)
+    jobs.drain()
+    assert scheduler.snapshot()[1]["state"] == JobState.FAILED and scheduler.degraded() == {}
+
+
 def test_after_callbacks_get_done_outcomes_only(jobs):
     seen: list[JobOutcome] = []
 
