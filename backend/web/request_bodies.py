@@ -42,6 +42,15 @@ Passed = Annotated[Any, PlainValidator(lambda value: value)]
 MAX_TEXT = 100_000
 MAX_LABELS = 1_000
 
+#: The config and project key of the document's examples: what Label Studio 1.23 sends.
+EXAMPLE_CONFIG = ('<View><Text name="text" value="$text"/><Choices name="intent" toName="text" choice="single">'
+                  '<Choice value="card_arrival"/><Choice value="exchange_rate"/></Choices></View>')
+EXAMPLE_PROJECT = "3.1767225600"
+
+
+def examples(*bodies: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(bodies)})
+
 
 class RequestBody(BaseModel):
     """A JSON object body. Unknown fields are ignored: Label Studio sends more than we read."""
@@ -75,6 +84,9 @@ class LabelStudioParams(BaseModel):
 class SetupRequest(RequestBody):
     """``POST /setup`` (``MLApi.setup``): sent when the backend is connected and before predictions."""
 
+    model_config = examples({"project": EXAMPLE_PROJECT, "schema": EXAMPLE_CONFIG, "hostname": "http://localhost:8080",
+                             "access_token": "<token>", "extra_params": None})
+
     project: ProjectKey
     schema_: LabelConfig = Field(alias="schema")
     hostname: Annotated[Passed, Field(json_schema_extra={"type": ["string", "null"]},
@@ -98,6 +110,10 @@ class Task(BaseModel):
 
 class PredictRequest(RequestBody):
     """``POST /predict`` (``MLApi._prep_prediction_req``). Parse with ``max_tasks=`` in the context."""
+
+    model_config = examples({"project": EXAMPLE_PROJECT, "label_config": EXAMPLE_CONFIG,
+                             "tasks": [{"id": 17, "data": {"text": "my card has not arrived"}}],
+                             "params": {"login": None, "password": None, "context": None}})
 
     project: ProjectKey
     label_config: LabelConfig
@@ -139,6 +155,13 @@ class WebhookRequest(RequestBody):
     ``annotation`` and ``task``, ``TASKS_CREATED`` with ``tasks``, ...) and the ``START_TRAINING``
     call of ``MLApi.train``. Only ``action`` and the project id are read; see ``backend/web/webhook.py``."""
 
+    model_config = examples(
+        {"action": "ANNOTATION_CREATED", "project": {"id": 3, "title": "intents"},
+         "task": {"id": 17, "data": {"text": "my card has not arrived"}},
+         "annotation": {"id": 5, "task": 17, "result": [{"from_name": "intent", "to_name": "text", "type": "choices",
+                                                        "value": {"choices": ["card_arrival"]}}]}},
+        {"action": "START_TRAINING", "project": {"id": 3, "title": "intents"}})
+
     action: Annotated[str, PlainValidator(webhook_action, json_schema_input_type=Annotated[str, Field(
         min_length=1, description="the event, e.g. ANNOTATION_CREATED, ANNOTATIONS_DELETED, START_TRAINING, "
                                   "TASKS_CREATED, TASKS_DELETED; others are ignored")])]
@@ -150,11 +173,15 @@ class TrainRequest(RequestBody):
     """``POST /train``: the legacy call of ``MLApi.train`` (``annotations``, ``label_config`` and
     ``params`` are sent too, and not read: a retrain reads the annotations itself)."""
 
+    model_config = examples({"project": EXAMPLE_PROJECT, "annotations": [], "label_config": EXAMPLE_CONFIG})
+
     project: ProjectKey
 
 
 class FailuresRequest(RequestBody):
     """``POST /projects/<id>/failures``: tasks an admin saw the model get wrong."""
+
+    model_config = examples({"task_ids": [17, 18]})
 
     task_ids: Annotated[list[int], PlainValidator(parse_task_ids, json_schema_input_type=Annotated[
         list[Annotated[int, Field(ge=1, le=MAX_ID)]], Field(min_length=1, max_length=MAX_IDS_PER_CALL)])]
@@ -167,6 +194,9 @@ Labels = Annotated[str, Field(min_length=1)] | Annotated[list[Annotated[str, Fie
 class FeedbackRequest(RequestBody):
     """``POST /projects/<id>/feedback``: one production outcome. Parse with ``known`` (the model's
     labels, or None before a model) and ``version_in_service`` in the context."""
+
+    model_config = examples({"task_id": 17, "predicted": "exchange_rate", "correct": "card_arrival"},
+                            {"text": "where is my card", "predicted": ["card_arrival"], "correct": ["card_arrival"]})
 
     NEEDS_ONE: ClassVar[str] = "give 'task_id' (a Label Studio task) or 'text' (what the model saw), or both"
 
