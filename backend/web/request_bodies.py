@@ -16,7 +16,7 @@ Label Studio 1.23's bodies are those of ``label_studio/ml/api_connector.py`` (``
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo, field_validator, model_validator
 
@@ -48,6 +48,9 @@ EXAMPLE_CONFIG = ('<View><Text name="text" value="$text"/><Choices name="intent"
 EXAMPLE_PROJECT = "3.1767225600"
 
 
+Body = TypeVar("Body", bound="RequestBody")
+
+
 def examples(*bodies: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(bodies)})
 
@@ -67,7 +70,7 @@ class RequestBody(BaseModel):
         return required | data
 
     @classmethod
-    def parse(cls, body: dict[str, Any], **context: Any):
+    def parse(cls: type[Body], body: dict[str, Any], **context: Any) -> Body:
         """``body`` validated, or the :class:`ApiError` of its first problem."""
         return cls.model_validate(body, context=context)
 
