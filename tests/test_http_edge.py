@@ -8,7 +8,7 @@ import io
 import pytest
 from label_studio_sdk.core.api_error import ApiError as LabelStudioApiError
 
-from backend.errors import ApiError
+from backend.errors import HostNotAllowedError
 from backend.jobs.errors import describe_failure
 from backend.jobs.scheduler import CoalescingScheduler
 from backend.labelstudio.errors import LabelStudioUnavailable, translated
@@ -103,7 +103,7 @@ def connections(tmp_path, **settings) -> Connections:
                                       "file:///etc/passwd", "http://localhost:bad"])
 def test_setup_hostname_outside_the_allow_list_is_refused(tmp_path, hostname):
     found = connections(tmp_path, allowed_ls_hosts="localhost")
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(HostNotAllowedError) as refused:
         found.remember(1, hostname, "token")
     assert refused.value.field == "hostname"
     with pytest.raises(LabelStudioUnreachable):

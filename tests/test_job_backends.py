@@ -182,10 +182,10 @@ def test_queue_write_cut_short_backs_off_and_reports_degraded(jobs):
 
 
 def test_a_refused_request_in_a_job_is_a_failure_not_an_outage(jobs):
-    from backend.errors import ApiError
+    from backend.errors import UnsupportedConfigError
 
     def refused(project_id, force):
-        raise ApiError("label config has no <Choices>", field="label_config")
+        raise UnsupportedConfigError("label config has no <Choices>", field="label_config")
 
     scheduler = jobs.scheduler("retrain", refused, retry_delays=(60.0,))
     scheduler.request(1)

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from label_studio_sdk import LabelStudio
 
-from backend.errors import ApiError
+from backend.errors import HostNotAllowedError
 from backend.labelstudio.errors import LabelStudioUnavailable, LabelStudioUnreachable, translated
 from backend.labelstudio.label_config import parse_label_config
 from backend.model.labelconfig import TaskSpec, kind_of
@@ -66,14 +66,14 @@ class Connections:
 
     def remember(self, project_id: int, hostname: object, access_token: object) -> None:
         """Keep ``/setup``'s fallback; writes to disk only when it changed, so ``/setup`` stays cheap.
-        Refuses (400 naming ``hostname``) a host that is not allowed."""
+        Refuses (``HostNotAllowedError`` naming ``hostname``) a host that is not allowed."""
         if self._configured() is not None:
             return
         if not (isinstance(hostname, str) and hostname and isinstance(access_token, str) and access_token):
             return
         origin = self.allowed_origin(hostname)
         if origin is None:
-            raise ApiError(f"hostname {hostname[:200]!r} is not an allowed Label Studio: without LABEL_STUDIO_URL, "
+            raise HostNotAllowedError(f"hostname {hostname[:200]!r} is not an allowed Label Studio: without LABEL_STUDIO_URL, "
                            "name its host in LABELQUEUE_ALLOWED_LS_HOSTS (scheme and host only, no path)",
                            field="hostname")
         connection = Connection(origin, access_token)
