@@ -22,7 +22,6 @@ from backend.jobs.backends import JobBackend, job_backend, open_store
 from backend.jobs.errors import JobQueueUnavailable
 from backend.jobs.scheduler import JobState
 from backend.labelstudio.gateway import Connections
-from backend.labelstudio.label_config import parse_label_config
 from backend.layout import NOT_CONNECTED, StateFileError, read_state
 from backend.loop.cycle import CycleContext, read_queue, run_cycle
 from backend.loop.failures import FailureLog
@@ -195,11 +194,11 @@ class Runtime:
         """New tasks are appended; after deletions (``reconcile``) missing ones are dropped too."""
         if not self.store.exists(project_id):
             return JobOutcome(project_id, False, NOT_CONNECTED)
-        client = self.connections.client(project_id)
-        spec = parse_label_config(client.projects.get(id=project_id).label_config)
+        gateway = self.connections.gateway(project_id)
+        spec = gateway.spec()
         if reconcile:
-            self.cycle.pool_cache.reconcile(client, project_id)
-        pool = self.cycle.pool_cache.sync_new(client, project_id, spec)
+            self.cycle.pool_cache.reconcile(gateway)
+        pool = self.cycle.pool_cache.sync_new(gateway, spec)
         return JobOutcome(project_id, True, f"{len(pool.task_ids)} tasks cached", figures={"pool_size": len(pool.task_ids)})
 
     def metrics(self) -> dict[str, Any]:

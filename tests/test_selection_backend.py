@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.errors import ApiError
+from backend.errors import InvalidOptionError
 from backend.loop.cycle import cycle_seed, score_pool
 from backend.loop.failures import FailureLog
 from backend.loop.pool_cache import CachedPool, PoolCache
@@ -14,6 +14,7 @@ from backend.model.labelconfig import TaskSpec
 from backend.model.scoring import LocalScorer
 from backend.settings import FailureField, Settings, SettingsError
 from backend.store import ModelStore
+from backend.web.errors import ApiError
 from backend.web.ids import parse_task_ids
 
 SPEC = TaskSpec("intent", "text", "text", ("pos", "neg"), multilabel=False)
@@ -79,7 +80,7 @@ def test_project_options_come_from_extra_params_with_global_fallback():
                                            ({"mix": {"uncertain": 2}}, "extra_params.mix"),
                                            ({"mix": "half"}, "extra_params.mix")])
 def test_invalid_project_options_name_the_field(params, field):
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(InvalidOptionError) as error:
         resolve_options(params, Settings())
     assert error.value.field == field
 

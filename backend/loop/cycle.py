@@ -17,7 +17,6 @@ from typing import Protocol
 import numpy as np
 
 from backend.labelstudio.gateway import Connections
-from backend.labelstudio.label_config import parse_label_config
 from backend.labelstudio.queue_writer import write_queue
 from backend.layout import StateFileError, read_state
 from backend.loop.failures import FailureLog
@@ -148,9 +147,9 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
     options = ctx.options.get(project_id)
     size = size or options.batch_size
     progress("reading new tasks from Label Studio")
-    client = ctx.connections.client(project_id)
-    spec = parse_label_config(client.projects.get(id=project_id).label_config)
-    cached = ctx.pool_cache.sync_new(client, project_id, spec)
+    gateway = ctx.connections.gateway(project_id)
+    spec = gateway.spec()
+    cached = ctx.pool_cache.sync_new(gateway, spec)
     lap("sync")
 
     progress(f"scoring {len(cached.task_ids)} cached tasks")
@@ -173,7 +172,7 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
 
     progress(f"writing {len(batch.items)} tasks into the 'Active learning queue' tab")
     stale = [item.task_id for item in previous.items if item.task_id not in labelled] if previous else []
-    written = write_queue(client, project_id, batch.items, cycle, previous=stale)
+    written = write_queue(gateway, batch.items, cycle, previous=stale)
     lap("write")
     predicted = predictions_of(batch.items, pool, spec) if model is not None else {}
     queue = QueueRecord(

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.labelstudio.gateway import LabelStudioGateway
 from backend.model.features import EMBEDDING_DIM, embed_texts
 from backend.model.labelconfig import TaskSpec
 from backend.settings import FailureField
@@ -36,7 +37,6 @@ from backend.store import ModelStore, atomic_write_bytes, atomic_write_json, npy
 
 logger = logging.getLogger(__name__)
 
-PAGE_SIZE = 1000
 KEEP_GENERATIONS = 2
 
 
@@ -114,16 +114,12 @@ class PoolCache:
         for legacy in ("ids.npy", "embeddings.npy", "flagged.npy", "texts.json", "meta.json"):
             (root / legacy).unlink(missing_ok=True)
 
-    def sync_new(self, client, project_id: int, spec: TaskSpec) -> CachedPool:
+    def sync_new(self, gateway: LabelStudioGateway, spec: TaskSpec) -> CachedPool:
         """Add tasks created since the last sync; one filtered query, usually returning nothing."""
+        project_id = gateway.project_id
         with self._lock, self.store.lock(project_id, "pool"):
             pool = self.load(project_id)
-            newest = int(pool.task_ids[-1]) if len(pool.task_ids) else 0
-            query = {"filters": {"conjunction": "and", "items": [
-                {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": newest}]}}
-            fresh = [t.model_dump() for t in client.tasks.list(
-                project=project_id, query=json.dumps(query), fields="task_only", include="id,data,meta",
-                resolve_uri=False, page_size=PAGE_SIZE)]
+            fresh = gateway.tasks_after(int(pool.task_ids[-1]) if len(pool.task_ids) else 0)
             if not fresh:
                 return pool
             pool = self._extend(pool, fresh, spec)
@@ -132,12 +128,12 @@ class PoolCache:
                         len(pool.task_ids))
             return pool
 
-    def reconcile(self, client, project_id: int) -> CachedPool:
+    def reconcile(self, gateway: LabelStudioGateway) -> CachedPool:
         """Drop cached tasks that Label Studio no longer has (after ``TASKS_DELETED``)."""
+        project_id = gateway.project_id
         with self._lock, self.store.lock(project_id, "pool"):
             pool = self.load(project_id)
-            alive = np.fromiter((t.id for t in client.tasks.list(project=project_id, include="id",
-                                                                  page_size=PAGE_SIZE * 5)), dtype=np.int64)
+            alive = np.array(gateway.task_ids(), dtype=np.int64)
             keep = np.isin(pool.task_ids, alive)
             if keep.all():
                 return pool

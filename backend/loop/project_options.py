@@ -15,7 +15,7 @@ import json
 import threading
 from dataclasses import dataclass, replace
 
-from backend.errors import ApiError
+from backend.errors import InvalidOptionError
 from backend.layout import StateFileError, read_state
 from backend.loop.mix_adjustment import effective_mix
 from backend.settings import MAX_BATCH_SIZE, Settings
@@ -40,29 +40,29 @@ def parse_extra_params(raw: object) -> dict:
         try:
             raw = json.loads(raw)
         except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
-            raise ApiError("extra_params is not valid JSON", field="extra_params") from None
+            raise InvalidOptionError("extra_params is not valid JSON", field="extra_params") from None
     if not isinstance(raw, dict):
-        raise ApiError("extra_params must be a JSON object", field="extra_params")
+        raise InvalidOptionError("extra_params must be a JSON object", field="extra_params")
     return {k: raw[k] for k in ("batch_size", "mix", "control_overlap") if k in raw}
 
 
 def resolve_options(params: dict, settings: Settings) -> ProjectOptions:
-    """Validate per-project params against the global defaults; 400 with the field on error."""
+    """Validate per-project params against the global defaults; ``InvalidOptionError`` naming the field."""
     size = params.get("batch_size", settings.batch_size)
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH_SIZE:
-        raise ApiError(f"batch_size must be an integer from 1 to {MAX_BATCH_SIZE}; got {size!r}",
+        raise InvalidOptionError(f"batch_size must be an integer from 1 to {MAX_BATCH_SIZE}; got {size!r}",
                        field="extra_params.batch_size")
     mix = settings.mix
     if "mix" in params:
         if not isinstance(params["mix"], dict):
-            raise ApiError("mix must be an object of slice shares", field="extra_params.mix")
+            raise InvalidOptionError("mix must be an object of slice shares", field="extra_params.mix")
         try:
             mix = SliceMix.from_mapping(params["mix"])
         except ValueError as exc:
-            raise ApiError(str(exc), field="extra_params.mix") from None
+            raise InvalidOptionError(str(exc), field="extra_params.mix") from None
     overlap = params.get("control_overlap", 1)
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 1 <= overlap <= MAX_CONTROL_OVERLAP:
-        raise ApiError(f"control_overlap must be an integer from 1 to {MAX_CONTROL_OVERLAP}; got {overlap!r}",
+        raise InvalidOptionError(f"control_overlap must be an integer from 1 to {MAX_CONTROL_OVERLAP}; got {overlap!r}",
                        field="extra_params.control_overlap")
     return ProjectOptions(batch_size=size, mix=mix, control_overlap=overlap)
 
@@ -97,5 +97,5 @@ class ProjectOptionsStore:
         params = read_state(path) or {}
         try:
             return resolve_options(params, self.settings)
-        except ApiError as exc:
+        except InvalidOptionError as exc:
             raise StateFileError(path, exc.message) from None

@@ -12,8 +12,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from backend.labelstudio.gateway import Connections, LabelledTask, fetch_labelled
-from backend.labelstudio.label_config import parse_label_config
+from backend.labelstudio.gateway import Connections, LabelledTask
 from backend.layout import StateFileError, read_state
 from backend.model.labelconfig import kind_of
 from backend.outcome import JobOutcome
@@ -63,9 +62,9 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
     since the model in service), and for a new model ``seconds`` and ``classes``.
     """
     started = time.monotonic()
-    client = connections.client(project_id)
-    spec = parse_label_config(client.projects.get(id=project_id).label_config)
-    labelled = fetch_labelled(client, project_id, spec)
+    gateway = connections.gateway(project_id)
+    spec = gateway.spec()
+    labelled = gateway.labelled(spec)
     changed = count_changes(previous_training_set(store, project_id), labelled)
     classes = sorted({label for t in labelled for label in t.labels})
 

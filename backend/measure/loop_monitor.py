@@ -15,11 +15,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from label_studio_sdk import LabelStudio
-
 from backend.jobs.backends import JobBackend
-from backend.labelstudio.gateway import Connections
-from backend.labelstudio.label_config import parse_label_config
+from backend.labelstudio.gateway import Connections, LabelStudioGateway
 from backend.layout import NOT_CONNECTED
 from backend.loop.mix_adjustment import save_adjustment
 from backend.loop.project_options import ProjectOptionsStore
@@ -90,12 +87,12 @@ class LoopMonitor:
 
     def _refresh_locked(self, project_id: int) -> JobOutcome:
         started = time.monotonic()
-        client, tasks, cycles, spec = self._read(project_id)
+        gateway, tasks, cycles, spec = self._read(project_id)
         if not cycles:
             return JobOutcome(project_id, False, "no cycle recorded yet")
         overlap = self.options.get(project_id).control_overlap
         if overlap > 1 or self.db.overlap_requested(project_id):
-            apply_control_overlap(client, self.db, project_id, cycles, tasks, overlap)
+            apply_control_overlap(gateway, self.db, cycles, tasks, overlap)
         payload = self._measure(project_id, spec, cycles, tasks)
         if self.settings.auto_adjust_mix and self.adjust_mix(project_id, cycles[-1].cycle, payload):
             payload = self._measure(project_id, spec, cycles, tasks)
@@ -104,10 +101,11 @@ class LoopMonitor:
         return JobOutcome(project_id, True, f"measured {len(cycles)} cycles", figures={
             "cycles": len(cycles), "warnings": len(payload["warnings"]), "seconds": round(seconds, 3)})
 
-    def _read(self, project_id: int) -> tuple[LabelStudio, dict[int, AnnotatedTask], list[QueueRecord], TaskSpec]:
-        client = self.connections.client(project_id)
-        spec = parse_label_config(client.projects.get(id=project_id).label_config)
-        return client, read_annotated(client, project_id, spec), self.db.cycles(project_id), spec
+    def _read(self, project_id: int) -> tuple[LabelStudioGateway, dict[int, AnnotatedTask], list[QueueRecord],
+                                              TaskSpec]:
+        gateway = self.connections.gateway(project_id)
+        spec = gateway.spec()
+        return gateway, read_annotated(gateway, spec), self.db.cycles(project_id), spec
 
     def _measure(self, project_id: int, spec: TaskSpec, cycles: list[QueueRecord],
                  tasks: dict[int, AnnotatedTask]) -> dict[str, Any]:

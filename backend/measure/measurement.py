@@ -28,9 +28,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from label_studio_sdk import LabelStudio
 
-from backend.labelstudio.gateway import iter_annotated_tasks, resolve_annotations
+from backend.labelstudio.gateway import LabelStudioGateway, resolve_annotations
 from backend.loop.queue_record import QueuedTask, QueueRecord
 from backend.measure.cycles_db import Feedback
 from backend.model.labelconfig import KINDS, TaskSpec, kind_of
@@ -81,9 +80,9 @@ def annotated_task(task: dict[str, Any], spec: TaskSpec) -> AnnotatedTask:
         seconds=float(sum(a.get("lead_time") or 0.0 for a in annotations)), data=dict(task.get("data") or {}))
 
 
-def read_annotated(client: LabelStudio, project_id: int, spec: TaskSpec) -> dict[int, AnnotatedTask]:
+def read_annotated(gateway: LabelStudioGateway, spec: TaskSpec) -> dict[int, AnnotatedTask]:
     """Every annotated task of the project, by id (one paged read)."""
-    return {t.task_id: t for t in (annotated_task(raw, spec) for raw in iter_annotated_tasks(client, project_id))}
+    return {t.task_id: t for t in (annotated_task(raw, spec) for raw in gateway.annotated_tasks())}
 
 
 @dataclass(frozen=True)

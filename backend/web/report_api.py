@@ -15,9 +15,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from backend.errors import ApiError, UnknownProjectError
 from backend.measure.cycles_db import Feedback
 from backend.model.predict import UNTRAINED_VERSION
+from backend.web.errors import ApiError, UnknownProjectError
 from backend.web.ids import bounded_id
 from backend.web.ml_api import json_body, runtime
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from backend.errors import UnknownProjectError
 from backend.store import KeptVersion
+from backend.web.errors import UnknownProjectError
 from backend.web.ml_api import runtime
 from backend.web.webhook import project_id_of
 

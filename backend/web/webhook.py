@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from backend.errors import ApiError
+from backend.web.errors import ApiError
 from backend.web.ids import project_id_of
 
 #: Actions after which the labelled set may have changed.
