@@ -21,13 +21,17 @@ LIMITS = LoopThresholds(gain_per_label=0.5 / 10_000, patience=3, agreement_gap=0
 CONFIG = LoopConfig(cost=CostModel(), limits=LIMITS, failure_classes=("b",), seed=0)
 
 
-def queue(cycle: int, version: str | None, labelled: int, items: list[tuple[int, str, str | None]]) -> QueueRecord:
-    """A queue as ``backend/loop/cycle.py`` writes it; items are (task id, slice, predicted label)."""
+def queue(cycle: int, version: str | None, labelled: int, items: list[tuple]) -> QueueRecord:
+    """A queue as ``backend/loop/cycle.py`` writes it; items are (task id, slice, predicted label),
+    failure items optionally with their source: (task id, "failure", predicted, "flagged" or "override")."""
+    def reason(item: tuple) -> dict:
+        return {"source": item[3]} if len(item) > 3 else {}
+
     return QueueRecord.from_json({"cycle": cycle, "model_version": version, "labelled": labelled, "created_at": f"2025-01-0{cycle}T00:00:00",
             "size_requested": len(items), "mix": {"uncertain": 0.55, "diverse": 0.25, "failure": 0.15, "control": 0.05},
             "counts": {}, "tab_id": 1,
-            "items": [{"task_id": t, "slice": s, "rank": r, "reason": {},
-                       **({"predicted": [p], "score": 0.9} if p else {})} for r, (t, s, p) in enumerate(items, 1)]})
+            "items": [{"task_id": item[0], "slice": item[1], "rank": r, "reason": reason(item),
+                       **({"predicted": [item[2]], "score": 0.9} if item[2] else {})} for r, item in enumerate(items, 1)]})
 
 
 def task(task_id: int, label: str, *, seconds: float = 60.0, ratings: tuple = ()) -> AnnotatedTask:
@@ -45,7 +49,7 @@ def db(tmp_path) -> CyclesDB:
 def two_cycles(db) -> dict:
     """Seed of four labels; cycle 1 (model v1) gets half its control items right, cycle 2 (v2) all."""
     db.record_queue(5, queue(1, "v1-x", 4, [(10, "control", "a"), (11, "control", "a"), (12, "uncertain", "b"),
-                                            (13, "failure", "c")]), trained=[1, 2, 3, 4])
+                                            (13, "failure", "c", "flagged")]), trained=[1, 2, 3, 4])
     db.record_queue(5, queue(2, "v2-x", 8, [(20, "control", "b"), (21, "control", "c"), (22, "uncertain", "a")]),
                     trained=[1, 2, 3, 4, 10, 11, 12, 13])
     tasks = {t.task_id: t for t in [

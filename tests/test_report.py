@@ -150,7 +150,7 @@ def test_a_failing_recorder_never_fails_the_cycle(app, monkeypatch, caplog):
     loop = app.extensions["labelqueue"].loop
     monkeypatch.setattr(loop, "db", BrokenDB())
     with caplog.at_level(logging.ERROR):
-        assert loop.record_queue(4, queue(1, None, 0, [])) is None  # returns, does not raise
+        assert loop.record_queue(4, queue(1, None, 0, []), trained=()) is None  # returns, does not raise
     assert any("could not record cycle 1" in r.getMessage() and r.exc_info for r in caplog.records)
 
 

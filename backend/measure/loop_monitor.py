@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,7 +24,6 @@ from backend.layout import NOT_CONNECTED
 from backend.loop.mix_adjustment import save_adjustment
 from backend.loop.project_options import ProjectOptionsStore
 from backend.loop.queue_record import QueueRecord
-from backend.loop.training import read_labelled
 from backend.measure.control_overlap import apply_control_overlap
 from backend.measure.cycles_db import CyclesDB
 from backend.measure.measurement import AnnotatedTask, LoopConfig, measure_loop, read_annotated
@@ -54,14 +54,15 @@ class LoopMonitor:
         self.config = LoopConfig.from_settings(settings)
         self.jobs = jobs.scheduler("measure", self.refresh, threads=1)
 
-    def record_queue(self, project_id: int, queue: QueueRecord) -> None:
-        """The cycle's recorder: store the written queue in SQLite.
+    def record_queue(self, project_id: int, queue: QueueRecord, trained: Collection[int]) -> None:
+        """The cycle's recorder: store the written queue and the training set of the model it
+        was scored with (``trained``, as the cycle read it) in SQLite.
 
         Never raises: a measurement problem must not fail the selection cycle that called it
         (the scheduler would retry the whole cycle and rewrite the queue).
         """
         try:
-            added = self.db.record_queue(project_id, queue, read_labelled(self.store, project_id))
+            added = self.db.record_queue(project_id, queue, trained)
             logger.info("project %s: recorded cycle %s (%d new labels in training)", project_id, queue.cycle, added)
         except Exception:
             logger.exception("project %s: could not record cycle %s", project_id, queue.cycle)

@@ -47,6 +47,9 @@ from selection.metrics import (
 )
 
 UNQUEUED = "unqueued"
+#: The ``source`` of a failure-slice item flagged as a production failure; the slice's other
+#: items are neighbours of overridden labels (``"override"``), which are not flagged failures.
+FLAGGED = "flagged"
 EDGE_SLICES = ("uncertain", "failure")
 
 
@@ -206,6 +209,7 @@ def cycle_row(record: QueueRecord, labels: Sequence[str], tasks: dict[int, Annot
     """One cycle's figures; ``added`` are the labels its model was the first to be trained on."""
     spent = [tasks[t] for t in added if t in tasks]
     measured: dict[str, list] = {}
+    flagged: list = []
     rated: dict[str, list] = {}
     for item in record.items:
         task = tasks.get(item.task_id)
@@ -213,6 +217,8 @@ def cycle_row(record: QueueRecord, labels: Sequence[str], tasks: dict[int, Annot
             continue
         if task.labels and item.predicted is not None:
             measured.setdefault(item.slice, []).append((task.labels, item.predicted))
+            if item.slice == "failure" and item.reason.get("source") == FLAGGED:
+                flagged.append((task.labels, item.predicted))
         if len(task.ratings) >= 2:
             rated.setdefault(item.slice, []).append(list(task.ratings))
     rng = np.random.default_rng([config.seed, record.cycle])
@@ -227,6 +233,7 @@ def cycle_row(record: QueueRecord, labels: Sequence[str], tasks: dict[int, Annot
         "control": kind.quality(control_pairs, labels, rng),
         "slices": {s: {"n": len(p), "accuracy": _accuracy(p)} for s, p in sorted(measured.items())},
         "edge": {"n": len(edge), "accuracy": _accuracy(edge)},
+        "flagged": {"n": len(flagged), "accuracy": _accuracy(flagged)},
         "agreement": {s: agreement_figures(agreement(items)) for s, items in sorted(rated.items())},
         "_control_pairs": control_pairs,
     }
@@ -277,7 +284,8 @@ def class_coverage(labels: Sequence[str], per_class: Counter, control_pairs: Seq
 
 def failure_modes(labels: Sequence[str], control_pairs: Sequence, rows: Sequence[dict], config: LoopConfig) -> dict:
     """Precision and recall on control for the failure-mode classes, and how often the model in
-    service already got flagged failure items right before they were labelled."""
+    service already got flagged failure items right before they were labelled (flagged ones
+    only: override neighbours share the failure slice but were never flagged)."""
     chosen = [label for label in config.failure_classes if label in labels]
     classes = []
     if control_pairs and chosen:
@@ -285,7 +293,7 @@ def failure_modes(labels: Sequence[str], control_pairs: Sequence, rows: Sequence
                                                             as_indicator([p for _, p in control_pairs], labels))
         classes = [{"label": label, "precision": num(precision[j]), "recall": num(recall[j]), "support": int(support[j])}
                    for j, label in enumerate(labels) if label in chosen]
-    flagged = [(r["cycle"], r["slices"]["failure"]) for r in rows if "failure" in r["slices"]]
+    flagged = [(r["cycle"], r["flagged"]) for r in rows if r["flagged"]["n"]]
     n = sum(f["n"] for _, f in flagged)
     right = sum(round(f["accuracy"] * f["n"]) for _, f in flagged)
     return {"classes": classes, "configured": list(config.failure_classes),

@@ -74,12 +74,15 @@ def summary_section(m: dict[str, Any]) -> str:
 
 
 def warnings_section(m: dict[str, Any]) -> str:
-    if not m["warnings"]:
-        return section("warnings", "Warnings", "<p class='ok'>No warning: nothing suggests the loop is selecting "
-                       "the wrong work.</p>")
+    measured = sum(1 for r in m["cycles"] if r["control"])
+    patience = m["thresholds"]["patience"]
     items = "".join(f"<div class='warning'><strong>{esc(w['message'])}</strong><br>{esc(w['suggestion'])}</div>"
                     for w in m["warnings"])
-    return section("warnings", "Warnings", items)
+    if measured < patience:  # "no warning" must not read as "the trend is fine"
+        return section("warnings", "Warnings", items, f"<p class='muted'>Not much to go on yet: the trend warnings "
+                       f"need {patience} cycles with labelled control items ({measured} so far).</p>")
+    return section("warnings", "Warnings", items or "<p class='ok'>No warning: nothing suggests the loop is "
+                   "selecting the wrong work.</p>")
 
 
 def learning_curve_section(m: dict[str, Any]) -> str:
@@ -120,7 +123,7 @@ def coverage_section(m: dict[str, Any]) -> str:
     note = (f"<p class='muted'>Not in the labelling config (check LABELQUEUE_HIGH_IMPACT_CLASSES): "
             f"{esc(', '.join(unknown))}</p>") if unknown else ""
     return section("coverage", "Class coverage",
-                   image(report_figures.class_coverage, m, "class coverage", "No labels yet."), note,
+                   image(report_figures.class_coverage, m, "class coverage", "No data yet: no task is labelled."), note,
                    table(("class", "labels", "below threshold", "on control (all cycles)", "recall on control"), rows))
 
 
@@ -150,12 +153,14 @@ def failure_section(m: dict[str, Any]) -> str:
 def production_section(m: dict[str, Any]) -> str:
     rows = [(v["model_version"], v["control"]["n"], pct(v["control"]["error"]), span(v["control"]),
              v["feedback"]["n"], pct(v["feedback"]["error"]), span(v["feedback"])) for v in m["production"]]
+    rows = [row for row, v in zip(rows, m["production"]) if v["control"]["n"] or v["feedback"]["n"]]
     return section("production", "Production error rate per model version",
                    "<p>Disagreement between each model version and the annotators on the control items it predicted, "
                    "and its error rate on production feedback (POST /projects/&lt;id&gt;/feedback).</p>",
-                   image(report_figures.production_error, m, "production error", "No model version measured yet."),
+                   image(report_figures.production_error, m, "production error",
+                         "No data yet: no model version has labelled control items or production feedback."),
                    table(("model version", "control items", "disagreement", "95 % interval", "feedback",
-                          "feedback error", "95 % interval"), rows))
+                          "feedback error", "95 % interval"), rows) if rows else "")
 
 
 def cycles_section(m: dict[str, Any]) -> str:
@@ -166,7 +171,7 @@ def cycles_section(m: dict[str, Any]) -> str:
         rows.append((r["cycle"], (r["model_version"] or "none").split("-")[0], r["training_labels"],
                      r["labels_added"]["total"], ", ".join(f"{s} {n}" for s, n in sorted(r["labels_added"]["per_slice"].items())),
                      r["annotations"], fmt(r["cost"], 1),
-                     f"{pct(control['accuracy'])} ({control['n']})" if control else "",
+                     f"{pct(control['accuracy'])} ({control['n']})" if control else "none labelled yet",
                      fmt(control["macro_f1"]) if control else "", fmt(r["gain_points_per_100"]), agreement or ""))
     return section("cycles", "Cycles",
                    f"<p class='muted'>Labels added: labels the cycle's model was trained on that the previous "

@@ -70,6 +70,10 @@ def cycle_span(rows: Sequence[dict]) -> str:
 
 def answer_cost(m: dict[str, Any]) -> str:
     rows = [r for r in m["cycles"] if r["control"]]
+    if len({r["training_labels"] for r in rows}) < 2:
+        return ("Not known yet: a price needs control items labelled in two cycles whose models were trained "
+                f"on different numbers of labels ({len(rows)} cycle{'' if len(rows) == 1 else 's'} with "
+                "labelled control items so far).")
     cumulative, spent = {}, 0.0
     for r in m["cycles"]:
         spent += r["cost"]
@@ -77,8 +81,9 @@ def answer_cost(m: dict[str, Any]) -> str:
     weights = [r["control"]["n"] for r in rows]
     per_cost = weighted_slope([cumulative[r["cycle"]] for r in rows], [r["control"]["accuracy"] for r in rows], weights)
     per_label = weighted_slope([r["training_labels"] for r in rows], [r["control"]["accuracy"] for r in rows], weights)
-    if per_label is None or per_label <= 0:
-        return "No price can be put on it: control accuracy is not rising as labels are added."
+    if per_label <= 0:
+        return (f"No price can be put on it: control accuracy is not rising as labels are added "
+                f"(over {len(rows)} measured cycles).")
     cost_text = (f"about {1 / (per_cost * 100):.1f} {m['cost_unit']}" if per_cost and per_cost > 0
                  else "an unknown cost (no annotation time was recorded)")
     labels = 1 / (per_label * 100)
@@ -103,6 +108,8 @@ def answer_agreement(m: dict[str, Any]) -> str:
 
 def answer_coverage(m: dict[str, Any]) -> str:
     classes = m["coverage"]["classes"]
+    if not any(c["labels"] for c in classes):
+        return f"Not known yet: no task is labelled, so all {len(classes)} classes are uncovered."
     short = sorted((c for c in classes if c["below_threshold"]), key=lambda c: (not c["high_impact"], c["labels"]))
     if not short:
         text = f"Every class has at least {m['coverage']['threshold']} labels."

@@ -100,7 +100,7 @@ def agreement_by_slice(m: dict[str, Any]) -> bytes | None:
 def class_coverage(m: dict[str, Any]) -> bytes | None:
     """Labels per class against the rare-class threshold; high-impact classes stand out."""
     classes = m["coverage"]["classes"]
-    if not classes:
+    if not any(c["labels"] for c in classes):
         return None
     figure = Figure(figsize=(8, max(2.5, 0.32 * len(classes) + 1)))
     ax = figure.add_subplot()
@@ -118,8 +118,8 @@ def class_coverage(m: dict[str, Any]) -> bytes | None:
 
 def production_error(m: dict[str, Any]) -> bytes | None:
     """Per model version: disagreement with annotators on control, and error on production feedback."""
-    versions = m["production"]
-    if not versions:
+    versions = [v for v in m["production"] if v["control"]["n"] or v["feedback"]["n"]]
+    if not versions:  # an empty plot would also make matplotlib warn about a legend without entries
         return None
     figure = Figure(figsize=(8, 3.6))
     ax = figure.add_subplot()
