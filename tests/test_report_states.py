@@ -76,7 +76,7 @@ def test_control_rising_over_two_cycles_is_priced_and_falling_is_not_rising(db):
 def test_no_flags_the_failure_section_says_none_labelled(db):
     db.record_queue(1, queue(1, "v1-a", 2, [(10, "control", "a"), (11, "uncertain", "b")]), trained=[1, 2])
     found = measure(db, [task(1, "a"), task(2, "b"), task(10, "a"), task(11, "b")])
-    assert found["failure_modes"]["flagged"] == {"n": 0, "accuracy": None, "per_cycle": []}
+    assert found.failure_modes["flagged"] == {"n": 0, "accuracy": None, "per_cycle": []}
     assert "No flagged failure item has been labelled yet." in page_of(found)
 
 
@@ -84,8 +84,8 @@ def test_override_neighbours_are_not_counted_as_flagged_production_failures(db):
     db.record_queue(1, queue(1, "v1-a", 2, [(10, "failure", "a", "override"), (11, "failure", "b", "override"),
                                             (12, "control", "a")]), trained=[1, 2])
     found = measure(db, [task(1, "a"), task(2, "b"), task(10, "a"), task(11, "b"), task(12, "a")])
-    assert found["failure_modes"]["flagged"]["n"] == 0
-    assert found["cycles"][0]["slices"]["failure"]["n"] == 2  # still measured as a slice
+    assert found.failure_modes["flagged"]["n"] == 0
+    assert found.cycles[0]["slices"]["failure"]["n"] == 2  # still measured as a slice
     page = page_of(found)
     assert "Flagged production failures labelled so far" not in page
     assert "No flagged failure item has been labelled yet." in page
@@ -95,7 +95,7 @@ def test_flagged_items_are_counted_apart_from_override_neighbours_in_one_cycle(d
     db.record_queue(1, queue(1, "v1-a", 2, [(10, "failure", "a", "flagged"), (11, "failure", "b", "override")]),
                     trained=[1, 2])
     found = measure(db, [task(1, "a"), task(2, "b"), task(10, "b"), task(11, "b")])
-    assert found["failure_modes"]["flagged"] == {"n": 1, "accuracy": 0.0,
+    assert found.failure_modes["flagged"] == {"n": 1, "accuracy": 0.0,
                                                  "per_cycle": [{"cycle": 1, "n": 1, "accuracy": 0.0}]}
     assert "Flagged production failures labelled so far: 1;" in page_of(found)
 
@@ -120,7 +120,7 @@ def test_an_empty_production_series_is_not_drawn(db):
     db.record_queue(1, queue(1, "v1-a", 2, [(10, "control", "a")]), trained=[1, 2])
     db.record_queue(1, queue(2, "v2-b", 2, [(20, "control", "a")]), trained=[1, 2])
     found = measure(db, [task(1, "a"), task(2, "b")])
-    assert [v["model_version"] for v in found["production"]] == ["v1-a", "v2-b"]
+    assert [v["model_version"] for v in found.production] == ["v1-a", "v2-b"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert report_figures.production_error(found) is None
@@ -143,7 +143,7 @@ def test_labels_added_add_up_to_the_training_set_size_of_each_cycle(db):
     sizes = [(1, [1, 2]), (2, [1, 2, 3]), (3, [1, 2, 3, 4, 5])]
     for cycle, trained in sizes:
         db.record_queue(1, queue(cycle, f"v{cycle}-a", len(trained), []), trained=trained)
-    rows = measure(db, [task(t, "a") for t in range(1, 6)])["cycles"]
+    rows = measure(db, [task(t, "a") for t in range(1, 6)]).cycles
     assert [r["labels_added"]["total"] for r in rows] == [2, 1, 2]
     assert [r["training_labels"] for r in rows] == [2, 3, 5]
 

@@ -38,10 +38,11 @@ Schema (``PRAGMA user_version`` = 2; a version-1 file gains ``queue_items.reason
     measurements    latest loop measurement per project
         project_id                 INTEGER  primary key
         measured_at                TEXT
-        payload                    TEXT     JSON (see backend/measure/measurement.py)
+        payload                    TEXT     JSON (backend/measure/measurement_record.py)
         report_html                TEXT     the rendered report
 
-Rows are read back as ``backend/loop/queue_record.QueueRecord``, the record the cycle writes.
+Rows are read back as ``backend/loop/queue_record.QueueRecord``, the record the cycle writes,
+and measurements as ``backend/measure/measurement_record.Measurement``.
 Each item's reason is kept because the report must tell a flagged production failure from an
 override neighbour; both are queued in the ``failure`` slice.
 Cycle numbers come from ``queue.json``; if that file is deleted the count restarts at 1 and a
@@ -66,6 +67,7 @@ from typing import Any, TypeVar
 from backend.ids import require_project_id
 from backend.layout import DB_NAME
 from backend.loop.queue_record import QueuedTask, QueueRecord
+from backend.measure.measurement_record import Measurement
 
 logger = logging.getLogger(__name__)
 
@@ -304,16 +306,16 @@ class CyclesDB:
                 for c, at, o, n, r in rows]
 
     @_valid_project
-    def save_measurement(self, project_id: int, payload: dict[str, Any], report_html: str | None) -> None:
+    def save_measurement(self, project_id: int, measurement: Measurement, report_html: str | None) -> None:
         with self._connect() as conn:
             conn.execute("INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, ?)",
-                         (project_id, payload["measured_at"], json.dumps(payload), report_html))
+                         (project_id, measurement.measured_at, json.dumps(measurement.to_json()), report_html))
 
     @_valid_project
-    def measurement(self, project_id: int) -> dict[str, Any] | None:
+    def measurement(self, project_id: int) -> Measurement | None:
         with self._connect() as conn:
             row = conn.execute("SELECT payload FROM measurements WHERE project_id = ?", (project_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return Measurement.from_json(json.loads(row[0])) if row else None
 
     @_valid_project
     def report_html(self, project_id: int) -> str | None:

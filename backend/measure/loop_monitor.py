@@ -27,6 +27,7 @@ from backend.loop.queue_record import QueueRecord
 from backend.measure.control_overlap import apply_control_overlap
 from backend.measure.cycles_db import CyclesDB
 from backend.measure.measurement import AnnotatedTask, LoopConfig, measure_loop, read_annotated
+from backend.measure.measurement_record import Measurement
 from backend.measure.report import render_report
 from backend.model.labelconfig import TaskSpec, kind_of, parse_label_config
 from backend.outcome import JobOutcome
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Measured:
-    payload: dict[str, Any]
+    measurement: Measurement
     html: str
 
 
@@ -74,8 +75,8 @@ class LoopMonitor:
     def measure(self, project_id: int) -> Measured:
         """Measure now and render, without writing anything (the CLI's ``report``)."""
         _, tasks, cycles, spec = self._read(project_id)
-        payload = self._measure(project_id, spec, cycles, tasks)
-        return Measured(payload, render_report(payload))
+        measurement = self._measure(project_id, spec, cycles, tasks)
+        return Measured(measurement, render_report(measurement))
 
     def refresh(self, project_id: int, force: bool = False) -> JobOutcome:
         """The background job (``force`` is the scheduler's flag; every run measures).
@@ -96,13 +97,13 @@ class LoopMonitor:
         overlap = self.options.get(project_id).control_overlap
         if overlap > 1 or self.db.overlap_requested(project_id):
             apply_control_overlap(client, self.db, project_id, cycles, tasks, overlap)
-        payload = self._measure(project_id, spec, cycles, tasks)
-        if self.settings.auto_adjust_mix and self.adjust_mix(project_id, cycles[-1].cycle, payload):
-            payload = self._measure(project_id, spec, cycles, tasks)
-        self.db.save_measurement(project_id, payload, render_report(payload))
+        measurement = self._measure(project_id, spec, cycles, tasks)
+        if self.settings.auto_adjust_mix and self.adjust_mix(project_id, cycles[-1].cycle, measurement):
+            measurement = self._measure(project_id, spec, cycles, tasks)
+        self.db.save_measurement(project_id, measurement, render_report(measurement))
         seconds = time.monotonic() - started
         return JobOutcome(project_id, True, f"measured {len(cycles)} cycles", figures={
-            "cycles": len(cycles), "warnings": len(payload["warnings"]), "seconds": round(seconds, 3)})
+            "cycles": len(cycles), "warnings": len(measurement.warnings), "seconds": round(seconds, 3)})
 
     def _read(self, project_id: int) -> tuple[LabelStudio, dict[int, AnnotatedTask], list[QueueRecord], TaskSpec]:
         client = self.connections.client(project_id)
@@ -110,16 +111,16 @@ class LoopMonitor:
         return client, read_annotated(client, project_id, spec), self.db.cycles(project_id), spec
 
     def _measure(self, project_id: int, spec: TaskSpec, cycles: list[QueueRecord],
-                 tasks: dict[int, AnnotatedTask]) -> dict[str, Any]:
+                 tasks: dict[int, AnnotatedTask]) -> Measurement:
         return measure_loop(project_id, spec.labels, cycles, tasks, self.db.trained_labels(project_id),
                             self.db.feedback(project_id), self.config, self.db.mix_changes(project_id),
                             kind=kind_of(spec))
 
-    def adjust_mix(self, project_id: int, cycle: int, payload: dict[str, Any]) -> bool:
+    def adjust_mix(self, project_id: int, cycle: int, measurement: Measurement) -> bool:
         """Lower the uncertain share one step when labels on it are getting noisier; at most once
         per ``gain_patience`` cycles, so each change can show its effect first."""
-        warning = next((w for w in payload["warnings"] if w["code"] == "noisy_uncertain_labels"), None)
-        recent = [c for c in payload["mix_changes"] if c["cycle"] > cycle - self.settings.gain_patience]
+        warning = next((w for w in measurement.warnings if w["code"] == "noisy_uncertain_labels"), None)
+        recent = [c for c in measurement.mix_changes if c["cycle"] > cycle - self.settings.gain_patience]
         if warning is None or recent:
             return False
         current = self.options.get(project_id).mix
@@ -138,16 +139,4 @@ class LoopMonitor:
         found = self.db.measurement(project_id)
         if found is None:
             return {"measured_at": None, "job": job} if job else None
-        measured = [r for r in found["cycles"] if r["control"]]
-        latest = found["cycles"][-1] if found["cycles"] else None
-        return {
-            "measured_at": found["measured_at"], "cycles": found["totals"]["cycles"],
-            "labels": found["totals"]["labels"], "cost": found["totals"]["cost"], "cost_unit": found["cost_unit"],
-            "latest_cycle": latest and {k: latest[k] for k in ("cycle", "model_version", "labels_added", "cost")},
-            "control": measured[-1]["control"] | {"cycle": measured[-1]["cycle"]} if measured else None,
-            "gain_points_per_100": next((r["gain_points_per_100"] for r in reversed(found["cycles"])
-                                         if r["gain_points_per_100"] is not None), None),
-            "agreement": found["agreement"]["overall"],
-            "warnings": [{"code": w["code"], "message": w["message"]} for w in found["warnings"]],
-            "job": job,
-        }
+        return found.summary(job)

@@ -16,7 +16,8 @@ A *cycle* is one written queue plus the retrain that follows it. For cycle ``k``
 
 A task queued in several cycles belongs to the last one (labelled tasks are never queued
 again, so that is the one it was labelled from). Everything here is plain data in, a
-JSON-ready dict out; ``backend/measure/loop_monitor.py`` does the reading and scheduling.
+:class:`~backend.measure.measurement_record.Measurement` out; ``backend/measure/loop_monitor.py``
+does the reading and scheduling.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from label_studio_sdk import LabelStudio
 from backend.labelstudio.gateway import iter_annotated_tasks, resolve_annotations
 from backend.loop.queue_record import QueuedTask, QueueRecord
 from backend.measure.cycles_db import Feedback
+from backend.measure.measurement_record import Measurement
 from backend.model.labelconfig import KINDS, TaskSpec, kind_of
 from backend.model.task_kind import TaskKind, num
 from backend.settings import Settings
@@ -150,9 +152,9 @@ def last_item_of(cycles: Sequence[QueueRecord]) -> dict[int, tuple[int, QueuedTa
 
 def measure_loop(project_id: int, labels: Sequence[str], cycles: Sequence[QueueRecord],
                  tasks: dict[int, AnnotatedTask], trained: dict[int, int], feedback: Sequence[Feedback],
-                 config: LoopConfig, mix_changes: Sequence[dict] = (), kind: TaskKind = KINDS[0]) -> dict[str, Any]:
-    """The whole measurement of one project, JSON-ready (see the module docstring); control
-    quality is the task ``kind``'s (the project's, from its config; classification by default)."""
+                 config: LoopConfig, mix_changes: Sequence[dict] = (), kind: TaskKind = KINDS[0]) -> Measurement:
+    """The whole measurement of one project (see the module docstring); control quality is the
+    task ``kind``'s (the project's, from its config; classification by default)."""
     last = last_item_of(cycles)
     slice_of = {task_id: item.slice for task_id, (_, item) in last.items()}
     added: dict[int, list[int]] = {}
@@ -182,19 +184,15 @@ def measure_loop(project_id: int, labels: Sequence[str], cycles: Sequence[QueueR
     warnings = loop_warnings(signals, uncertain_agreement=_percent_and_items(slice_agreement.get("uncertain")),
                              control_agreement=_percent_and_items(slice_agreement.get("control")),
                              labels_per_class=dict(per_class), limits=config.limits)
-    return {
-        "project_id": project_id, "measured_at": datetime.now(timezone.utc).isoformat(), "labels": list(labels),
-        "cost_unit": config.cost.unit, "thresholds": asdict(config.limits),
-        "cycles": rows,
-        "totals": {"cycles": len(rows), "labels": sum(r["labels_added"]["total"] for r in rows),
-                   "annotations": sum(r["annotations"] for r in rows), "cost": num(sum(r["cost"] for r in rows), 3)},
-        "agreement": project_agreement,
-        "coverage": coverage,
-        "failure_modes": failure_modes(labels, control_pairs, rows, config),
-        "production": production_errors(rows, feedback),
-        "warnings": [asdict(w) for w in warnings],
-        "mix_changes": list(mix_changes),
-    }
+    return Measurement(
+        project_id=project_id, measured_at=datetime.now(timezone.utc).isoformat(), labels=tuple(labels),
+        cost_unit=config.cost.unit, thresholds=asdict(config.limits), cycles=tuple(rows),
+        totals={"cycles": len(rows), "labels": sum(r["labels_added"]["total"] for r in rows),
+                "annotations": sum(r["annotations"] for r in rows), "cost": num(sum(r["cost"] for r in rows), 3)},
+        agreement=project_agreement, coverage=coverage,
+        failure_modes=failure_modes(labels, control_pairs, rows, config),
+        production=tuple(production_errors(rows, feedback)), warnings=tuple(asdict(w) for w in warnings),
+        mix_changes=tuple(mix_changes))
 
 
 def _percent_and_items(figures: dict | None) -> tuple[float, int]:
