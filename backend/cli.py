@@ -169,8 +169,8 @@ def run_report(args: argparse.Namespace) -> int:
 
     measured = Runtime.build(Settings.from_env()).loop.measure(args.project)
     args.out.write_text(measured.html, encoding="utf-8")
-    warnings = measured.payload["warnings"]
-    print(f"project {args.project}: {measured.payload['totals']['cycles']} cycles measured, "
+    warnings = measured.measurement.warnings
+    print(f"project {args.project}: {measured.measurement.totals['cycles']} cycles measured, "
           f"{len(warnings)} warning(s); report written to {args.out}")
     for warning in warnings:
         print(f"  warning: {warning['message']}")

@@ -91,6 +91,9 @@ class Settings:
     #: Label Studio sends the annotation webhook before its transaction commits; a retrain that
     #: reads labels at once can miss the newest one (seen with RQ workers that start in ~10 ms).
     retrain_settle_seconds: float = 1.0
+    #: Trailing labels: after this many seconds without a new annotation, labels still below
+    #: ``min_new_annotations`` are trained on (the last labels of a batch); 0 turns it off.
+    trailing_quiet_seconds: float = 30.0
     classifier: str | None = None
     seed: int = 0
     batch_size: int = 100
@@ -178,7 +181,7 @@ class Settings:
         if not 0 < self.refill_at <= 1:
             raise SettingsError(f"{PREFIX}REFILL_AT must be a share in (0, 1]; got {self.refill_at}")
         for name in ("cost_per_hour", "cost_per_label", "agreement_gap", "retrain_settle_seconds",
-                     "gain_threshold", "stale_hours"):
+                     "trailing_quiet_seconds", "gain_threshold", "stale_hours"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and 0 <= value < math.inf):
                 raise SettingsError(f"{env_name(name)}={value!r} must be a finite number >= 0")

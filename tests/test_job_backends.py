@@ -20,7 +20,7 @@ from backend.jobs.backends import JobBackend, JobScheduler, job_backend
 from backend.jobs.scheduler import JobState
 from backend.outcome import JobOutcome
 from backend.settings import Settings
-from tests.helpers import label_studio_down
+from tests.helpers import label_studio_down, wait_for
 
 
 class RecordingRetrain:
@@ -75,7 +75,10 @@ def _work_rq(backend: Backend) -> None:
 
     from backend.jobs.rq_jobs import QUEUE_JOBS
 
-    SimpleWorker([backend.jobs.queues[QUEUE_JOBS]], connection=backend.jobs.redis).work(burst=True)
+    # with RQ's scheduler, as ``labelqueue worker`` runs it: delayed requests that are due are
+    # enqueued first
+    SimpleWorker([backend.jobs.queues[QUEUE_JOBS]], connection=backend.jobs.redis).work(burst=True,
+                                                                                       with_scheduler=True)
 
 
 @pytest.fixture(params=["in-process", "rq"])
@@ -91,6 +94,25 @@ def jobs(request: pytest.FixtureRequest, tmp_path) -> Iterator[Backend]:
     assert backend.jobs.mode == request.param
     yield backend
     backend.close()
+
+
+def test_a_delayed_request_queues_nothing_until_it_is_due(jobs):
+    retrain = RecordingRetrain()
+    scheduler = jobs.scheduler("retrain", retrain)
+    scheduler.request_later(1, 3600)
+    jobs.drain()
+    assert retrain.calls == 0
+    assert scheduler.request(1) == "scheduled"  # a request meanwhile is not folded into it
+    jobs.drain()
+    assert retrain.calls == 1
+
+
+def test_a_delayed_request_runs_the_job_once_it_is_due(jobs):
+    retrain = RecordingRetrain()
+    scheduler = jobs.scheduler("retrain", retrain)
+    scheduler.request_later(1, 0)
+    wait_for(lambda: jobs.drain() or retrain.calls == 1, timeout=15, what="the delayed request's run")
+    assert retrain.forced == [False]
 
 
 def test_a_flood_of_requests_costs_at_most_one_extra_run(jobs):

@@ -255,7 +255,6 @@ class LabelledTask:
     text: str
     labels: tuple[str, ...]
     overridden: bool
-    n_annotations: int
 
 
 #: Data Manager filter for tasks with at least one non-cancelled annotation. The tasks API's own
@@ -276,8 +275,7 @@ def labelled_task(task: dict[str, Any], spec: TaskSpec) -> LabelledTask | None:
         return None
     predicted = latest_prediction_labels(task.get("predictions") or [], spec)
     return LabelledTask(task_id=int(task["id"]), text=text, labels=labels,
-                        overridden=predicted is not None and predicted != labels,
-                        n_annotations=len(usable))
+                        overridden=predicted is not None and predicted != labels)
 
 
 def resolve_annotations(annotations: Iterable[dict[str, Any]], spec: TaskSpec) -> tuple[str, ...] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
@@ -42,9 +42,13 @@ Progress = Callable[[str], None]
 class CycleRecorder(Protocol):
     """Keeps the history of written queues (``queue.json`` holds only the latest); called by
     the cycle right after the write, under its ``select`` lock. Must not raise: a recording
-    problem must not fail (and so retry and rewrite) the cycle."""
+    problem must not fail (and so retry and rewrite) the cycle.
 
-    def record_queue(self, project_id: int, queue: QueueRecord) -> None: ...
+    ``trained`` is the training set of the model the batch was scored with, read with it before
+    the write: a retrain that finishes during the write (which takes seconds) belongs to the
+    next cycle, so the recorder must not read the training set again itself."""
+
+    def record_queue(self, project_id: int, queue: QueueRecord, trained: Collection[int]) -> None: ...
 
 
 @dataclass
@@ -182,7 +186,7 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
         items=tuple(QueuedTask(i.task_id, i.slice, i.rank, i.reason, *predicted.get(i.task_id, (None, None)))
                     for i in batch.items))
     atomic_write_json(ctx.store.layout.queue(project_id), queue.to_json())
-    ctx.recorder.record_queue(project_id, queue)
+    ctx.recorder.record_queue(project_id, queue, trained=tuple(labelled))
     logger.info("project %s: cycle %d queued %d tasks %s in %.2fs", project_id, cycle, len(batch.items),
                 batch.counts, sum(seconds.values()))
     return JobOutcome(project_id, True, f"queued {len(batch.items)} tasks", figures={

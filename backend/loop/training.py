@@ -55,11 +55,15 @@ def count_changes(previous: dict[int, dict[str, Any]], current: list[LabelledTas
 
 
 def retrain(project_id: int, *, settings: Settings, store: ModelStore, connections: Connections,
-            force: bool = False) -> JobOutcome:
+            force: bool = False, trailing: bool = False) -> JobOutcome:
     """Retrain if enough labels changed (or ``force``); caller holds the project's training lock.
 
+    ``trailing``: the quiet period after the last annotation is over, so any changed label is
+    enough (the last labels of a batch must not wait for labels that may never come).
+
     ``done`` when a new model version was saved; the figures: ``n_examples``, ``changed`` (labels
-    since the model in service), and for a new model ``seconds`` and ``classes``.
+    since the model in service), ``waiting`` (changed labels held back by the threshold: the
+    caller checks again once it is quiet), and for a new model ``seconds`` and ``classes``.
     """
     started = time.monotonic()
     gateway = connections.gateway(project_id)
@@ -68,10 +72,10 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
     changed = count_changes(previous_training_set(store, project_id), labelled)
     classes = sorted({label for t in labelled for label in t.labels})
 
-    if not force and changed < settings.min_new_annotations:
+    if not force and changed < (1 if trailing else settings.min_new_annotations):
         return JobOutcome(project_id, False, f"{changed} changed label(s) < "
                           f"LABELQUEUE_MIN_NEW_ANNOTATIONS={settings.min_new_annotations}",
-                          figures={"n_examples": len(labelled), "changed": changed})
+                          figures={"n_examples": len(labelled), "changed": changed, "waiting": changed})
     if len(classes) < 2:
         return JobOutcome(project_id, False, f"cold start: {len(classes)} distinct label(s) seen, need two",
                           figures={"n_examples": len(labelled), "changed": changed})
@@ -94,6 +98,8 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
         str(t.task_id): {"labels": list(t.labels), "overridden": t.overridden} for t in labelled})
     logger.info("project %s: trained %s on %d labels (%d changed), %d classes, in %.2fs",
                 project_id, version, len(labelled), changed, len(classes), seconds)
-    return JobOutcome(project_id, True, "forced" if force else "enough new labels", version=version,
+    why = "forced" if force else ("trailing labels after a quiet period" if changed < settings.min_new_annotations
+                                  else "enough new labels")
+    return JobOutcome(project_id, True, why, version=version,
                       figures={"n_examples": len(labelled), "changed": changed, "seconds": seconds,
                                "classes": list(classes)})

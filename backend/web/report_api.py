@@ -93,7 +93,7 @@ def measurement(project_id: int):
     if found is None:
         raise UnknownProjectError(f"project {project_id} has not been measured yet: measurement runs after each "
                                   "cycle, or ask for one with POST /projects/<id>/measure")
-    return jsonify(found)
+    return jsonify(found.to_json())
 
 
 @report_routes.post("/projects/<project_id:project_id>/measure")
