@@ -94,19 +94,11 @@ class LoopMonitor:
             return JobOutcome(project_id, False, "no cycle recorded yet")
         overlap = self.options.get(project_id).control_overlap
         if overlap > 1 or self.db.overlap_requested(project_id):
-<<<<<<< HEAD
             apply_control_overlap(gateway, self.db, cycles, tasks, overlap)
-        payload = self._measure(project_id, spec, cycles, tasks)
-        if self.settings.auto_adjust_mix and self.adjust_mix(project_id, cycles[-1].cycle, payload):
-            payload = self._measure(project_id, spec, cycles, tasks)
-        self.db.save_measurement(project_id, payload, render_report(payload))
-=======
-            apply_control_overlap(client, self.db, project_id, cycles, tasks, overlap)
         measurement = self._measure(project_id, spec, cycles, tasks)
         if self.settings.auto_adjust_mix and self.adjust_mix(project_id, cycles[-1].cycle, measurement):
             measurement = self._measure(project_id, spec, cycles, tasks)
         self.db.save_measurement(project_id, measurement, render_report(measurement))
->>>>>>> loop
         seconds = time.monotonic() - started
         return JobOutcome(project_id, True, f"measured {len(cycles)} cycles", figures={
             "cycles": len(cycles), "warnings": len(measurement.warnings), "seconds": round(seconds, 3)})
