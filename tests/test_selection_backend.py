@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from backend.errors import ApiError
-from backend.loop.cycle import cycle_seed, score_pool
+from backend.loop.cycle import cycle_seed, label_columns, score_pool
 from backend.loop.failures import FailureLog
 from backend.loop.pool_cache import CachedPool, PoolCache
 from backend.loop.project_options import parse_extra_params, resolve_options
@@ -15,6 +15,7 @@ from backend.model.scoring import LocalScorer
 from backend.settings import FailureField, Settings, SettingsError
 from backend.store import ModelStore
 from backend.web.ids import parse_task_ids
+from selection.mix import COLD_MIX, WARM_MIX, SliceMix, scheduled_mix
 
 SPEC = TaskSpec("intent", "text", "text", ("pos", "neg"), multilabel=False)
 
@@ -75,6 +76,20 @@ def test_project_options_come_from_extra_params_with_global_fallback():
     assert resolve_options(parse_extra_params(None), settings).mix == settings.mix
 
 
+def test_without_a_mix_setting_batches_follow_the_share_schedule():
+    options = resolve_options(parse_extra_params(None), Settings())
+    assert Settings().mix is None and options.mix is None
+    assert options.mix_at(0, 10) == COLD_MIX and options.mix_at(1_000, 10) == WARM_MIX
+    assert options.mix_at(40, 10) == scheduled_mix(40, 10)
+
+
+def test_an_explicit_mix_wins_over_the_schedule_globally_and_per_project():
+    settings = Settings.from_env({"LABELQUEUE_MIX": "uncertain=0.7,diverse=0.3"})
+    assert resolve_options({}, settings).mix_at(0, 10) == SliceMix(0.7, 0.3, 0.0, 0.0)
+    project = {"mix": {"uncertain": 0.6, "diverse": 0.2, "failure": 0.1, "control": 0.1}}
+    assert resolve_options(project, Settings()).mix_at(0, 10) == SliceMix(0.6, 0.2, 0.1, 0.1)
+
+
 @pytest.mark.parametrize("params, field", [({"batch_size": 0}, "extra_params.batch_size"),
                                            ({"mix": {"uncertain": 2}}, "extra_params.mix"),
                                            ({"mix": "half"}, "extra_params.mix")])
@@ -93,6 +108,13 @@ def test_score_pool_splits_labelled_from_unlabelled_and_keeps_overrides(tmp_path
                                        LocalScorer(), 1)
     assert unlabelled.task_ids.tolist() == [3, 4] and unlabelled.proba.shape == (2, 2)
     assert labelled.task_ids.tolist() == [1, 2] and labelled.overridden.tolist() == [True, False]
+    assert labelled.labels.tolist() == [0, 1]  # the override filter compares these with the model
+
+
+def test_label_columns_are_unknown_for_multilabel_and_removed_labels():
+    assert label_columns([["neg"], ["gone"], ["pos", "neg"], []], SPEC).tolist() == [1, -1, -1, -1]
+    multi = TaskSpec("intent", "text", "text", ("pos", "neg"), multilabel=True)
+    assert label_columns([["pos"]], multi).tolist() == [-1]
 
 
 def test_cold_start_pool_scores_are_flat(tmp_path):
@@ -129,3 +151,4 @@ def test_pool_cache_reads_the_older_single_folder_layout(tmp_path):
         path.rename(root / path.name)
     (root / "current.json").unlink()
     assert cache.load(5).task_ids.tolist() == [1]
+
