@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from backend.model import fit_model  # noqa: E402
-from backend.model.features import embed_texts  # noqa: E402
+from backend.model.features import embed_texts, pool_idf  # noqa: E402
 from bench.aggregate import aulc, labels_to_reach  # noqa: E402
 from bench.annotators import ambiguity_from_proba, annotator_answers, fold_proba, fold_splits  # noqa: E402
 from bench.data import DEFAULT_DATASETS, load_dataset  # noqa: E402
@@ -113,7 +113,9 @@ def simulate(args: argparse.Namespace) -> dict:
     _CONTEXT["args"] = args
     for name in names:
         data = load_dataset(name, args.datasets)
-        _CONTEXT[name] = {"data": data, "embeddings": embed_texts(data.train.texts)}
+        # As the pool cache does for a pool imported at once: IDF fitted on the pool itself.
+        _CONTEXT[name] = {"data": data, "embeddings": embed_texts(data.train.texts,
+                                                                  idf=pool_idf(data.train.texts))}
     result = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "machine": f"{platform.machine()}, {mp.cpu_count()} cores, Python "

@@ -11,9 +11,11 @@ the pick is a representative member of a dense, uncovered region. Where the call
 uncertainty scores the score also leans towards items the model is unsure of, the
 cluster-margin idea (Citovsky et al., 2021), so a diverse pick still teaches.
 
-Distances are measured after removing the direction all texts share (the candidates' mean
-unit vector): without IDF, common words dominate hashed n-gram features and make every text
-look alike; centring keeps what separates texts. Everything runs on bounded seeded samples, so
+The backend's embeddings weigh each n-gram by its inverse document frequency in the pool
+(``backend/model/features.py``), so words every text shares count little. Distances are also
+measured after removing the direction all texts share (the candidates' mean unit vector):
+every bag-of-words embedding keeps some of it, and callers may pass unweighted features;
+centring keeps what separates texts. Everything runs on bounded seeded samples, so
 the cost does not depend on the pool size.
 """
 
@@ -29,6 +31,7 @@ __all__ = ["select_diverse", "typicality"]
 _NEIGHBOURS = 10
 _REFERENCE_ROWS = 1_000
 _BLOCK_ROWS = 4_096
+_LEAN_FLOOR = 0.5
 
 
 def _centred(unit: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -135,7 +138,7 @@ def select_diverse(
     typical = _percentile(typicality(unit, reference))
     weight = typical
     if scores is not None:
-        weight = typical * (0.5 + 0.5 * _percentile(np.asarray(scores)[candidates]))
+        weight = typical * (_LEAN_FLOOR + (1.0 - _LEAN_FLOOR) * _percentile(np.asarray(scores)[candidates]))
 
     labelled_rows = sample_rows(np.arange(len(labelled_embeddings)), max_labelled, rng)
     covered = np.concatenate(

@@ -1,6 +1,8 @@
 """Backend side of selection: pool cache, failure flags, per-project options, scoring split."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from backend.loop.failures import FailureLog
 from backend.loop.pool_cache import CachedPool, PoolCache
 from backend.loop.project_options import parse_extra_params, resolve_options
 from backend.model.classifier import fit_model
+from backend.model.features import embed_texts
 from backend.model.labelconfig import TaskSpec
 from backend.model.scoring import LocalScorer
 from backend.settings import FailureField, Settings, SettingsError
@@ -152,3 +155,37 @@ def test_pool_cache_reads_the_older_single_folder_layout(tmp_path):
     (root / "current.json").unlink()
     assert cache.load(5).task_ids.tolist() == [1]
 
+
+def test_pool_embeddings_weigh_words_every_text_shares_less(tmp_path):
+    cache = PoolCache(ModelStore(tmp_path), seed=0, failure_field=None)
+    texts = ["how do i pay my rent", "how do i top up my card", "how do i change my pin",
+             "how do i close my account", "how do i order a card", "how do i report fraud"]
+    pool = cache._extend(CachedPool.empty(), [task(i, t) for i, t in enumerate(texts, 1)], SPEC)
+    plain = embed_texts(texts[:2])
+    # The two texts share only "how do i ... my": IDF makes them less alike than raw counts do.
+    assert pool.embeddings[0] @ pool.embeddings[1] < plain[0] @ plain[1] - 0.1
+
+
+def test_pool_cache_keeps_its_idf_until_the_pool_doubles(tmp_path):
+    cache = PoolCache(ModelStore(tmp_path), seed=0, failure_field=None)
+    first = cache._extend(CachedPool.empty(), [task(i, f"text {i} word{i}") for i in range(1, 5)], SPEC)
+    assert first.idf_documents == 4
+    grown = cache._extend(first, [task(5, "text five"), task(6, "text six")], SPEC)
+    assert grown.idf_documents == 4 and np.array_equal(grown.idf, first.idf)
+    assert np.array_equal(grown.embeddings[:4], first.embeddings)  # comparable with the cached rows
+    assert grown.frequencies.sum() > first.frequencies.sum()
+    doubled = cache._extend(grown, [task(7, "text seven"), task(8, "text eight")], SPEC)
+    assert doubled.idf_documents == 8 and not np.array_equal(doubled.idf, first.idf)
+    cache.save(1, doubled)
+    loaded = cache.load(1)
+    assert loaded.idf_documents == 8 and np.array_equal(loaded.embeddings, doubled.embeddings)
+
+
+def test_a_pool_cache_of_unweighted_features_is_rebuilt(tmp_path):
+    store = ModelStore(tmp_path)
+    cache = PoolCache(store, seed=0, failure_field=None)
+    cache.save(1, cache._extend(CachedPool.empty(), [task(1, "a")], SPEC))
+    meta = store.layout.pool(1) / json.loads((store.layout.pool(1) / "current.json").read_text())["generation"]
+    written = json.loads((meta / "meta.json").read_text())
+    (meta / "meta.json").write_text(json.dumps({k: v for k, v in written.items() if k != "features"}))
+    assert len(cache.load(1).task_ids) == 0
