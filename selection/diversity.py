@@ -31,7 +31,6 @@ __all__ = ["select_diverse", "typicality"]
 _NEIGHBOURS = 10
 _REFERENCE_ROWS = 1_000
 _BLOCK_ROWS = 4_096
-_LEAN_FLOOR = 0.5
 
 
 def _centred(unit: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -138,7 +137,7 @@ def select_diverse(
     typical = _percentile(typicality(unit, reference))
     weight = typical
     if scores is not None:
-        weight = typical * (_LEAN_FLOOR + (1.0 - _LEAN_FLOOR) * _percentile(np.asarray(scores)[candidates]))
+        weight = typical * (0.5 + 0.5 * _percentile(np.asarray(scores)[candidates]))
 
     labelled_rows = sample_rows(np.arange(len(labelled_embeddings)), max_labelled, rng)
     covered = np.concatenate(
