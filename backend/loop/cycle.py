@@ -166,8 +166,9 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
     cycle = previous.cycle + 1 if previous else 1
     flagged = set(ctx.failures.read(project_id)) | set(cached.task_ids[cached.flagged].tolist())
     progress(f"composing cycle {cycle} from {len(pool.task_ids)} unlabelled tasks")
+    mix = options.mix_at(len(labelled_set.task_ids), len(spec.labels))
     try:
-        batch = compose_batch(pool, labelled_set, flagged=sorted(flagged), size=size, mix=options.mix,
+        batch = compose_batch(pool, labelled_set, flagged=sorted(flagged), size=size, mix=mix,
                               seed=cycle_seed(ctx.settings.seed, project_id, cycle),
                               measure=ctx.settings.uncertainty_measure)
     except EmptyPoolError as exc:
@@ -182,7 +183,7 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
     queue = QueueRecord(
         cycle=cycle, model_version=model.version if model else None, labelled=len(labelled),
         created_at=datetime.now(timezone.utc).isoformat(), tab_id=written.tab_id, counts=dict(batch.counts),
-        size_requested=size, mix=dict(options.mix.__dict__),
+        size_requested=size, mix=dict(mix.__dict__),
         items=tuple(QueuedTask(i.task_id, i.slice, i.rank, i.reason, *predicted.get(i.task_id, (None, None)))
                     for i in batch.items))
     atomic_write_json(ctx.store.layout.queue(project_id), queue.to_json())
@@ -211,7 +212,9 @@ def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskS
     """Split the cache into the unlabelled pool (scored by ``model``) and the labelled set.
 
     Without a model every class is equally likely: uncertainty is then flat and the batch is
-    driven by diversity, failures and the random control slice.
+    driven by diversity, failures and the random control slice. The labelled set carries each
+    single-label task's class column (-1 for multi-label tasks or a label outside the config), so
+    the failure slice keeps only override neighbours the model still gets wrong or is unsure of.
     """
     is_labelled = np.isin(cached.task_ids, np.fromiter(labelled, dtype=np.int64, count=len(labelled)))
     rows = np.flatnonzero(~is_labelled)
@@ -224,4 +227,13 @@ def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskS
     overridden = np.array([bool(labelled[int(t)].get("overridden")) for t in cached.task_ids[done]], dtype=bool)
     return (Pool(task_ids=cached.task_ids[rows], proba=proba, embeddings=cached.embeddings[rows],
                  multilabel=spec.multilabel),
-            LabelledSet(task_ids=cached.task_ids[done], embeddings=cached.embeddings[done], overridden=overridden))
+            LabelledSet(task_ids=cached.task_ids[done], embeddings=cached.embeddings[done], overridden=overridden,
+                        labels=label_columns([labelled[int(t)]["labels"] for t in cached.task_ids[done]], spec)))
+
+
+def label_columns(labels: list[list[str]], spec: TaskSpec) -> np.ndarray:
+    """Column of ``spec.labels`` each labelled task's one label names; -1 when a task has no
+    single known label (multi-label configs, a label removed from the config)."""
+    column = {name: i for i, name in enumerate(spec.labels)}
+    return np.array([column.get(names[0], -1) if len(names) == 1 and not spec.multilabel else -1
+                     for names in labels], dtype=np.int64)

@@ -4,8 +4,9 @@ Label Studio sends the connection's *Extra params* (JSON) to ``/setup``; labelqu
 ``{"batch_size": 100, "mix": {"uncertain": 0.55, "diverse": 0.25, "failure": 0.15,
 "control": 0.05}, "control_overlap": 2}`` from it (``control_overlap``: annotators asked to
 label each control task, for agreement on a random sample; default 1, no overlap). Missing keys
-fall back to ``LABELQUEUE_BATCH_SIZE`` / ``LABELQUEUE_MIX``; an automatic lowering of the
-uncertain share (``backend/loop/mix_adjustment.py``) applies on top of the mix. The options are
+fall back to ``LABELQUEUE_BATCH_SIZE`` / ``LABELQUEUE_MIX``; with neither mix set, batches follow
+the share schedule (:meth:`ProjectOptions.mix_at`). An automatic lowering of the uncertain
+share (``backend/loop/mix_adjustment.py``) applies on top of the mix. The options are
 remembered on disk (only when they change, so ``/setup`` stays cheap) because selection runs
 in the background, possibly in another worker process.
 """
@@ -20,7 +21,7 @@ from backend.layout import StateFileError, read_state
 from backend.loop.mix_adjustment import effective_mix
 from backend.settings import MAX_BATCH_SIZE, Settings
 from backend.store import ModelStore, atomic_write_json
-from selection.mix import SliceMix
+from selection.mix import SliceMix, scheduled_mix
 
 MAX_CONTROL_OVERLAP = 10
 
@@ -28,8 +29,14 @@ MAX_CONTROL_OVERLAP = 10
 @dataclass(frozen=True)
 class ProjectOptions:
     batch_size: int
-    mix: SliceMix
+    #: None: no mix was set, so each batch follows the share schedule.
+    mix: SliceMix | None
     control_overlap: int = 1
+
+    def mix_at(self, labelled: int, classes: int) -> SliceMix:
+        """The mix of a batch composed with ``labelled`` labels over ``classes`` classes: the
+        configured one, else the schedule's point (``selection.scheduled_mix``)."""
+        return self.mix if self.mix is not None else scheduled_mix(labelled, classes)
 
 
 def parse_extra_params(raw: object) -> dict:

@@ -17,7 +17,7 @@ from backend.layout import StateFileError, read_state
 from backend.model.labelconfig import kind_of
 from backend.outcome import JobOutcome
 from backend.settings import Settings
-from backend.store import ModelStore, atomic_write_json
+from backend.store import Manifest, ModelLoadError, ModelStore, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,18 @@ def count_changes(previous: dict[int, dict[str, Any]], current: list[LabelledTas
     return changed + sum(1 for tid in previous if tid not in now)
 
 
+def model_in_service(store: ModelStore, project_id: int, manifest: Manifest | None) -> Any:
+    """The model the manifest names, as a warm start for the next fit; None when there is none or
+    it is refused (the retrain then starts from zero and replaces it)."""
+    if manifest is None:
+        return None
+    try:
+        return store.load(project_id, manifest)
+    except ModelLoadError as exc:
+        logger.warning("project %s: retraining from zero: %s", project_id, exc)
+        return None
+
+
 def retrain(project_id: int, *, settings: Settings, store: ModelStore, connections: Connections,
             force: bool = False, trailing: bool = False) -> JobOutcome:
     """Retrain if enough labels changed (or ``force``); caller holds the project's training lock.
@@ -88,7 +100,7 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
     number = int(manifest.info.get("number", 0)) + 1 if manifest else 1
     version = f"v{number}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
     model = kind_of(spec).fit([t.text for t in labelled], [t.labels for t in labelled], spec, version=version,
-                              estimator=settings.classifier)
+                              estimator=settings.classifier, previous=model_in_service(store, project_id, manifest))
     seconds = time.monotonic() - started
     info = {"number": number, "n_examples": len(labelled), "classes": classes,
             "trained_at": datetime.now(timezone.utc).isoformat(), "train_seconds": round(seconds, 3),

@@ -32,6 +32,7 @@ from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelStore
 from selection.loop_warnings import lowered_mix
+from selection.mix import SliceMix
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ class LoopMonitor:
         recent = [c for c in measurement.mix_changes if c["cycle"] > cycle - self.settings.gain_patience]
         if warning is None or recent:
             return False
-        current = self.options.get(project_id).mix
+        # Under the share schedule (no mix set) the step is taken from the latest batch's mix.
+        current = self.options.get(project_id).mix or SliceMix.from_mapping(measurement.cycles[-1]["mix"])
         lowered = lowered_mix(current)
         if lowered is None:
             return False

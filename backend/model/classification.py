@@ -57,9 +57,9 @@ class Classification:
         return ordered if spec.multilabel else ordered[:1]
 
     def fit(self, texts: Sequence[str], targets: Sequence[tuple[str, ...]], spec: TaskSpec, *, version: str,
-            estimator: str | None) -> TrainedModel:
+            estimator: str | None, previous: TrainedModel | None = None) -> TrainedModel:
         return fit_model(texts, targets, labels=spec.labels, multilabel=spec.multilabel, version=version,
-                         classifier=estimator)
+                         classifier=estimator, warm_from=previous)
 
     def predict(self, model: TrainedModel, texts: Sequence[str], spec: TaskSpec,
                 measure: str) -> list[dict[str, Any]]:
