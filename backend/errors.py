@@ -7,8 +7,11 @@ a 4xx JSON answer naming ``field``, so no handler ever leaks a traceback to Labe
 from __future__ import annotations
 
 
-class InvalidInputError(ValueError):
-    """A value we refuse, with the field it came from and a message the caller can act on."""
+class InvalidInputError(Exception):
+    """A value we refuse, with the field it came from and a message the caller can act on.
+
+    Not a ``ValueError``: the edge's request models (pydantic) would wrap a ``ValueError`` raised
+    by a field's parser into their own error and lose the field and the wording."""
 
     def __init__(self, message: str, *, field: str):
         super().__init__(message)

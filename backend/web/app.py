@@ -20,6 +20,7 @@ from backend.web.auth import install_auth
 from backend.web.errors import ApiError
 from backend.web.ids import ProjectIdConverter
 from backend.web.ml_api import routes
+from backend.web.openapi import openapi_routes
 from backend.web.prometheus import install_http_metrics
 from backend.web.report_api import report_routes
 from backend.web.versions_api import versions_routes
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, resume: bool = True) -> Flas
     app.register_blueprint(routes)
     app.register_blueprint(report_routes)
     app.register_blueprint(versions_routes)
+    app.register_blueprint(openapi_routes)
     register_error_handlers(app)
     return app
 
