@@ -5,15 +5,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
-
 from backend.labelstudio.label_config import parse_label_config
 from backend.loop import cycle
 from backend.loop.cycle import CycleContext, run_cycle
-from backend.loop.pool_cache import CachedPool
+from backend.loop.pool_cache import CachedPool, PoolCache
 from backend.loop.project_options import ProjectOptions
 from backend.model.classifier import fit_model
-from backend.model.features import embed_texts
 from backend.model.scoring import LocalScorer
 from backend.settings import Settings
 from backend.store import ModelCache, ModelStore, atomic_write_json
@@ -54,8 +51,8 @@ def test_a_retrain_finishing_during_the_queue_write_is_not_recorded_in_this_cycl
         return Written()
 
     monkeypatch.setattr(cycle, "write_queue", write_queue_while_a_retrain_finishes)
-    ids = np.arange(1, len(TEXTS) + 1, dtype=np.int64)
-    pool = CachedPool(ids, TEXTS, embed_texts(TEXTS), np.zeros(len(ids), bool))
+    tasks = [{"id": i, "data": {"text": text}, "meta": {}} for i, text in enumerate(TEXTS, start=1)]
+    pool = PoolCache(store, seed=0, failure_field=None)._extend(CachedPool.empty(), tasks, parse_label_config(CONFIG))
     gateway = SimpleNamespace(spec=lambda: parse_label_config(CONFIG))
     recorder = Recorder()
     ctx = CycleContext(
