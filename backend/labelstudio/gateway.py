@@ -160,8 +160,9 @@ class LabelStudioGateway:
         return parse_label_config(xml)
 
     def _pages(self, step: str, page_size: int, outage: type[LabelStudioUnavailable] = LabelStudioUnavailable,
-               **params: Any) -> Iterator[dict[str, Any]]:
-        """Tasks of a paged list, as plain dicts; never asks for a page past the last."""
+               most: int | None = None, **params: Any) -> Iterator[dict[str, Any]]:
+        """Tasks of a paged list, as plain dicts; never asks for a page past the last. ``most``:
+        how many the list can hold at most (the ids asked for), when the caller knows it."""
         page, seen = 1, 0
         while True:
             with translated(f"{step} (page {page})", outage=outage):
@@ -171,7 +172,8 @@ class LabelStudioGateway:
             seen += len(items)
             yield from (task.model_dump() for task in items)
             total = getattr(pager.response, "total", None)
-            if len(items) < page_size or (isinstance(total, int) and seen >= total):
+            known = [n for n in (total if isinstance(total, int) else None, most) if n is not None]
+            if len(items) < page_size or any(seen >= n for n in known):
                 return
             page += 1
 
@@ -204,7 +206,7 @@ class LabelStudioGateway:
         for start in range(0, len(task_ids), chunk):
             ids = task_ids[start:start + chunk]
             found.update((int(t["id"]), dict(t.get("data") or {})) for t in self._pages(
-                f"reading {len(ids)} tasks of project {self.project_id}", chunk, outage,
+                f"reading {len(ids)} tasks of project {self.project_id}", chunk, outage, len(ids),
                 query=json.dumps({"selectedItems": {"all": False, "included": ids}}),
                 fields="task_only", include="id,data"))
         return found
