@@ -101,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     quickstart.add_argument("--label-field", help="column with known labels: a few rows per label are imported "
                             "annotated so the first model can train (default: none; the demo has its own)")
     quickstart.add_argument("--seed-per-label", type=int, default=2, help="annotated rows per label")
-    quickstart.add_argument("--batch-size", type=int, default=30, help="tasks per queue")
-    quickstart.add_argument("--retrain-after", type=int, default=5, help="new labels that trigger a retrain")
+    quickstart.add_argument("--batch-size", type=int, default=20, help="tasks per queue")
+    quickstart.add_argument("--retrain-after", type=int, default=2, help="new labels that trigger a retrain")
     quickstart.add_argument("--port", type=int, default=8080, help="Label Studio's port, if free")
     quickstart.add_argument("--backend-port", type=int, default=9090, help="the backend's port, if free")
     quickstart.add_argument("--no-browser", action="store_true", help="do not open the project in a browser")
