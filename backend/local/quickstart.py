@@ -59,6 +59,14 @@ HIDDEN_COLUMNS = ("inner_id", "annotations_results", "annotations_ids", "predict
                   "updated_by", "avg_lead_time", "draft_exists", "data.labelqueue_cycle")
 
 
+#: The share of a batch labelled before the next is written (the backend's default
+#: ``LABELQUEUE_REFILL_AT``, which the quickstart keeps).
+REFILL_SHARE: float = Settings.__dataclass_fields__["refill_at"].default
+#: The quickstart project's slice mix: the backend's default with control doubled to 10 %
+#: (from uncertain), so each small batch carries two control items.
+QUICKSTART_MIX = {"uncertain": 0.5, "diverse": 0.25, "failure": 0.15, "control": 0.1}
+
+
 @dataclass(frozen=True)
 class QuickstartOptions:
     """What to run on and where; everything has a demo default."""
@@ -69,8 +77,13 @@ class QuickstartOptions:
     data_root: Path
     title: str = "labelqueue demo"
     seed_per_label: int = 2
-    batch_size: int = 30
-    retrain_after: int = 5
+    #: Chosen so that "is the loop helping?" has control figures for two cycles after a person
+    #: works through two batches (README, Quickstart): 20 tasks with 10 % control put control
+    #: items at ranks 5 and 15, both labelled before the batch is replaced at 80 % (16 tasks);
+    #: a retrain every 2 labels checks that share often enough that the next batch is written
+    #: while 3-4 tasks of the current one are left, so the stream does not run dry.
+    batch_size: int = 20
+    retrain_after: int = 2
     label_studio_port: int = 8080
     backend_port: int = 9090
     open_browser: bool = True
@@ -189,7 +202,7 @@ def _start(options: QuickstartOptions, servers: Servers, steps: _Steps) -> Ready
         ls.import_tasks(project.project_id, [_task(row, spec, i in seeds) for i, row in enumerate(options.rows)])
     with steps("connecting the backend", "backend connected; annotators see its predictions"):
         ml_id = ls.connect_backend(project.project_id, servers.backend.url, ML_TITLE,
-                                   {"batch_size": options.batch_size})
+                                   {"batch_size": options.batch_size, "mix": QUICKSTART_MIX})
         ls.show_predictions(project.project_id, ML_TITLE)
     with steps("training the first model and writing the queue" if trainable else "writing the first queue",
                f"first model trained and the '{QUEUE_TAB_TITLE}' written" if trainable else
@@ -248,8 +261,11 @@ def print_ready(console: Console, ready: Ready, options: QuickstartOptions, serv
                   "labelqueue_slice column says why each one is there.")
     console.print("  3. Click the arrow beside 'Label All Tasks' and choose 'Label Tasks As Displayed': tasks "
                   f"come in queue order {guess}. Pick the right label and Submit.")
-    console.print(f"  4. Every {options.retrain_after} labels the model retrains and the tab shows the next "
-                  "batch (reload the page).")
+    console.print(f"  4. Keep labelling: every {options.retrain_after} labels the model retrains; once "
+                  f"{REFILL_SHARE:.0%} of the batch is labelled the next one is written and the same stream goes on "
+                  "with it (no reload needed).")
+    console.print(f"  5. After two batches (about {2 * round(REFILL_SHARE * options.batch_size) + 2} labels) "
+                  f"the report answers 'is the loop helping?': {ready.backend_url}/projects/{ready.project_id}/report")
     console.print("Press Ctrl-C to stop both servers.")
 
 
