@@ -123,8 +123,12 @@ class LoopMonitor:
         recent = [c for c in measurement.mix_changes if c["cycle"] > cycle - self.settings.gain_patience]
         if warning is None or recent:
             return False
-        # Under the share schedule (no mix set) the step is taken from the latest batch's mix.
-        current = self.options.get(project_id).mix or SliceMix.from_mapping(measurement.cycles[-1]["mix"])
+        current = self.options.get(project_id).mix
+        if current is None:  # the share schedule: step down from the mix of the latest batch
+            latest = measurement.cycles[-1].get("mix") if measurement.cycles else None
+            if not latest:
+                return False
+            current = SliceMix.from_mapping(latest)
         lowered = lowered_mix(current)
         if lowered is None:
             return False
