@@ -92,6 +92,8 @@ class Settings:
     #: reads labels at once can miss the newest one (seen with RQ workers that start in ~10 ms).
     retrain_settle_seconds: float = 1.0
     classifier: str | None = None
+    #: The span model's factory for ``<Labels>`` projects (``backend/model/span_model.py``).
+    span_tagger: str | None = None
     seed: int = 0
     batch_size: int = 100
     #: The default mix for projects that do not set their own (``extra_params``).

@@ -47,9 +47,15 @@ def previous_training_set(store: ModelStore, project_id: int) -> dict[int, dict[
         return {}
 
 
+def as_json(labels: tuple) -> list:
+    """A label as ``labelled.json`` stores it: tuples become lists (spans are tuples of tuples),
+    so a label read back from the file compares equal to the same label read from Label Studio."""
+    return [as_json(x) if isinstance(x, tuple) else x for x in labels]
+
+
 def count_changes(previous: dict[int, dict[str, Any]], current: list[LabelledTask]) -> int:
     """Tasks labelled, relabelled or unlabelled since the model in service was trained."""
-    now = {t.task_id: list(t.labels) for t in current}
+    now = {t.task_id: as_json(t.labels) for t in current}
     changed = sum(1 for tid, labels in now.items() if previous.get(tid, {}).get("labels") != labels)
     return changed + sum(1 for tid in previous if tid not in now)
 
@@ -83,15 +89,16 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
         manifest = None
     number = int(manifest.info.get("number", 0)) + 1 if manifest else 1
     version = f"v{number}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
-    model = kind_of(spec).fit([t.text for t in labelled], [t.labels for t in labelled], spec, version=version,
-                              estimator=settings.classifier)
+    kind = kind_of(spec)
+    model = kind.fit([t.text for t in labelled], [t.labels for t in labelled], spec, version=version,
+                     estimator=getattr(settings, kind.estimator_setting))
     seconds = time.monotonic() - started
     info = {"number": number, "n_examples": len(labelled), "classes": classes,
             "trained_at": datetime.now(timezone.utc).isoformat(), "train_seconds": round(seconds, 3),
             "changed": changed}
     store.save(project_id, model, info)
     atomic_write_json(store.layout.labelled(project_id), {
-        str(t.task_id): {"labels": list(t.labels), "overridden": t.overridden} for t in labelled})
+        str(t.task_id): {"labels": as_json(t.labels), "overridden": t.overridden} for t in labelled})
     logger.info("project %s: trained %s on %d labels (%d changed), %d classes, in %.2fs",
                 project_id, version, len(labelled), changed, len(classes), seconds)
     return JobOutcome(project_id, True, "forced" if force else "enough new labels", version=version,

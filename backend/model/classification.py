@@ -26,6 +26,8 @@ class Classification:
     """The :class:`~backend.model.task_kind.TaskKind` of single- and multi-label text classification."""
 
     name = "classification"
+    #: The setting naming a replacement model factory (``LABELQUEUE_CLASSIFIER``).
+    estimator_setting = "classifier"
 
     def spec_of(self, interface: Any) -> TaskSpec | None:
         for control in interface.controls:
@@ -66,6 +68,10 @@ class Classification:
         proba = model.predict_proba(texts)
         uncertainty = uncertainty_scores(proba, measure=measure, multilabel=spec.multilabel)
         return [prediction(row, u, spec, model.version) for row, u in zip(proba, uncertainty)]
+
+    def predicted(self, model: TrainedModel, texts: Sequence[str]) -> list[tuple[tuple[str, ...], float]]:
+        spec = TaskSpec("", "", "", model.labels, model.multilabel)
+        return [(tuple(chosen_labels(row, spec)), round(float(np.max(row)), 6)) for row in model.predict_proba(texts)]
 
     def quality(self, pairs: Sequence[tuple[tuple[str, ...], tuple[str, ...]]], labels: Sequence[str],
                 rng: np.random.Generator) -> dict[str, Any] | None:

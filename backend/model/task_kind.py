@@ -51,6 +51,8 @@ class TaskKind(Protocol):
     """What the loop asks of one kind of labelling task; see the module docstring."""
 
     name: str
+    #: The ``Settings`` attribute naming this kind's replacement model factory.
+    estimator_setting: str
 
     def spec_of(self, interface: Any) -> TaskSpec | None:
         """The spec of a parsed config (a ``LabelInterface``) this kind serves; ``None`` when it has
@@ -67,6 +69,9 @@ class TaskKind(Protocol):
     def predict(self, model: Any, texts: Sequence[str], spec: TaskSpec, measure: str) -> list[dict[str, Any]]:
         """One Label Studio prediction per text, in order: ``result`` regions, ``score``,
         ``model_version`` and our ``uncertainty`` (by the named measure)."""
+
+    def predicted(self, model: Any, texts: Sequence[str]) -> list[tuple[Target, float]]:
+        """The label and task score the model gives each text, as recorded with a queue."""
 
     def quality(self, pairs: Sequence[tuple[Target, Target]], labels: Sequence[str],
                 rng: np.random.Generator) -> dict[str, Any] | None:
