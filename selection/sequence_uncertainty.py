@@ -29,7 +29,7 @@ import numpy as np
 
 from selection.errors import InvalidArrayError, UnknownMeasureError
 
-__all__ = ["SEQUENCE_MEASURES", "least_confidence", "max_entropy", "mean_entropy", "mnlp",
+__all__ = ["NEEDS_MARGINALS", "SEQUENCE_MEASURES", "least_confidence", "max_entropy", "mean_entropy", "mnlp",
            "sequence_uncertainty", "token_entropy", "total_token_entropy"]
 
 Marginals = Sequence[np.ndarray]
@@ -90,23 +90,36 @@ def total_token_entropy(marginals: Marginals) -> np.ndarray:
                      for m, kk in zip(marginals, k)])
 
 
-#: The bounded measures by name: (path_logprob, marginals) -> (n,) in [0, 1].
-SEQUENCE_MEASURES: dict[str, Callable[[np.ndarray, Marginals], np.ndarray]] = {
-    "least_confidence": lambda logp, m: least_confidence(logp, np.array([len(x) for x in m])),
-    "mnlp": lambda logp, m: mnlp(logp, np.array([len(x) for x in m])),
-    "mean_entropy": lambda logp, m: mean_entropy(m),
-    "max_entropy": lambda logp, m: max_entropy(m),
+#: The bounded measures by name: (path_logprob, lengths, marginals) -> (n,) in [0, 1].
+SEQUENCE_MEASURES: dict[str, Callable[[np.ndarray, np.ndarray, Marginals | None], np.ndarray]] = {
+    "least_confidence": lambda logp, n, m: least_confidence(logp, n),
+    "mnlp": lambda logp, n, m: mnlp(logp, n),
+    "mean_entropy": lambda logp, n, m: mean_entropy(m),
+    "max_entropy": lambda logp, n, m: max_entropy(m),
 }
+#: The measures that read per-token marginals (the others need only the best path).
+NEEDS_MARGINALS = frozenset({"mean_entropy", "max_entropy"})
 
 
-def sequence_uncertainty(path_logprob: np.ndarray, marginals: Marginals, measure: str) -> np.ndarray:
-    """The named measure of :data:`SEQUENCE_MEASURES` for n sentences; shape (n,)."""
+def sequence_uncertainty(path_logprob: np.ndarray, lengths: np.ndarray, measure: str,
+                         marginals: Marginals | None = None) -> np.ndarray:
+    """The named measure of :data:`SEQUENCE_MEASURES` for n sentences; shape (n,).
+
+    ``marginals`` (n arrays of shape (n_tokens_i, K)) is needed only by :data:`NEEDS_MARGINALS`:
+    computing them costs a tagger several times more than the best path.
+    """
     try:
         fn = SEQUENCE_MEASURES[measure]
     except KeyError:
         raise UnknownMeasureError(
             f"unknown sequence uncertainty measure {measure!r}; choose one of {sorted(SEQUENCE_MEASURES)}"
         ) from None
-    if len(marginals) != len(np.asarray(path_logprob)):
-        raise InvalidArrayError(f"{len(marginals)} marginal arrays for {len(np.asarray(path_logprob))} sentences")
-    return fn(np.asarray(path_logprob, dtype=np.float64), marginals)
+    logp, n = np.asarray(path_logprob, dtype=np.float64), np.asarray(lengths)
+    if n.shape != logp.shape:
+        raise InvalidArrayError(f"lengths has shape {n.shape} but path_logprob has {logp.shape}")
+    if measure in NEEDS_MARGINALS:
+        if marginals is None:
+            raise ValueError(f"measure {measure!r} reads per-token marginals; none were given")
+        if len(marginals) != len(logp):
+            raise InvalidArrayError(f"{len(marginals)} marginal arrays for {len(logp)} sentences")
+    return fn(logp, n, marginals)

@@ -58,14 +58,18 @@ def test_bounded_measures_stay_in_the_unit_interval():
     marginals = [rng.dirichlet(np.ones(5), size=n) for n in (1, 4, 9)]
     logp = np.log(rng.uniform(0.01, 1.0, size=3))
     for measure in ("least_confidence", "mnlp", "mean_entropy", "max_entropy"):
-        u = sequence_uncertainty(logp, marginals, measure)
+        u = sequence_uncertainty(logp, np.array([len(m) for m in marginals]), measure, marginals)
         assert u.shape == (3,) and ((u >= 0) & (u <= 1)).all(), measure
 
 
 def test_unknown_measure_and_bad_inputs_are_named():
     with pytest.raises(UnknownMeasureError, match="mnlp"):
-        sequence_uncertainty(np.zeros(1), [np.ones((1, 2))], "margin")
+        sequence_uncertainty(np.zeros(1), np.ones(1), "margin")
     with pytest.raises(InvalidArrayError):
-        sequence_uncertainty(np.zeros(2), [np.ones((1, 2))], "mnlp")
+        sequence_uncertainty(np.zeros(2), np.ones(1), "mnlp")
+    with pytest.raises(InvalidArrayError):
+        sequence_uncertainty(np.zeros(2), np.ones(2), "mean_entropy", [np.ones((1, 2))])
+    with pytest.raises(ValueError, match="marginals"):
+        sequence_uncertainty(np.zeros(1), np.ones(1), "max_entropy")
     with pytest.raises(ValueError, match="<= 0"):
         mnlp(np.array([0.5]), np.array([1]))

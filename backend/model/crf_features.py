@@ -8,8 +8,10 @@ features of the ``snips_slots`` reference CRF (its README), so our figures are c
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from backend.model.span_tokens import tokenize
 
@@ -30,32 +32,40 @@ def word_shape(word: str) -> str:
     return _REPEATS.sub(r"\1", shape)
 
 
-def _own(word: str) -> Features:
+@functools.lru_cache(maxsize=100_000)
+def _own(word: str) -> tuple[tuple[str, Any], ...]:
+    """A word's own features; cached (documented cache: words repeat, and this is most of the cost)."""
     lower = word.lower()
-    return {"lower": lower, "shape": word_shape(word), "prefix2": lower[:2], "prefix3": lower[:3],
-            "suffix2": lower[-2:], "suffix3": lower[-3:], "title": word.istitle(), "upper": word.isupper(),
-            "digit": word.isdigit(), "has_digit": any(c.isdigit() for c in word), "length": min(len(word), 12)}
+    return (("bias", 1.0), ("lower", lower), ("shape", word_shape(word)), ("prefix2", lower[:2]),
+            ("prefix3", lower[:3]), ("suffix2", lower[-2:]), ("suffix3", lower[-3:]), ("title", word.istitle()),
+            ("upper", word.isupper()), ("digit", word.isdigit()), ("has_digit", any(c.isdigit() for c in word)),
+            ("length", min(len(word), 12)))
 
 
-def _context(word: str) -> Features:
-    return {"lower": word.lower(), "title": word.istitle(), "shape": word_shape(word)}
+@functools.lru_cache(maxsize=100_000)
+def _context(word: str, offset: int) -> tuple[tuple[str, Any], ...]:
+    """What a token sees of the word ``offset`` positions away; cached like :func:`_own`."""
+    return ((f"{offset:+d}:lower", word.lower()), (f"{offset:+d}:title", word.istitle()),
+            (f"{offset:+d}:shape", word_shape(word)))
+
+
+_EDGE = {offset: ((f"{offset:+d}:edge", True),) for offset in WINDOW}
 
 
 def sentence_features(words: Sequence[str]) -> list[Features]:
     """One feature dict per word (python-crfsuite's input format: string keys, str/float values)."""
+    lowered = [w.lower() for w in words]
+    n = len(words)
     out = []
     for i, word in enumerate(words):
-        features: Features = {"bias": 1.0, **_own(word)}
+        features: Features = dict(_own(word))
         for offset in WINDOW:
             j = i + offset
-            if 0 <= j < len(words):
-                features.update({f"{offset:+d}:{k}": v for k, v in _context(words[j]).items()})
-            else:
-                features[f"{offset:+d}:edge"] = True
+            features.update(_context(words[j], offset) if 0 <= j < n else _EDGE[offset])
         if i > 0:
-            features["bigram-1"] = f"{words[i - 1].lower()}|{word.lower()}"
-        if i + 1 < len(words):
-            features["bigram+1"] = f"{word.lower()}|{words[i + 1].lower()}"
+            features["bigram-1"] = f"{lowered[i - 1]}|{lowered[i]}"
+        if i + 1 < n:
+            features["bigram+1"] = f"{lowered[i]}|{lowered[i + 1]}"
         out.append(features)
     return out
 

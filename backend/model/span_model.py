@@ -27,7 +27,7 @@ import numpy as np
 from backend.model.crf_features import sentence_features
 from backend.model.span_tokens import Offsets, Span, spans_to_tags, tokenize
 from backend.settings import SettingsError
-from selection.sequence_uncertainty import sequence_uncertainty
+from selection.sequence_uncertainty import NEEDS_MARGINALS, sequence_uncertainty
 
 #: The measure pool scores are computed with (bench/RESULTS.md, "Entity extraction").
 DEFAULT_SEQUENCE_MEASURE = "mnlp"
@@ -66,13 +66,15 @@ class TaggedSentence:
     offsets : the tokens' character offsets, length n.
     tags : the best path, one BIO tag per token.
     path_logprob : log P(best path | text), <= 0.
-    marginals : shape (n, len(tag_names)): each token's tag probabilities.
+    path_marginals : shape (n,): each token's marginal probability of its tag on the best path.
+    marginals : shape (n, len(tag_names)), every tag's marginal per token; only when asked for.
     """
 
     offsets: list[Offsets]
     tags: list[str]
     path_logprob: float
-    marginals: np.ndarray
+    path_marginals: np.ndarray
+    marginals: np.ndarray | None = None
 
 
 @dataclass
@@ -103,20 +105,30 @@ class SpanModel:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def tag(self, texts: Sequence[str]) -> list[TaggedSentence]:
-        """Tokenise and tag each text. Serialised: a python-crfsuite tagger holds one sentence at a time."""
+    def tag(self, texts: Sequence[str], *, marginals: bool = False) -> list[TaggedSentence]:
+        """Tokenise and tag each text; ``marginals`` adds every tag's marginal per token (about
+        three times the cost of the best path alone). Serialised: a python-crfsuite tagger holds
+        one sentence at a time."""
         offsets = [tokenize(t) for t in texts]
         features = [sentence_features([t[a:b] for a, b in o]) for t, o in zip(texts, offsets)]
         with self._lock:
-            raw = _crfsuite_paths(self.tagger, features, self.tag_names)
+            raw = _crfsuite_paths(self.tagger, features, self.tag_names, marginals)
             if raw is None:
                 raw = _generic_paths(self.tagger, features, self.tag_names)
-        return [TaggedSentence(o, tags, logp, marg) for o, (tags, logp, marg) in zip(offsets, raw)]
+        return [TaggedSentence(o, *r) for o, r in zip(offsets, raw)]
+
+    def needs_marginals(self, measure: str | None = None) -> bool:
+        return (measure or self.measure) in NEEDS_MARGINALS
 
     def uncertainty(self, tagged: Sequence[TaggedSentence], measure: str | None = None) -> np.ndarray:
-        """Sequence uncertainty of tagged sentences in [0, 1] by ``measure`` (default: the model's)."""
-        return sequence_uncertainty(np.array([s.path_logprob for s in tagged]), [s.marginals for s in tagged],
-                                    measure or self.measure)
+        """Sequence uncertainty of tagged sentences in [0, 1] by ``measure`` (default: the model's);
+        entropy measures need sentences tagged with ``marginals=True``."""
+        measure = measure or self.measure
+        full = [s.marginals for s in tagged] if measure in NEEDS_MARGINALS else None
+        if full is not None and any(m is None for m in full):
+            raise ValueError(f"measure {measure!r} needs sentences tagged with marginals=True")
+        return sequence_uncertainty(np.array([s.path_logprob for s in tagged]),
+                                    np.array([len(s.offsets) for s in tagged]), measure, full)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Pool scores for selection, shape (n, 2): ``(1 - u / 2, u / 2)`` for the uncertainty ``u``.
@@ -126,11 +138,11 @@ class SpanModel:
         return ``u`` itself, entropy is increasing in it), so the uncertain slice, its band and
         duplicate suppression, and every pool scorer work unchanged for spans.
         """
-        u = self.uncertainty(self.tag(texts)) if texts else np.zeros(0)
+        u = self.uncertainty(self.tag(texts, marginals=self.needs_marginals())) if texts else np.zeros(0)
         return np.column_stack([1.0 - u / 2.0, u / 2.0])
 
 
-def _crfsuite_paths(tagger: Any, features: list[list[dict]], names: tuple[str, ...]):
+def _crfsuite_paths(tagger: Any, features: list[list[dict]], names: tuple[str, ...], full: bool):
     """Best paths, exact path log-probabilities and marginals through a python-crfsuite ``tagger_``."""
     engine = getattr(tagger, "tagger_", None)
     if engine is None or not hasattr(engine, "probability"):
@@ -138,13 +150,14 @@ def _crfsuite_paths(tagger: Any, features: list[list[dict]], names: tuple[str, .
     out = []
     for xseq in features:
         if not xseq:
-            out.append(([], 0.0, np.zeros((0, len(names)))))
+            out.append(([], 0.0, np.zeros(0), np.zeros((0, len(names))) if full else None))
             continue
         engine.set(xseq)
         tags = list(engine.tag())
-        logp = float(np.log(max(engine.probability(tags), 1e-300)))
-        marginals = np.array([[engine.marginal(name, t) for name in names] for t in range(len(xseq))])
-        out.append((tags, min(logp, 0.0), marginals))
+        logp = min(float(np.log(max(engine.probability(tags), 1e-300))), 0.0)
+        path = np.array([engine.marginal(tag, t) for t, tag in enumerate(tags)])
+        marginals = np.array([[engine.marginal(name, t) for name in names] for t in range(len(xseq))]) if full else None
+        out.append((tags, logp, path, marginals))
     return out
 
 
@@ -152,15 +165,15 @@ def _generic_paths(tagger: Any, features: list[list[dict]], names: tuple[str, ..
     """Best paths and marginals from ``predict`` / ``predict_marginals``; path log-probability as
     the sum of the path's log-marginals."""
     rows = [i for i, x in enumerate(features) if x]
-    out: list[tuple[list[str], float, np.ndarray]] = [([], 0.0, np.zeros((0, len(names))))] * len(features)
+    out: list[tuple] = [([], 0.0, np.zeros(0), np.zeros((0, len(names))))] * len(features)
     if not rows:
         return out
     paths = tagger.predict([features[i] for i in rows])
     margins = tagger.predict_marginals([features[i] for i in rows])
     for i, tags, per_token in zip(rows, paths, margins):
         marginals = np.array([[float(m.get(name, 0.0)) for name in names] for m in per_token])
-        picked = [m.get(tag, 0.0) for m, tag in zip(per_token, tags)]
-        out[i] = (list(tags), float(np.sum(np.log(np.maximum(picked, 1e-300)))), marginals)
+        picked = np.array([float(m.get(tag, 0.0)) for m, tag in zip(per_token, tags)])
+        out[i] = (list(tags), float(np.sum(np.log(np.maximum(picked, 1e-300)))), picked, marginals)
     return out
 
 

@@ -85,8 +85,9 @@ class Spans:
 
     def predict(self, model: SpanModel, texts: Sequence[str], spec: TaskSpec, measure: str) -> list[dict[str, Any]]:
         """One prediction per text; ``measure`` applies when it is a sequence measure, else the model's."""
-        tagged = model.tag(texts)
-        uncertainty = model.uncertainty(tagged, measure if measure in SEQUENCE_MEASURES else None)
+        measure = measure if measure in SEQUENCE_MEASURES else model.measure
+        tagged = model.tag(texts, marginals=model.needs_marginals(measure))
+        uncertainty = model.uncertainty(tagged, measure)
         return [prediction(text, s, u, spec, model) for text, s, u in zip(texts, tagged, uncertainty)]
 
     def predicted(self, model: SpanModel, texts: Sequence[str]) -> list[tuple[tuple[Span, ...], float]]:
@@ -113,14 +114,8 @@ class Spans:
 
 def regions_of(tagged: TaggedSentence, model: SpanModel) -> list[tuple[int, int, str, float]]:
     """Predicted entities as ``(start, end, label, score)``; score = the least confident token."""
-    columns = {name: i for i, name in enumerate(model.tag_names)}
-    out = []
-    for a, b, label in tag_runs(tagged.tags):
-        if label not in model.labels:
-            continue
-        probs = [tagged.marginals[t, columns[tagged.tags[t]]] for t in range(a, b) if tagged.tags[t] in columns]
-        out.append((tagged.offsets[a][0], tagged.offsets[b - 1][1], label, float(min(probs, default=0.0))))
-    return out
+    return [(tagged.offsets[a][0], tagged.offsets[b - 1][1], label, float(np.min(tagged.path_marginals[a:b])))
+            for a, b, label in tag_runs(tagged.tags) if label in model.labels]
 
 
 def task_score(tagged: TaggedSentence) -> float:
