@@ -22,6 +22,7 @@ from backend.jobs.backends import JobBackend, job_backend, open_store
 from backend.jobs.errors import JobQueueUnavailable
 from backend.jobs.scheduler import JobState
 from backend.labelstudio.gateway import Connections
+from backend.labelstudio.label_config import parse_label_config
 from backend.layout import NOT_CONNECTED, StateFileError, read_state
 from backend.loop.cycle import CycleContext, read_queue, run_cycle
 from backend.loop.failures import FailureLog
@@ -30,7 +31,6 @@ from backend.loop.project_options import ProjectOptionsStore
 from backend.loop.training import read_labelled, retrain
 from backend.measure.cycles_db import CyclesDBError
 from backend.measure.loop_monitor import LoopMonitor
-from backend.model.labelconfig import parse_label_config
 from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelCache, atomic_write_json

@@ -8,9 +8,10 @@ import random
 import pytest
 
 from backend.labelstudio.gateway import LabelledTask
+from backend.labelstudio.label_config import parse_label_config
 from backend.loop.queue_record import QueuedTask
 from backend.loop.training import as_json, count_changes
-from backend.model.labelconfig import kind_of, parse_label_config
+from backend.model.labelconfig import kind_of
 from backend.model.span_model import SpanModel, load_tagger
 from backend.settings import SettingsError
 from selection.uncertainty import least_confidence, margin

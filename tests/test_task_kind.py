@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from backend.labelstudio import label_config
 from backend.labelstudio.gateway import resolve_annotations
+from backend.labelstudio.label_config import parse_label_config
 from backend.model import labelconfig
 from backend.model.classification import Classification
-from backend.model.labelconfig import kind_of, parse_label_config
+from backend.model.labelconfig import kind_of
 from backend.model.predict import predictions
 from backend.model.task_kind import TaskSpec
 
@@ -53,9 +55,9 @@ def with_spans(monkeypatch):
     kinds = (Classification(), Spans())
     monkeypatch.setattr(labelconfig, "KINDS", kinds)
     monkeypatch.setattr(labelconfig, "_BY_NAME", {k.name: k for k in kinds})
-    labelconfig._parse.cache_clear()
+    label_config._parse.cache_clear()
     yield
-    labelconfig._parse.cache_clear()
+    label_config._parse.cache_clear()
 
 
 def span(start: int, end: int, label: str) -> dict:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from backend.errors import UnsupportedConfigError
-from backend.model.labelconfig import TaskSpec, parse_label_config
+from backend.labelstudio.label_config import parse_label_config
+from backend.model.labelconfig import TaskSpec
 
 __all__ = [
     "DEMO_LABEL_FIELD",

@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from backend.labelstudio.gateway import Connections
+from backend.labelstudio.label_config import parse_label_config
 from backend.labelstudio.queue_writer import write_queue
 from backend.layout import StateFileError, read_state
 from backend.loop.failures import FailureLog
@@ -24,7 +25,7 @@ from backend.loop.pool_cache import CachedPool, PoolCache
 from backend.loop.project_options import ProjectOptionsStore
 from backend.loop.queue_record import QueuedTask, QueueRecord
 from backend.loop.training import read_labelled
-from backend.model.labelconfig import TaskSpec, kind_of, parse_label_config
+from backend.model.labelconfig import TaskSpec, kind_of
 from backend.model.scoring import PoolScorer
 from backend.outcome import JobOutcome
 from backend.settings import Settings

@@ -13,8 +13,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from backend.labelstudio.gateway import Connections, LabelledTask, fetch_labelled
+from backend.labelstudio.label_config import parse_label_config
 from backend.layout import StateFileError, read_state
-from backend.model.labelconfig import kind_of, parse_label_config
+from backend.model.labelconfig import kind_of
 from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelStore, atomic_write_json

@@ -19,6 +19,7 @@ from label_studio_sdk import LabelStudio
 
 from backend.jobs.backends import JobBackend
 from backend.labelstudio.gateway import Connections
+from backend.labelstudio.label_config import parse_label_config
 from backend.layout import NOT_CONNECTED
 from backend.loop.mix_adjustment import save_adjustment
 from backend.loop.project_options import ProjectOptionsStore
@@ -28,7 +29,7 @@ from backend.measure.control_overlap import apply_control_overlap
 from backend.measure.cycles_db import CyclesDB
 from backend.measure.measurement import AnnotatedTask, LoopConfig, measure_loop, read_annotated
 from backend.measure.report import render_report
-from backend.model.labelconfig import TaskSpec, kind_of, parse_label_config
+from backend.model.labelconfig import TaskSpec, kind_of
 from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelStore

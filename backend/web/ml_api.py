@@ -12,8 +12,8 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from backend.errors import ApiError, UnknownProjectError
+from backend.labelstudio.label_config import parse_label_config
 from backend.loop.cycle import read_queue
-from backend.model.labelconfig import parse_label_config
 from backend.model.predict import UNTRAINED_VERSION, predictions, task_texts
 from backend.runtime import Runtime
 from backend.web.ids import parse_task_ids, project_id_of
