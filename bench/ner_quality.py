@@ -316,10 +316,10 @@ def speed(args: argparse.Namespace) -> dict:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--pool", type=int, default=2000)
+    parser.add_argument("--pool", type=int, default=1500)
     parser.add_argument("--seed-size", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--batch", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES[:4]), choices=STRATEGIES)
     parser.add_argument("--annotators", nargs="+", default=list(ANNOTATORS), choices=ANNOTATORS)
     parser.add_argument("--out", type=Path, default=RESULTS)

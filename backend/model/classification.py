@@ -73,6 +73,12 @@ class Classification:
         spec = TaskSpec("", "", "", model.labels, model.multilabel)
         return [(tuple(chosen_labels(row, spec)), round(float(np.max(row)), 6)) for row in model.predict_proba(texts)]
 
+    def label_names(self, target: tuple[str, ...]) -> tuple[str, ...]:
+        return target
+
+    def agreement(self, rated: Sequence[Sequence[tuple[Any, tuple[str, ...]]]]) -> dict[str, Any] | None:
+        return None
+
     def quality(self, pairs: Sequence[tuple[tuple[str, ...], tuple[str, ...]]], labels: Sequence[str],
                 rng: np.random.Generator) -> dict[str, Any] | None:
         """Accuracy with a Wilson interval and macro-F1 with a bootstrap interval of (true, predicted) pairs."""

@@ -25,7 +25,7 @@ from backend.model.span_tokens import Span, tag_runs
 from backend.model.task_kind import TaskSpec, num
 from selection.metrics import wilson_interval
 from selection.sequence_uncertainty import SEQUENCE_MEASURES
-from selection.span_metrics import entity_f1_interval, entity_scores
+from selection.span_metrics import entity_f1_interval, entity_scores, pairwise_span_agreement
 
 BOOTSTRAP_RESAMPLES = 1000
 
@@ -93,6 +93,15 @@ class Spans:
     def predicted(self, model: SpanModel, texts: Sequence[str]) -> list[tuple[tuple[Span, ...], float]]:
         """The spans and task score the model gives each text, as recorded with a queue."""
         return [(tuple((r[0], r[1], r[2]) for r in regions_of(s, model)), task_score(s)) for s in model.tag(texts)]
+
+    def label_names(self, target: tuple[Span, ...]) -> tuple[str, ...]:
+        return tuple(span[2] for span in target)
+
+    def agreement(self, rated: Sequence[Sequence[tuple[Any, tuple[Span, ...]]]]) -> dict[str, Any] | None:
+        """Pairwise exact-match span F1 between annotators (the whole-label kappa beside it counts
+        a task as agreed only when every span matches)."""
+        found = pairwise_span_agreement(rated)
+        return {"span_f1": num(found["f1"]), "pairs": found["pairs"], "tasks": found["tasks"]}
 
     def quality(self, pairs: Sequence[tuple[tuple[Span, ...], tuple[Span, ...]]], labels: Sequence[str],
                 rng: np.random.Generator) -> dict[str, Any] | None:

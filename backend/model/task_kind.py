@@ -73,6 +73,14 @@ class TaskKind(Protocol):
     def predicted(self, model: Any, texts: Sequence[str]) -> list[tuple[Target, float]]:
         """The label and task score the model gives each text, as recorded with a queue."""
 
+    def label_names(self, target: Target) -> tuple[str, ...]:
+        """The config labels one label carries, repeats kept: the chosen labels of a
+        classification, the type of every span of a span label (coverage counts these)."""
+
+    def agreement(self, rated: Sequence[Sequence[tuple[Hashable, Target]]]) -> dict[str, Any] | None:
+        """Kind-specific agreement figures of tasks rated by several annotators (``None``: the
+        generic percent agreement and kappa over whole labels say it all)."""
+
     def quality(self, pairs: Sequence[tuple[Target, Target]], labels: Sequence[str],
                 rng: np.random.Generator) -> dict[str, Any] | None:
         """Figures of (annotators' label, model's prediction) pairs on control, JSON-ready
