@@ -81,7 +81,8 @@ def test_ner_project_gets_span_predictions_queue_and_report(label_studio, backen
         model = backend_metrics(backend.url)["projects"].get(str(project.id), {}).get("model") or {}
         return model if model.get("n_examples") == LABELLED else None
 
-    wait_for(trained_on_all, timeout=180, what=f"a span model trained on {LABELLED} sentences")
+    model = wait_for(trained_on_all, timeout=180, what=f"a span model trained on {LABELLED} sentences")
+    assert set(model["classes"]) == {"PERSON", "ORG", "LOCATION", "PRODUCT", "DATE"}  # entity types, not spans
     version = backend_metrics(backend.url)["projects"][str(project.id)]["model_version"]
 
     # (2) Label Studio's "Retrieve predictions" stores labels regions the labelling UI renders.

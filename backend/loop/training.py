@@ -73,14 +73,16 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
     spec = parse_label_config(client.projects.get(id=project_id).label_config)
     labelled = fetch_labelled(client, project_id, spec)
     changed = count_changes(previous_training_set(store, project_id), labelled)
-    classes = sorted({label for t in labelled for label in t.labels})
+    kind = kind_of(spec)
+    classes = sorted({name for t in labelled for name in kind.label_names(t.labels)})
 
     if not force and changed < settings.min_new_annotations:
         return JobOutcome(project_id, False, f"{changed} changed label(s) < "
                           f"LABELQUEUE_MIN_NEW_ANNOTATIONS={settings.min_new_annotations}",
                           figures={"n_examples": len(labelled), "changed": changed})
-    if len(classes) < 2:
-        return JobOutcome(project_id, False, f"cold start: {len(classes)} distinct label(s) seen, need two",
+    if len(classes) < kind.min_label_names:
+        return JobOutcome(project_id, False, f"cold start: {len(classes)} distinct label(s) seen, "
+                          f"need {kind.min_label_names}",
                           figures={"n_examples": len(labelled), "changed": changed})
 
     try:
@@ -90,7 +92,6 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
         manifest = None
     number = int(manifest.info.get("number", 0)) + 1 if manifest else 1
     version = f"v{number}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
-    kind = kind_of(spec)
     model = kind.fit([t.text for t in labelled], [t.labels for t in labelled], spec, version=version,
                      estimator=getattr(settings, kind.estimator_setting))
     seconds = time.monotonic() - started

@@ -28,6 +28,8 @@ class Classification:
     name = "classification"
     #: The setting naming a replacement model factory (``LABELQUEUE_CLASSIFIER``).
     estimator_setting = "classifier"
+    #: A classifier needs two classes to separate.
+    min_label_names = 2
 
     def spec_of(self, interface: Any) -> TaskSpec | None:
         for control in interface.controls:

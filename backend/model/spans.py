@@ -36,6 +36,8 @@ class Spans:
     name = "spans"
     #: The setting naming a replacement model factory (``LABELQUEUE_SPAN_TAGGER``).
     estimator_setting = "span_tagger"
+    #: One entity type is enough: the tagger learns it against the words outside every span.
+    min_label_names = 1
 
     def spec_of(self, interface: Any) -> TaskSpec | None:
         controls = [c for c in interface.controls if c.tag.lower() == "labels"]

@@ -53,6 +53,8 @@ class TaskKind(Protocol):
     name: str
     #: The ``Settings`` attribute naming this kind's replacement model factory.
     estimator_setting: str
+    #: Distinct label names (``label_names``) the labelled set needs before a first model.
+    min_label_names: int
 
     def spec_of(self, interface: Any) -> TaskSpec | None:
         """The spec of a parsed config (a ``LabelInterface``) this kind serves; ``None`` when it has
