@@ -95,6 +95,8 @@ class Settings:
     #: ``min_new_annotations`` are trained on (the last labels of a batch); 0 turns it off.
     trailing_quiet_seconds: float = 30.0
     classifier: str | None = None
+    #: The span model's factory for ``<Labels>`` projects (``backend/model/span_model.py``).
+    span_tagger: str | None = None
     seed: int = 0
     batch_size: int = 100
     #: The mix for projects that do not set their own (``extra_params``); unset (None), batches

@@ -87,5 +87,7 @@ def test_a_span_kind_plugs_in_without_changing_the_callers(with_spans):
 def test_a_config_no_kind_serves_is_refused_naming_what_is_supported():
     from backend.errors import UnsupportedConfigError
 
-    with pytest.raises(UnsupportedConfigError, match="Supported: single- or multi-label text classification"):
-        parse_label_config(NER)
+    transcription = '<View><TextArea name="note" toName="text"/><Text name="text" value="$text"/></View>'
+    with pytest.raises(UnsupportedConfigError,
+                       match="Supported: single- or multi-label text classification and span labelling"):
+        parse_label_config(transcription)

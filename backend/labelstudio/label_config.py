@@ -3,7 +3,8 @@
 Parsing goes through ``label_studio_sdk.label_interface.LabelInterface`` so we accept exactly
 what Label Studio accepts; each task kind (``KINDS`` in ``backend/model/labelconfig.py``) then
 says whether it serves the config. Today that is one ``Choices`` control bound to one ``Text``
-object (single choice or ``choice="multiple"``); anything else is refused with a message naming
+object (single choice or ``choice="multiple"``), or one ``Labels`` control on one ``Text`` (span
+labelling, ``backend/model/spans.py``); anything else is refused with a message naming
 what is missing, because a backend that silently predicts nothing is worse than a clear error.
 The SDK's parser lives here, in the Label Studio gateway, so ``backend/model`` stays free of it.
 """
@@ -42,8 +43,9 @@ def _parse(xml: str) -> TaskSpec:
             return spec
     found = sorted({c.tag for c in interface.controls}) or ["no controls"]
     raise UnsupportedConfigError(
-        "label config has no <Choices> control bound to a <Text value=\"$field\"> object; "
-        f"found: {', '.join(found)}. Supported: single- or multi-label text classification "
-        "(see label_config/ in the labelqueue repository)",
+        "label config has no <Choices> control bound to a <Text value=\"$field\"> object, nor a <Labels> "
+        "control for span labelling; "
+        f"found: {', '.join(found)}. Supported: single- or multi-label text classification and "
+        "span labelling (see label_config/ in the labelqueue repository)",
         field="label_config",
     )

@@ -24,8 +24,7 @@ from backend.loop.pool_cache import CachedPool, PoolCache
 from backend.loop.project_options import ProjectOptionsStore
 from backend.loop.queue_record import QueuedTask, QueueRecord
 from backend.loop.training import read_labelled
-from backend.model.classification import chosen_labels
-from backend.model.labelconfig import TaskSpec
+from backend.model.labelconfig import TaskSpec, kind_of
 from backend.model.scoring import PoolScorer
 from backend.outcome import JobOutcome
 from backend.settings import Settings
@@ -179,7 +178,7 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
     stale = [item.task_id for item in previous.items if item.task_id not in labelled] if previous else []
     written = write_queue(gateway, batch.items, cycle, previous=stale)
     lap("write")
-    predicted = predictions_of(batch.items, pool, spec) if model is not None else {}
+    predicted = predictions_of(batch.items, cached, model, spec) if model is not None else {}
     queue = QueueRecord(
         cycle=cycle, model_version=model.version if model else None, labelled=len(labelled),
         created_at=datetime.now(timezone.utc).isoformat(), tab_id=written.tab_id, counts=dict(batch.counts),
@@ -195,16 +194,16 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
         "selectable": len(pool.task_ids), "counts": dict(batch.counts), "seconds": seconds})
 
 
-def predictions_of(items, pool: Pool, spec: TaskSpec) -> dict[int, tuple[tuple[str, ...], float]]:
+def predictions_of(items, cached: CachedPool, model, spec: TaskSpec) -> dict[int, tuple[tuple, float]]:
     """What the model in service predicted for each queued task before anyone labelled it.
 
     Kept with the queue so the loop can be measured later: on control items this is an
-    unbiased sample of the model's answers on the pool.
+    unbiased sample of the model's answers on the pool. Asked of the task kind for the batch's
+    texts only (a span model's pool scores hold no spans).
     """
-    rows = {int(t): r for r, t in enumerate(pool.task_ids)}
-    return {item.task_id: (tuple(chosen_labels(pool.proba[rows[item.task_id]], spec)),
-                           round(float(np.max(pool.proba[rows[item.task_id]])), 6))
-            for item in items}
+    rows = {int(t): r for r, t in enumerate(cached.task_ids)}
+    ids = [item.task_id for item in items]
+    return dict(zip(ids, kind_of(spec).predicted(model, [cached.texts[rows[t]] for t in ids])))
 
 
 def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskSpec, scorer: PoolScorer,

@@ -7,13 +7,14 @@ finds its control in the config serves it (``backend/model/task_kind.py`` descri
 from __future__ import annotations
 
 from backend.model.classification import Classification
+from backend.model.spans import Spans
 from backend.model.task_kind import TaskKind, TaskSpec
 
 __all__ = ["KINDS", "TaskKind", "TaskSpec", "kind_of"]
 
 
 #: The task kinds served, tried in order; the first that finds its control in a config serves it.
-KINDS: tuple[TaskKind, ...] = (Classification(),)
+KINDS: tuple[TaskKind, ...] = (Classification(), Spans())
 _BY_NAME = {kind.name: kind for kind in KINDS}
 
 
