@@ -13,7 +13,7 @@ RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 10001 labelqueue \
     && mkdir -p /data && chown labelqueue /data
 
-USER labelqueue
+USER 10001
 VOLUME ["/data"]
 EXPOSE 9090
 

@@ -31,7 +31,6 @@ from backend.loop.project_options import ProjectOptionsStore
 from backend.loop.training import read_labelled, retrain
 from backend.measure.cycles_db import CyclesDBError
 from backend.measure.loop_monitor import LoopMonitor
-from backend.model.labelconfig import parse_label_config
 from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelCache, atomic_write_json
@@ -247,11 +246,11 @@ class Runtime:
         """New tasks are appended; after deletions (``reconcile``) missing ones are dropped too."""
         if not self.store.exists(project_id):
             return JobOutcome(project_id, False, NOT_CONNECTED)
-        client = self.connections.client(project_id)
-        spec = parse_label_config(client.projects.get(id=project_id).label_config)
+        gateway = self.connections.gateway(project_id)
+        spec = gateway.spec()
         if reconcile:
-            self.cycle.pool_cache.reconcile(client, project_id)
-        pool = self.cycle.pool_cache.sync_new(client, project_id, spec)
+            self.cycle.pool_cache.reconcile(gateway)
+        pool = self.cycle.pool_cache.sync_new(gateway, spec)
         return JobOutcome(project_id, True, f"{len(pool.task_ids)} tasks cached", figures={"pool_size": len(pool.task_ids)})
 
     def metrics(self) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def test_check_config_refuses_what_the_backend_does_not_support_and_says_why(tmp
 
 def test_setup_refuses_a_config_check_config_refuses():
     from backend.errors import UnsupportedConfigError
-    from backend.model.labelconfig import parse_label_config
+    from backend.labelstudio.label_config import parse_label_config
 
     with pytest.raises(UnsupportedConfigError, match="learns exactly one"):
         parse_label_config(TWO_CHOICES)

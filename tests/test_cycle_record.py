@@ -5,14 +5,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
-
+from backend.labelstudio.label_config import parse_label_config
 from backend.loop import cycle
 from backend.loop.cycle import CycleContext, run_cycle
-from backend.loop.pool_cache import CachedPool
+from backend.loop.pool_cache import CachedPool, PoolCache
 from backend.loop.project_options import ProjectOptions
 from backend.model.classifier import fit_model
-from backend.model.features import embed_texts
 from backend.model.scoring import LocalScorer
 from backend.settings import Settings
 from backend.store import ModelCache, ModelStore, atomic_write_json
@@ -47,20 +45,20 @@ def test_a_retrain_finishing_during_the_queue_write_is_not_recorded_in_this_cycl
     trained_first = {str(t): {"labels": [labels[0]], "overridden": False} for t in (1, 2, 3, 4)}
     atomic_write_json(store.layout.labelled(1), trained_first)
 
-    def write_queue_while_a_retrain_finishes(client, project_id, items, cycle_number, *, previous):
+    def write_queue_while_a_retrain_finishes(gateway, items, cycle_number, *, previous):
         atomic_write_json(store.layout.labelled(1), {**trained_first, "5": {"labels": [labels[0]],
                                                                               "overridden": False}})
         return Written()
 
     monkeypatch.setattr(cycle, "write_queue", write_queue_while_a_retrain_finishes)
-    ids = np.arange(1, len(TEXTS) + 1, dtype=np.int64)
-    pool = CachedPool(ids, TEXTS, embed_texts(TEXTS), np.zeros(len(ids), bool))
-    client = SimpleNamespace(projects=SimpleNamespace(get=lambda id: SimpleNamespace(label_config=CONFIG)))
+    tasks = [{"id": i, "data": {"text": text}, "meta": {}} for i, text in enumerate(TEXTS, start=1)]
+    pool = PoolCache(store, seed=0, failure_field=None)._extend(CachedPool.empty(), tasks, parse_label_config(CONFIG))
+    gateway = SimpleNamespace(spec=lambda: parse_label_config(CONFIG))
     recorder = Recorder()
     ctx = CycleContext(
         settings=Settings(data_dir=tmp_path), store=store, models=ModelCache(store),
-        connections=SimpleNamespace(client=lambda project_id: client),
-        pool_cache=SimpleNamespace(sync_new=lambda client, project_id, spec: pool),
+        connections=SimpleNamespace(gateway=lambda project_id: gateway),
+        pool_cache=SimpleNamespace(sync_new=lambda gateway, spec: pool),
         failures=SimpleNamespace(read=lambda project_id: {}),
         options=SimpleNamespace(get=lambda project_id: ProjectOptions(batch_size=5, mix=SliceMix())),
         scorer=LocalScorer(), recorder=recorder)

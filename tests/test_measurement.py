@@ -5,6 +5,7 @@ import sqlite3
 
 import pytest
 
+from backend.labelstudio.errors import LabelStudioRefused
 from backend.loop.queue_record import QueueRecord
 from backend.measure.control_overlap import apply_control_overlap
 from backend.measure.cycles_db import CyclesDB, CyclesDBError, Feedback
@@ -231,47 +232,45 @@ def test_lowered_mix_moves_uncertain_share_to_diverse_within_fifty_to_sixty_perc
     assert lowered_mix(SliceMix(uncertain=0.8, diverse=0.1, failure=0.05, control=0.05)).uncertain == 0.6
 
 
-class RecordingTasks:
-    def __init__(self):
-        self.updates: list[tuple[str, dict]] = []
+class RecordingGateway:
+    """Stands in for project 2's Label Studio gateway: records task updates."""
 
-    def update(self, id: str, **fields):  # noqa: A002 - the SDK's parameter name
-        self.updates.append((id, fields))
+    project_id = 2
 
+    def __init__(self, deleted: tuple[int, ...] = ()):
+        self.deleted = deleted
+        self.updates: list[tuple[int, dict]] = []
 
-class FakeClient:
-    def __init__(self):
-        self.tasks = RecordingTasks()
+    def _update(self, task_id: int, fields: dict) -> None:
+        if task_id in self.deleted:
+            raise LabelStudioRefused(f"updating task {task_id} failed: Label Studio answered HTTP 404", status=404)
+        self.updates.append((task_id, fields))
+
+    def set_overlap(self, task_id: int, overlap: int, is_labeled: bool) -> None:
+        self._update(task_id, {"overlap": overlap, "is_labeled": is_labeled})
+
+    def update_data(self, task_id: int, data: dict) -> None:
+        self._update(task_id, {"data": data})
 
 
 def test_control_overlap_is_asked_on_new_control_tasks_and_unfinished_ones_are_carried_over(db):
-    client = FakeClient()
+    gateway = RecordingGateway()
     db.record_queue(2, queue(1, "v1", 0, [(10, "control", "a"), (11, "uncertain", "a")]), trained=[])
-    apply_control_overlap(client, db, 2, db.cycles(2), {}, overlap=2)
-    assert [(tid, f["overlap"]) for tid, f in client.tasks.updates] == [("10", 2)]
+    apply_control_overlap(gateway, db, db.cycles(2), {}, overlap=2)
+    assert [(tid, f["overlap"]) for tid, f in gateway.updates] == [(10, 2)]
 
-    client.tasks.updates.clear()
+    gateway.updates.clear()
     db.record_queue(2, queue(2, "v1", 1, [(20, "control", "a")]), trained=[10])
     once = AnnotatedTask(10, ("a",), ((1, ("a",)),), 1, 1, 5.0,
                          {"text": "x", "labelqueue_cycle": 1, "labelqueue_rank": "000001", "labelqueue_slice": "control"})
-    result = apply_control_overlap(client, db, 2, db.cycles(2), {10: once}, overlap=2)
+    result = apply_control_overlap(gateway, db, db.cycles(2), {10: once}, overlap=2)
     assert result.requested == [20] and result.carried == [10]
-    carried = dict(client.tasks.updates)["10"]["data"]
+    carried = dict(gateway.updates)[10]["data"]
     assert (carried["labelqueue_cycle"], carried["labelqueue_rank"], carried["text"]) == (2, "000000", "x")
 
 
-class VanishingTasks(RecordingTasks):
-    def update(self, id: str, **fields):  # noqa: A002
-        from label_studio_sdk.core.api_error import ApiError
-
-        if id == "10":
-            raise ApiError(status_code=404, body={"detail": "Not found."})
-        super().update(id, **fields)
-
-
 def test_control_overlap_skips_a_task_deleted_since_it_was_queued(db):
-    client = FakeClient()
-    client.tasks = VanishingTasks()
+    gateway = RecordingGateway(deleted=(10,))
     db.record_queue(2, queue(1, "v1", 0, [(10, "control", "a"), (11, "control", "b")]), trained=[])
-    result = apply_control_overlap(client, db, 2, db.cycles(2), {}, overlap=2)
-    assert result.requested == [10, 11] and [tid for tid, _ in client.tasks.updates] == ["11"]
+    result = apply_control_overlap(gateway, db, db.cycles(2), {}, overlap=2)
+    assert result.requested == [10, 11] and [tid for tid, _ in gateway.updates] == [11]

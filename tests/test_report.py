@@ -17,6 +17,7 @@ from selection.mix import SliceMix
 from tests.test_api import install_model
 from tests.test_measurement import CONFIG, LABELS, queue, task
 
+COLD = {"uncertain": 0.5, "diverse": 0.3, "failure": 0.15, "control": 0.05}
 CONFIG_XML = (Path(__file__).resolve().parents[1] / "label_config" / "text_classification.xml").read_text()
 
 
@@ -134,7 +135,7 @@ def test_control_overlap_is_a_validated_extra_param(app, client):
 
 
 def test_noisy_uncertain_labels_lower_the_uncertain_share_once_and_record_it(app, client):
-    connect(client)
+    connect(client, extra_params={"mix": {"uncertain": 0.55, "diverse": 0.25, "failure": 0.15, "control": 0.05}})
     loop, options = app.extensions["labelqueue"].loop, app.extensions["labelqueue"].options
     noisy = replace(measured(app), warnings=({"code": "noisy_uncertain_labels", "message": "noisy"},), mix_changes=())
     assert loop.adjust_mix(4, 3, noisy)
@@ -144,10 +145,24 @@ def test_noisy_uncertain_labels_lower_the_uncertain_share_once_and_record_it(app
     assert not loop.adjust_mix(4, 4, replace(noisy, mix_changes=(change,)))
 
 
+def test_under_the_schedule_the_step_is_taken_from_the_latest_batchs_mix(app, client):
+    connect(client)
+    loop, options = app.extensions["labelqueue"].loop, app.extensions["labelqueue"].options
+    assert options.get(4).mix is None
+    latest = {"uncertain": 0.6, "diverse": 0.2, "failure": 0.15, "control": 0.05}
+    noisy = replace(measured(app), warnings=({"code": "noisy_uncertain_labels", "message": "noisy"},),
+                    mix_changes=(), cycles=({"mix": COLD}, {"mix": latest}))
+    assert loop.adjust_mix(4, 3, noisy)
+    assert options.get(4).mix == SliceMix(uncertain=0.55, diverse=0.25, failure=0.15, control=0.05)
+    [change] = loop.db.mix_changes(4)
+    assert (change["old_mix"]["uncertain"], change["new_mix"]["uncertain"]) == (0.6, 0.55)
+
+
 def test_the_admins_new_mix_wins_over_an_automatic_change(app, client):
     connect(client)
     loop, options = app.extensions["labelqueue"].loop, app.extensions["labelqueue"].options
-    loop.adjust_mix(4, 3, replace(measured(app), warnings=({"code": "noisy_uncertain_labels", "message": "m"},)))
+    loop.adjust_mix(4, 3, replace(measured(app), warnings=({"code": "noisy_uncertain_labels", "message": "m"},),
+                                  mix_changes=(), cycles=({"mix": COLD},)))
     admin = {"uncertain": 0.6, "diverse": 0.2, "failure": 0.15, "control": 0.05}
     connect(client, extra_params={"mix": admin})
     assert options.get(4).mix == SliceMix.from_mapping(admin)

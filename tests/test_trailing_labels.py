@@ -136,23 +136,21 @@ def test_the_quiet_period_is_a_setting_from_the_environment():
         Settings.from_env({"LABELQUEUE_TRAILING_QUIET_SECONDS": "-1"})
 
 
-def test_retrain_holds_labels_below_the_threshold_back_until_told_it_is_quiet(tmp_path, monkeypatch):
+def test_retrain_holds_labels_below_the_threshold_back_until_told_it_is_quiet(tmp_path):
     from pathlib import Path
     from types import SimpleNamespace
 
     from backend.labelstudio.gateway import LabelledTask
+    from backend.labelstudio.label_config import parse_label_config
     from backend.loop import training
-    from backend.model.labelconfig import parse_label_config
     from backend.store import ModelStore
 
     config = (Path(__file__).resolve().parents[1] / "label_config" / "text_classification.xml").read_text()
     first, second = parse_label_config(config).labels[:2]
     labelled = [LabelledTask(1, "my card is late", (first,), False), LabelledTask(2, "refund me", (second,), False),
                 LabelledTask(3, "card not here", (first,), False)]
-    monkeypatch.setattr(training, "fetch_labelled", lambda client, project_id, spec: labelled)
-    project = SimpleNamespace(label_config=config)
-    connections = SimpleNamespace(client=lambda project_id: SimpleNamespace(
-        projects=SimpleNamespace(get=lambda id: project)))
+    gateway = SimpleNamespace(spec=lambda: parse_label_config(config), labelled=lambda spec: labelled)
+    connections = SimpleNamespace(gateway=lambda project_id: gateway)
     store = ModelStore(tmp_path)
     store.create_project(1)
     settings = Settings(data_dir=tmp_path, min_new_annotations=10)

@@ -39,6 +39,7 @@ from rq.job import Job
 from backend.jobs.errors import JobQueueUnavailable, describe_failure
 from backend.jobs.redis_locks import RedisLocks
 from backend.jobs.rq_state import BACKOFF, FINISH, LOST_QUEUED_AFTER, RECOVER, REQUEST, START, decode_state, job_lost
+from backend.jobs.run_times import RunTimes
 from backend.jobs.scheduler import (
     RETRY_DELAYS,
     RETRYABLE_FAILURES,
@@ -87,6 +88,7 @@ class RQScheduler:
         self.timeout = timeout
         self.retry_delays = retry_delays
         self._index = f"labelqueue:jobs:{name}"
+        self.run_times = RunTimes(redis)
         self._request, self._start, self._finish, self._backoff, self._recover = (
             redis.register_script(s) for s in (REQUEST, START, FINISH, BACKOFF, RECOVER))
 
@@ -147,6 +149,7 @@ class RQScheduler:
                 outcome = self._run(project_id, force)
             except RETRYABLE_FAILURES as exc:
                 self._schedule_retry(project_id, force, exc)
+                self.run_times.observe(self.name, time.monotonic() - started)
                 return None
             except Exception as exc:
                 logger.exception("project %s: %s failed", project_id, self.name)
@@ -159,6 +162,7 @@ class RQScheduler:
     def _end(self, project_id: int, ok: bool, detail: str, started: float) -> None:
         seconds = round(time.monotonic() - started, 3)
         again = self._finish(keys=[self._key(project_id)], args=[time.time(), int(ok), detail, seconds])
+        self.run_times.observe(self.name, seconds)
         if again == b"again":
             self._enqueue(project_id)
 
@@ -280,6 +284,7 @@ class RQJobs:
                              "current_job": w.get_current_job_id(), "queues": w.queue_names(),
                              "successful_jobs": w.successful_job_count, "failed_jobs": w.failed_job_count}
                             for w in workers],
+                "run_seconds": {name: s.run_times.read(name) for name, s in sorted(self.schedulers.items())},
             }
         except RedisError as exc:
             return {"mode": self.mode, "error": f"Redis unreachable: {exc}"}

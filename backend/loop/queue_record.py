@@ -33,7 +33,12 @@ class QueuedTask:
     def from_json(cls, raw: dict[str, Any]) -> QueuedTask:
         predicted = raw.get("predicted")
         return cls(int(raw["task_id"]), str(raw["slice"]), int(raw["rank"]), dict(raw.get("reason") or {}),
-                   tuple(predicted) if predicted is not None else None, raw.get("score"))
+                   _label(predicted) if predicted is not None else None, raw.get("score"))
+
+
+def _label(raw: list) -> tuple:
+    """A label back from JSON: lists become tuples again (a span label is a tuple of spans)."""
+    return tuple(_label(x) if isinstance(x, list) else x for x in raw)
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,8 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from label_studio_sdk import LabelStudio
-
 from backend.jobs.backends import JobBackend
-from backend.labelstudio.gateway import Connections
+from backend.labelstudio.gateway import Connections, LabelStudioGateway
 from backend.layout import NOT_CONNECTED
 from backend.loop.mix_adjustment import save_adjustment
 from backend.loop.project_options import ProjectOptionsStore
@@ -29,11 +27,12 @@ from backend.measure.cycles_db import CyclesDB
 from backend.measure.measurement import AnnotatedTask, LoopConfig, measure_loop, read_annotated
 from backend.measure.measurement_record import Measurement
 from backend.measure.report import render_report
-from backend.model.labelconfig import TaskSpec, kind_of, parse_label_config
+from backend.model.labelconfig import TaskSpec, kind_of
 from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelStore
 from selection.loop_warnings import lowered_mix
+from selection.mix import SliceMix
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +90,12 @@ class LoopMonitor:
 
     def _refresh_locked(self, project_id: int) -> JobOutcome:
         started = time.monotonic()
-        client, tasks, cycles, spec = self._read(project_id)
+        gateway, tasks, cycles, spec = self._read(project_id)
         if not cycles:
             return JobOutcome(project_id, False, "no cycle recorded yet")
         overlap = self.options.get(project_id).control_overlap
         if overlap > 1 or self.db.overlap_requested(project_id):
-            apply_control_overlap(client, self.db, project_id, cycles, tasks, overlap)
+            apply_control_overlap(gateway, self.db, cycles, tasks, overlap)
         measurement = self._measure(project_id, spec, cycles, tasks)
         if self.settings.auto_adjust_mix and self.adjust_mix(project_id, cycles[-1].cycle, measurement):
             measurement = self._measure(project_id, spec, cycles, tasks)
@@ -105,10 +104,11 @@ class LoopMonitor:
         return JobOutcome(project_id, True, f"measured {len(cycles)} cycles", figures={
             "cycles": len(cycles), "warnings": len(measurement.warnings), "seconds": round(seconds, 3)})
 
-    def _read(self, project_id: int) -> tuple[LabelStudio, dict[int, AnnotatedTask], list[QueueRecord], TaskSpec]:
-        client = self.connections.client(project_id)
-        spec = parse_label_config(client.projects.get(id=project_id).label_config)
-        return client, read_annotated(client, project_id, spec), self.db.cycles(project_id), spec
+    def _read(self, project_id: int) -> tuple[LabelStudioGateway, dict[int, AnnotatedTask], list[QueueRecord],
+                                              TaskSpec]:
+        gateway = self.connections.gateway(project_id)
+        spec = gateway.spec()
+        return gateway, read_annotated(gateway, spec), self.db.cycles(project_id), spec
 
     def _measure(self, project_id: int, spec: TaskSpec, cycles: list[QueueRecord],
                  tasks: dict[int, AnnotatedTask]) -> Measurement:
@@ -124,6 +124,11 @@ class LoopMonitor:
         if warning is None or recent:
             return False
         current = self.options.get(project_id).mix
+        if current is None:  # the share schedule: step down from the mix of the latest batch
+            latest = measurement.cycles[-1].get("mix") if measurement.cycles else None
+            if not latest:
+                return False
+            current = SliceMix.from_mapping(latest)
         lowered = lowered_mix(current)
         if lowered is None:
             return False

@@ -29,9 +29,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from label_studio_sdk import LabelStudio
 
-from backend.labelstudio.gateway import iter_annotated_tasks, resolve_annotations
+from backend.labelstudio.gateway import LabelStudioGateway, resolve_annotations
 from backend.loop.queue_record import QueuedTask, QueueRecord
 from backend.measure.cycles_db import Feedback
 from backend.measure.measurement_record import Measurement
@@ -86,9 +85,9 @@ def annotated_task(task: dict[str, Any], spec: TaskSpec) -> AnnotatedTask:
         seconds=float(sum(a.get("lead_time") or 0.0 for a in annotations)), data=dict(task.get("data") or {}))
 
 
-def read_annotated(client: LabelStudio, project_id: int, spec: TaskSpec) -> dict[int, AnnotatedTask]:
+def read_annotated(gateway: LabelStudioGateway, spec: TaskSpec) -> dict[int, AnnotatedTask]:
     """Every annotated task of the project, by id (one paged read)."""
-    return {t.task_id: t for t in (annotated_task(raw, spec) for raw in iter_annotated_tasks(client, project_id))}
+    return {t.task_id: t for t in (annotated_task(raw, spec) for raw in gateway.annotated_tasks())}
 
 
 @dataclass(frozen=True)
@@ -170,10 +169,13 @@ def measure_loop(project_id: int, labels: Sequence[str], cycles: Sequence[QueueR
         by_slice.setdefault(slice_of.get(task_id, UNQUEUED), []).append(ratings)
     project_agreement = {"overall": agreement_figures(agreement(list(rated.values()))),
                          "per_slice": {s: agreement_figures(agreement(items)) for s, items in sorted(by_slice.items())}}
+    if (extra := kind.agreement(list(rated.values()))) is not None:
+        project_agreement["overall"].update(extra)
 
     control_pairs = [pair for row in rows for pair in row.pop("_control_pairs")]
-    per_class = Counter(label for t in tasks.values() if t.labels for label in t.labels)
-    coverage = class_coverage(labels, per_class, control_pairs, config)
+    per_class = Counter(label for t in tasks.values() if t.labels for label in kind.label_names(t.labels))
+    named_pairs = [(kind.label_names(t), kind.label_names(p)) for t, p in control_pairs]
+    coverage = class_coverage(labels, per_class, named_pairs, config)
     signals = [CycleSignals(cycle=row["cycle"], labels=row["training_labels"],
                             control_accuracy=(row["control"] or {}).get("accuracy"),
                             control_n=(row["control"] or {}).get("n", 0),
@@ -190,7 +192,7 @@ def measure_loop(project_id: int, labels: Sequence[str], cycles: Sequence[QueueR
         totals={"cycles": len(rows), "labels": sum(r["labels_added"]["total"] for r in rows),
                 "annotations": sum(r["annotations"] for r in rows), "cost": num(sum(r["cost"] for r in rows), 3)},
         agreement=project_agreement, coverage=coverage,
-        failure_modes=failure_modes(labels, control_pairs, rows, config),
+        failure_modes=failure_modes(labels, named_pairs, rows, config),
         production=tuple(production_errors(rows, feedback)), warnings=tuple(asdict(w) for w in warnings),
         mix_changes=tuple(mix_changes))
 
@@ -263,7 +265,11 @@ def add_gains(rows: list[dict[str, Any]], cost: CostModel) -> None:
 
 
 def class_coverage(labels: Sequence[str], per_class: Counter, control_pairs: Sequence, config: LoopConfig) -> dict:
-    """Labels per class, classes below the threshold, and recall per class on control (all cycles pooled)."""
+    """Labels per class, classes below the threshold, and recall per class on control (all cycles pooled).
+
+    ``per_class`` and ``control_pairs`` hold label names (``TaskKind.label_names``): for spans,
+    annotated entities per type, and recall of "the sentence has an entity of this type" (the
+    entity-level recall per type is in the control quality's ``per_type``)."""
     recall = support = None
     if control_pairs:
         _, recall, support = class_precision_recall(as_indicator([t for t, _ in control_pairs], labels),

@@ -26,6 +26,10 @@ class Classification:
     """The :class:`~backend.model.task_kind.TaskKind` of single- and multi-label text classification."""
 
     name = "classification"
+    #: The setting naming a replacement model factory (``LABELQUEUE_CLASSIFIER``).
+    estimator_setting = "classifier"
+    #: A classifier needs two classes to separate.
+    min_label_names = 2
 
     def spec_of(self, interface: Any) -> TaskSpec | None:
         found = []  # (Choices control, the first Text object it is bound to)
@@ -69,15 +73,25 @@ class Classification:
         return ordered if spec.multilabel else ordered[:1]
 
     def fit(self, texts: Sequence[str], targets: Sequence[tuple[str, ...]], spec: TaskSpec, *, version: str,
-            estimator: str | None) -> TrainedModel:
+            estimator: str | None, previous: TrainedModel | None = None) -> TrainedModel:
         return fit_model(texts, targets, labels=spec.labels, multilabel=spec.multilabel, version=version,
-                         classifier=estimator)
+                         classifier=estimator, warm_from=previous)
 
     def predict(self, model: TrainedModel, texts: Sequence[str], spec: TaskSpec,
                 measure: str) -> list[dict[str, Any]]:
         proba = model.predict_proba(texts)
         uncertainty = uncertainty_scores(proba, measure=measure, multilabel=spec.multilabel)
         return [prediction(row, u, spec, model.version) for row, u in zip(proba, uncertainty)]
+
+    def predicted(self, model: TrainedModel, texts: Sequence[str]) -> list[tuple[tuple[str, ...], float]]:
+        spec = TaskSpec("", "", "", model.labels, model.multilabel)
+        return [(tuple(chosen_labels(row, spec)), round(float(np.max(row)), 6)) for row in model.predict_proba(texts)]
+
+    def label_names(self, target: tuple[str, ...]) -> tuple[str, ...]:
+        return target
+
+    def agreement(self, rated: Sequence[Sequence[tuple[Any, tuple[str, ...]]]]) -> dict[str, Any] | None:
+        return None
 
     def quality(self, pairs: Sequence[tuple[tuple[str, ...], tuple[str, ...]]], labels: Sequence[str],
                 rng: np.random.Generator) -> dict[str, Any] | None:
