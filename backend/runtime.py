@@ -205,7 +205,8 @@ class Runtime:
         if not self.store.exists(project_id):
             return JobOutcome(project_id, False, NOT_CONNECTED)
         wait = 0.0 if force else self._quiet_left(project_id)
-        if wait > 0:  # an earlier delayed request, overtaken by newer annotations
+        if wait > 0:  # overtaken by newer annotations, or a timer a moment early: ask again when due
+            self.retrains.request_later(project_id, wait)
             return JobOutcome(project_id, False, f"trailing labels wait {wait:.0f} s more without annotations")
         time.sleep(self.settings.retrain_settle_seconds)
         with self.store.lock(project_id, "train"):

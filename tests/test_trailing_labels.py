@@ -88,7 +88,15 @@ def test_a_new_annotation_during_the_quiet_period_starts_it_again(rt):
     assert not early.done and "wait 20 s more" in early.reason
     assert runtime_module.retrain.calls == [False, False]  # no Label Studio read for it
     assert at(rt, 1020 + QUIET).retrain_locked(7, False).done
-    assert rt.retrains.later == [(7, QUIET - 1), (7, QUIET - 1)]
+    assert rt.retrains.later == [(7, QUIET - 1), (7, QUIET - 1), (7, 20)]
+
+
+def test_a_delayed_request_that_fires_a_moment_early_asks_again(rt):
+    at(rt, 1000).request_retrain(7)
+    at(rt, 1001).retrain_locked(7, False)
+    assert not at(rt, 1000 + QUIET - 0.5).retrain_locked(7, False).done  # RQ schedules to the second
+    assert rt.retrains.later[-1] == (7, 0.5)
+    assert at(rt, 1000 + QUIET).retrain_locked(7, False).done
 
 
 def test_a_forced_request_does_not_wait_for_quiet(rt):
