@@ -30,6 +30,7 @@ import numpy as np
 
 from backend.layout import ProjectLayout, StateFileError, make_private_dirs, read_state
 from backend.model.classifier import TrainedModel
+from backend.model.span_model import SpanModel
 from backend.model_key import sign, verifies
 
 logger = logging.getLogger(__name__)
@@ -202,8 +203,8 @@ class ModelStore:
             model = pickle.loads(payload)  # noqa: S301 - the HMAC above proves this deployment wrote it
         except Exception as exc:  # a signed but broken file: refuse it like any other
             raise ModelLoadError(f"{path} does not unpickle: {type(exc).__name__}: {exc}") from None
-        if not isinstance(model, TrainedModel):
-            raise ModelLoadError(f"{path} holds a {type(model).__name__}, not a TrainedModel")
+        if not isinstance(model, (TrainedModel, SpanModel)):
+            raise ModelLoadError(f"{path} holds a {type(model).__name__}, not a TrainedModel or SpanModel")
         return model
 
     def kept_versions(self, project_id: int) -> list[KeptVersion]:

@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from backend.labelstudio import label_config
 from backend.labelstudio.gateway import resolve_annotations
+from backend.labelstudio.label_config import parse_label_config
 from backend.model import labelconfig
 from backend.model.classification import Classification
-from backend.model.labelconfig import kind_of, parse_label_config
+from backend.model.labelconfig import kind_of
 from backend.model.predict import predictions
 from backend.model.task_kind import TaskSpec
 
@@ -36,7 +38,7 @@ class Spans:
         return tuple(sorted((r["value"]["start"], r["value"]["end"], r["value"]["labels"][0])
                             for r in result if r.get("from_name") == spec.from_name))
 
-    def fit(self, texts, targets, spec, *, version, estimator):
+    def fit(self, texts, targets, spec, *, version, estimator, previous=None):
         return type("Model", (), {"version": version})()
 
     def predict(self, model, texts, spec, measure):
@@ -53,9 +55,9 @@ def with_spans(monkeypatch):
     kinds = (Classification(), Spans())
     monkeypatch.setattr(labelconfig, "KINDS", kinds)
     monkeypatch.setattr(labelconfig, "_BY_NAME", {k.name: k for k in kinds})
-    labelconfig._parse.cache_clear()
+    label_config._parse.cache_clear()
     yield
-    labelconfig._parse.cache_clear()
+    label_config._parse.cache_clear()
 
 
 def span(start: int, end: int, label: str) -> dict:
@@ -85,5 +87,7 @@ def test_a_span_kind_plugs_in_without_changing_the_callers(with_spans):
 def test_a_config_no_kind_serves_is_refused_naming_what_is_supported():
     from backend.errors import UnsupportedConfigError
 
-    with pytest.raises(UnsupportedConfigError, match="Supported: single- or multi-label text classification"):
-        parse_label_config(NER)
+    transcription = '<View><TextArea name="note" toName="text"/><Text name="text" value="$text"/></View>'
+    with pytest.raises(UnsupportedConfigError,
+                       match="Supported: single- or multi-label text classification and span labelling"):
+        parse_label_config(transcription)

@@ -70,6 +70,7 @@ QUEUES = (QUEUE_SCORE, QUEUE_JOBS, QUEUE_MEASURE)
 #: The RQ job functions, by import path: they live in the worker process's root module, which
 #: owns that process's runtime, so this layer never imports what it runs.
 PERFORM = "backend.worker.perform"
+REQUEST_LATER = "backend.worker.request"
 
 
 class RQScheduler:
@@ -108,6 +109,17 @@ class RQScheduler:
             return answer
         except RedisError as exc:
             raise JobQueueUnavailable(f"cannot reach Redis to queue the {self.name} job: {exc}") from None
+
+    def request_later(self, project_id: int, delay: float) -> None:
+        """An RQ scheduled job that makes the plain request when due (RQ's scheduler, which
+        every ``labelqueue worker`` runs, enqueues it); earlier ones still waiting stay, since a
+        request too many only costs a run that finds nothing to do."""
+        try:
+            self.queue.enqueue_in(timedelta(seconds=max(0.0, delay)), REQUEST_LATER, self.name, int(project_id),
+                                  result_ttl=600, failure_ttl=86400,
+                                  description=f"labelqueue {self.name} request for project {project_id}")
+        except RedisError as exc:
+            raise JobQueueUnavailable(f"cannot reach Redis to schedule the {self.name} job: {exc}") from None
 
     def _enqueue(self, project_id: int, delay: float | None = None) -> Job:
         options = {"job_timeout": self.timeout, "result_ttl": 3600, "failure_ttl": 7 * 86400,

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from backend.errors import UnsupportedConfigError
-from backend.model.labelconfig import TaskSpec, parse_label_config
+from backend.labelstudio.label_config import parse_label_config
+from backend.model.labelconfig import TaskSpec
 
 __all__ = [
     "DEMO_LABEL_FIELD",
@@ -77,6 +78,9 @@ def check_config(xml: str) -> TaskSpec:
 
 def describe(spec: TaskSpec) -> str:
     """One line an admin can check against what they meant to build."""
+    if spec.kind == "spans":
+        return (f"span labelling (entity extraction) of data.{spec.value_key} with {len(spec.labels)} entity types "
+                f"({', '.join(spec.labels)}); <Labels name=\"{spec.from_name}\"> on <Text name=\"{spec.to_name}\">")
     kind = "multi-label" if spec.multilabel else "single-label"
     return (f"{kind} text classification of data.{spec.value_key} into {len(spec.labels)} labels "
             f"({', '.join(spec.labels)}); <Choices name=\"{spec.from_name}\"> on <Text name=\"{spec.to_name}\">")

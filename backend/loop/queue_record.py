@@ -2,9 +2,8 @@
 cycles database that keeps every one (``backend/measure/cycles_db.py``) and the API that serves
 it (``GET /projects/<id>/queue``, the ``queue`` entry of ``/metrics``).
 
-``to_json`` is the shape on disk and on the wire; ``from_json`` reads it back. Fields the SQLite
-history does not keep (the queue tab's id, each item's selection reason) read back as ``None``
-and ``{}`` from there.
+``to_json`` is the shape on disk and on the wire; ``from_json`` reads it back. The SQLite
+history does not keep the queue tab's id, which reads back as ``None`` from there.
 """
 from __future__ import annotations
 
@@ -34,7 +33,12 @@ class QueuedTask:
     def from_json(cls, raw: dict[str, Any]) -> QueuedTask:
         predicted = raw.get("predicted")
         return cls(int(raw["task_id"]), str(raw["slice"]), int(raw["rank"]), dict(raw.get("reason") or {}),
-                   tuple(predicted) if predicted is not None else None, raw.get("score"))
+                   _label(predicted) if predicted is not None else None, raw.get("score"))
+
+
+def _label(raw: list) -> tuple:
+    """A label back from JSON: lists become tuples again (a span label is a tuple of spans)."""
+    return tuple(_label(x) if isinstance(x, list) else x for x in raw)
 
 
 @dataclass(frozen=True)

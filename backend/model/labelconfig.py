@@ -1,58 +1,23 @@
-"""What the backend learns, read from a Label Studio labelling config.
+"""The task kinds the backend serves, and the switch from a parsed config to its kind.
 
-Parsing goes through ``label_studio_sdk.label_interface.LabelInterface`` so we accept exactly
-what Label Studio accepts; each task kind (``KINDS``, ``backend/model/task_kind.py``) then says
-whether it serves the config. Today that is one ``Choices`` control bound to one ``Text`` object
-(single choice or ``choice="multiple"``); anything else is refused with a message naming what
-is missing, because a backend that silently predicts nothing is worse than a clear error.
+A config is parsed by :func:`backend.labelstudio.label_config.parse_label_config` (Label Studio's
+own parser, kept in the gateway); it tries each kind in ``KINDS`` in order and the first that
+finds its control in the config serves it (``backend/model/task_kind.py`` describes the seam).
 """
 from __future__ import annotations
 
-import functools
-
-from label_studio_sdk.label_interface import LabelInterface
-
-from backend.errors import UnsupportedConfigError
 from backend.model.classification import Classification
+from backend.model.spans import Spans
 from backend.model.task_kind import TaskKind, TaskSpec
 
-__all__ = ["KINDS", "TaskKind", "TaskSpec", "kind_of", "parse_label_config"]
+__all__ = ["KINDS", "TaskKind", "TaskSpec", "kind_of"]
 
 
 #: The task kinds served, tried in order; the first that finds its control in a config serves it.
-KINDS: tuple[TaskKind, ...] = (Classification(),)
+KINDS: tuple[TaskKind, ...] = (Classification(), Spans())
 _BY_NAME = {kind.name: kind for kind in KINDS}
 
 
 def kind_of(spec: TaskSpec) -> TaskKind:
     """The task kind that parsed ``spec``: the runtime's one switch between kinds."""
     return _BY_NAME[spec.kind]
-
-
-def parse_label_config(xml: object) -> TaskSpec:
-    """The learning problem of a config, or an ``UnsupportedConfigError`` saying what is missing."""
-    if not isinstance(xml, str) or not xml.strip():
-        raise UnsupportedConfigError("label config must be the project's XML config as a non-empty string",
-                                     field="label_config")
-    return _parse(xml)
-
-
-@functools.lru_cache(maxsize=256)
-def _parse(xml: str) -> TaskSpec:
-    """Parse once per distinct config: Label Studio re-sends it with every request."""
-    try:
-        interface = LabelInterface(xml)
-    except Exception as exc:  # the SDK raises several parser exception types
-        raise UnsupportedConfigError(f"label config is not valid XML: {exc}",
-                                     field="label_config") from None
-    for kind in KINDS:
-        spec = kind.spec_of(interface)
-        if spec is not None:
-            return spec
-    found = sorted({c.tag for c in interface.controls}) or ["no controls"]
-    raise UnsupportedConfigError(
-        "label config has no <Choices> control bound to a <Text value=\"$field\"> object; "
-        f"found: {', '.join(found)}. Supported: single- or multi-label text classification "
-        "(see label_config/ in the labelqueue repository)",
-        field="label_config",
-    )

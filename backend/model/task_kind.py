@@ -51,6 +51,10 @@ class TaskKind(Protocol):
     """What the loop asks of one kind of labelling task; see the module docstring."""
 
     name: str
+    #: The ``Settings`` attribute naming this kind's replacement model factory.
+    estimator_setting: str
+    #: Distinct label names (``label_names``) the labelled set needs before a first model.
+    min_label_names: int
 
     def spec_of(self, interface: Any) -> TaskSpec | None:
         """The spec of a parsed config (a ``LabelInterface``) this kind serves; ``None`` when it has
@@ -60,13 +64,26 @@ class TaskKind(Protocol):
         """The label in one annotation's or prediction's ``result`` (regions of ``spec.from_name``)."""
 
     def fit(self, texts: Sequence[str], targets: Sequence[Target], spec: TaskSpec, *, version: str,
-            estimator: str | None) -> Any:
+            estimator: str | None, previous: Any = None) -> Any:
         """A fitted model (``version``, ``labels`` and ``predict_proba`` as ``TrainedModel``);
-        ``estimator`` is the configured factory's dotted path, ``None`` for the default."""
+        ``estimator`` is the configured factory's dotted path, ``None`` for the default;
+        ``previous`` is the model in service (``None`` if none or unreadable), which a kind may
+        use as the solver's starting point or ignore."""
 
     def predict(self, model: Any, texts: Sequence[str], spec: TaskSpec, measure: str) -> list[dict[str, Any]]:
         """One Label Studio prediction per text, in order: ``result`` regions, ``score``,
         ``model_version`` and our ``uncertainty`` (by the named measure)."""
+
+    def predicted(self, model: Any, texts: Sequence[str]) -> list[tuple[Target, float]]:
+        """The label and task score the model gives each text, as recorded with a queue."""
+
+    def label_names(self, target: Target) -> tuple[str, ...]:
+        """The config labels one label carries, repeats kept: the chosen labels of a
+        classification, the type of every span of a span label (coverage counts these)."""
+
+    def agreement(self, rated: Sequence[Sequence[tuple[Hashable, Target]]]) -> dict[str, Any] | None:
+        """Kind-specific agreement figures of tasks rated by several annotators (``None``: the
+        generic percent agreement and kappa over whole labels say it all)."""
 
     def quality(self, pairs: Sequence[tuple[Target, Target]], labels: Sequence[str],
                 rng: np.random.Generator) -> dict[str, Any] | None:

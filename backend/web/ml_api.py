@@ -11,10 +11,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 
-from backend.errors import ApiError, UnknownProjectError
 from backend.loop.cycle import read_queue
 from backend.model.predict import UNTRAINED_VERSION, predictions
 from backend.runtime import Runtime
+from backend.web.errors import ApiError, UnknownProjectError
 from backend.web.openapi import documented, query_parameter
 from backend.web.prometheus import exposition, wants_prometheus
 from backend.web.request_bodies import FailuresRequest, PredictRequest, SetupRequest, TrainRequest, WebhookRequest

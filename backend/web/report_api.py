@@ -14,8 +14,8 @@ import logging
 
 from flask import Blueprint, Response
 
-from backend.errors import UnknownProjectError
 from backend.model.predict import UNTRAINED_VERSION
+from backend.web.errors import UnknownProjectError
 from backend.web.ml_api import json_body, runtime
 from backend.web.openapi import documented
 from backend.web.request_bodies import FeedbackRequest
@@ -67,7 +67,7 @@ def measurement(project_id: int):
     if found is None:
         raise UnknownProjectError(f"project {project_id} has not been measured yet: measurement runs after each "
                                   "cycle, or ask for one with POST /projects/<id>/measure")
-    return reply(Measurement, found)
+    return reply(Measurement, found.to_json())
 
 
 @report_routes.post("/projects/<project_id:project_id>/measure")

@@ -20,10 +20,11 @@ from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo, field_validator, model_validator
 
-from backend.errors import ApiError
+from backend.labelstudio.label_config import parse_label_config
 from backend.measure.cycles_db import Feedback
-from backend.model.labelconfig import TaskSpec, parse_label_config
+from backend.model.labelconfig import TaskSpec
 from backend.model.predict import task_texts
+from backend.web.errors import ApiError
 from backend.web.ids import MAX_ID, MAX_IDS_PER_CALL, bounded_id, parse_task_ids, project_id_of
 
 #: What Label Studio sends as ``project`` to ML endpoints (``"<id>.<created-timestamp>"``) or

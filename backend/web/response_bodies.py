@@ -10,10 +10,12 @@ and allow more, so a new figure does not need a new release of the document firs
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
 from flask import Response, jsonify
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from backend.measure.measurement_record import Measurement as MeasurementRecord
 
 
 class ResponseBody(BaseModel):
@@ -102,12 +104,11 @@ class FeedbackReply(ResponseBody):
     wrong: bool
 
 
-class Measurement(OpenBody):
-    """The figures behind the report (``backend/measure/measurement.py``)."""
-
-    measured_at: str
-    cycles: list[dict[str, Any]]
-    totals: dict[str, Any]
+#: ``GET /projects/<id>/measurement``: the measurement record's own fields and types, so the
+#: document follows the record (``backend/measure/measurement_record.py``) without a copy.
+Measurement = create_model(
+    "Measurement", __base__=ResponseBody, __doc__=MeasurementRecord.__doc__,
+    **{name: (kind, ...) for name, kind in get_type_hints(MeasurementRecord).items()})
 
 
 class Degraded(ResponseBody):

@@ -15,8 +15,8 @@ from __future__ import annotations
 from flask import Blueprint, request
 from pydantic import TypeAdapter
 
-from backend.errors import UnknownProjectError
 from backend.store import KeptVersion
+from backend.web.errors import UnknownProjectError
 from backend.web.ids import project_id_of
 from backend.web.ml_api import runtime
 from backend.web.openapi import documented, query_parameter

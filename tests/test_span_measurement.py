@@ -1,0 +1,42 @@
+"""Loop measurement of a span project: entity scores on control, span agreement, coverage per type."""
+from __future__ import annotations
+
+from backend.loop.queue_record import QueueRecord
+from backend.measure.measurement import AnnotatedTask, CostModel, LoopConfig, measure_loop
+from backend.model.spans import Spans
+from selection.loop_warnings import LoopThresholds
+
+TYPES = ("city", "cuisine")
+CONFIG = LoopConfig(cost=CostModel(), limits=LoopThresholds(gain_per_label=0.5 / 10_000, patience=3,
+                                                            agreement_gap=0.15, rare_class=2, high_impact=()),
+                    failure_classes=(), seed=0)
+THAI_OSLO = ((5, 9, "cuisine"), (15, 19, "city"))
+
+
+def queue(items) -> QueueRecord:
+    return QueueRecord.from_json({"cycle": 1, "model_version": "v1", "labelled": 2, "created_at": "2025-01-01T00:00:00",
+                                  "size_requested": len(items), "mix": {}, "counts": {}, "tab_id": 1,
+                                  "items": [{"task_id": t, "slice": s, "rank": r, "reason": {},
+                                             "predicted": [list(x) for x in p], "score": 0.5}
+                                            for r, (t, s, p) in enumerate(items, 1)]})
+
+
+def task(task_id, spans, ratings=None) -> AnnotatedTask:
+    ratings = ratings or ((1, spans),)
+    return AnnotatedTask(task_id, spans, tuple(ratings), len(ratings), len(ratings), 20.0, {"text": "find thai near Oslo"})
+
+
+def test_span_project_measures_entities_agreement_and_coverage():
+    record = queue([(10, "control", THAI_OSLO), (11, "control", ((5, 9, "city"),)), (12, "uncertain", ())])
+    tasks = {1: task(1, THAI_OSLO), 2: task(2, ((5, 9, "cuisine"),)),
+             10: task(10, THAI_OSLO, ratings=((1, THAI_OSLO), (2, THAI_OSLO[:1]))),
+             11: task(11, ((5, 9, "cuisine"),)), 12: task(12, THAI_OSLO)}
+    found = measure_loop(1, TYPES, [record], tasks, {1: 0, 2: 0}, [], CONFIG, kind=Spans()).to_json()
+    control = found["cycles"][0]["control"]
+    assert control["n"] == 2 and control["correct"] == 1
+    # 2 of 3 predicted spans right, 2 of 3 annotated found
+    assert control["entity_precision"] == control["entity_recall"] == round(2 / 3, 6)
+    assert control["per_type"]["city"]["support"] == 1
+    assert found["agreement"]["overall"]["span_f1"] == round(2 * 1 / 3, 6)
+    counts = {c["label"]: c["labels"] for c in found["coverage"]["classes"]}
+    assert counts == {"city": 3, "cuisine": 5}
