@@ -3,8 +3,9 @@
 
 Each field is checked by the edge's own parser (``backend/web/ids.py``, ``parse_label_config``,
 ``task_texts``, ...), wired in with a plain validator, so a refusal is the app's 4xx JSON
-error, worded as before (an :class:`~backend.errors.ApiError` is not a ``ValueError``, so it
-passes through pydantic unchanged), and pydantic's own type errors never reach a caller. The
+error, worded as before (neither :class:`~backend.web.errors.ApiError` nor the domain's
+:class:`~backend.errors.InvalidInputError` is a ``ValueError``, so each passes through pydantic
+unchanged), and pydantic's own type errors never reach a caller. The
 ``json_schema_input_type`` of each validator is what the document shows a caller may send.
 
 A required field that is absent is handed to its parser as ``null`` (:class:`RequestBody`), so
