@@ -28,7 +28,8 @@ def dockerfile_instructions() -> dict[str, list[str]]:
 
 def test_dockerfile_is_slim_non_root_with_health_check_and_serve_entrypoint():
     found = dockerfile_instructions()
-    assert found["FROM"][0].endswith("-slim")
+    base = dict(arg.split("=", 1) for arg in found.get("ARG", []) if "=" in arg).get("BASE")
+    assert found["FROM"] == ["${BASE}"] and base.endswith("-slim")  # BASE: see tests/test_container_image.py
     assert found["USER"] and found["USER"][-1] not in ("root", "0")
     assert "/health" in found["HEALTHCHECK"][0]
     assert found["ENTRYPOINT"] == ['["labelqueue"]'] and found["CMD"][0].startswith('["serve"')

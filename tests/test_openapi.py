@@ -82,3 +82,11 @@ def test_an_answer_that_breaks_its_model_is_a_500_not_a_silent_lie(tmp_path, mon
     response = app.test_client().get("/health")
     assert response.status_code == 500 and response.get_json()["status"] == 500
     app.extensions["labelqueue"].close()
+
+
+def test_only_the_paths_auth_leaves_open_are_documented_without_auth(document):
+    from backend.web.auth import OPEN_PATHS
+
+    unauthenticated = {path for path, item in document["paths"].items() for op in item.values() if "security" not in op}
+    assert unauthenticated == set(OPEN_PATHS)
+    assert {"webhookSecret": []} in document["paths"]["/webhook"]["post"]["security"]

@@ -59,7 +59,7 @@ def json_body() -> dict[str, Any]:
 
 @routes.get("/")
 @routes.get("/health")
-@documented({200: Health}, open=True)
+@documented({200: Health})
 def health():
     """Liveness for Label Studio's connection check (``MLApi.health``, a bare GET).
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
 
+from backend.web.auth import OPEN_PATHS, SECRET_HEADER
 from backend.web.ids import MAX_ID
 from backend.web.response_bodies import ErrorBody, Media
 
@@ -46,17 +47,15 @@ class Operation:
     answers: Mapping[int, Answer]
     body: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
-    query: tuple[dict[str, Any], ...] = field(default=())
-    open: bool = False
+    query: tuple[dict[str, Any], ...] = ()
 
 
 def documented(answers: Mapping[int, Answer], *, body: type[BaseModel] | None = None,
-               errors: tuple[int, ...] = (), query: tuple[dict[str, Any], ...] = (),
-               open: bool = False) -> Callable[[Callable], Callable]:
-    """Attach the view's contract; ``open``: served without basic auth (``backend/web/auth.py``)."""
+               errors: tuple[int, ...] = (), query: tuple[dict[str, Any], ...] = ()) -> Callable[[Callable], Callable]:
+    """Attach the view's contract. ``errors``: statuses besides those every route may answer."""
 
     def attach(view: Callable) -> Callable:
-        view.openapi = Operation(answers, body, errors, query, open)  # type: ignore[attr-defined]
+        view.openapi = Operation(answers, body, errors, query)  # type: ignore[attr-defined]
         return view
 
     return attach
@@ -94,7 +93,11 @@ def build_document(app: Flask) -> dict[str, Any]:
                                 "what Label Studio 1.23 sends; the /projects routes are for admins."},
         "paths": paths,
         "components": {"schemas": schemas.get("$defs", {}),
-                       "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}}},
+                       "securitySchemes": {
+                           "basic": {"type": "http", "scheme": "basic",
+                                     "description": "when LABELQUEUE_BASIC_AUTH_USER is set"},
+                           "webhookSecret": {"type": "apiKey", "in": "header", "name": SECRET_HEADER,
+                                             "description": "when LABELQUEUE_WEBHOOK_SECRET is set"}}},
     }
 
 
@@ -134,24 +137,33 @@ def operation_object(app: Flask, rule: Rule, op: Operation, refs: dict) -> dict[
     if op.body is not None:
         found["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": {"$ref": ref(refs, op.body)}}}}
-    responses: dict[str, Any] = {}
-    for status, answer in op.answers.items():
-        responses[str(status)] = {"description": (as_tuple(answer)[0].description
-                                                  if as_tuple(answer) and isinstance(as_tuple(answer)[0], Media)
-                                                  else "OK"),
-                                  "content": content_of(answer, refs)}
+    responses = {str(status): {"description": description_of(answer), "content": content_of(answer, refs)}
+                 for status, answer in op.answers.items()}
     error = {"application/json": {"schema": {"$ref": ref(refs, ErrorBody)}}}
     codes = set(op.errors) | set(COMMON_ERRORS) | ({400, 413, 415} if op.body else set()) \
         | ({400} if rule.arguments else set())
-    if op.open:
+    public = rule.rule in OPEN_PATHS
+    if public:
         codes.discard(401)
     for status in sorted(codes):
         responses[str(status)] = {"description": ERROR_TEXT.get(status) or COMMON_ERRORS[status], "content": error}
     responses["default"] = {"description": "any other error, with the same body", "content": error}
     found["responses"] = responses
-    if not op.open:
-        found["security"] = [{}, {"basic": []}]
+    if not public:
+        found["security"] = security_of(rule)
     return found
+
+
+def security_of(rule: Rule) -> list[dict[str, list]]:
+    """Each is required only when configured (``backend/web/auth.py``), hence the empty choice."""
+    if rule.rule == "/webhook":
+        return [{}, {"basic": []}, {"webhookSecret": []}, {"basic": [], "webhookSecret": []}]
+    return [{}, {"basic": []}]
+
+
+def description_of(answer: Answer) -> str:
+    media = [a for a in as_tuple(answer) if isinstance(a, Media)]
+    return "; or ".join(["OK"] * (len(media) < len(as_tuple(answer))) + [m.description for m in media]) or "OK"
 
 
 def content_of(answer: Answer, refs: dict) -> dict[str, Any]:
