@@ -1,9 +1,14 @@
-"""``labelqueue`` command line.
+"""labelqueue: an active-learning loop for Label Studio.
 
-``serve`` runs the backend under gunicorn (or Flask with ``--dev``); ``worker`` runs background
-jobs from Redis Queue when ``LABELQUEUE_REDIS_URL`` is set; ``select`` composes and writes a batch now; ``failures add`` flags production failures; ``report`` measures the loop
-and writes its HTML report. ``select``, ``failures`` and ``report`` work on the same data dir as
-the server (``LABELQUEUE_DATA_DIR``).
+serve runs the ML backend Label Studio connects to (gunicorn, or Flask with --dev); worker runs
+background jobs from Redis Queue when LABELQUEUE_REDIS_URL is set; select composes and writes a
+batch now; failures add flags production failures; report measures the loop and writes its HTML
+report; quickstart runs Label Studio and the backend on this machine with a demo project;
+check-config says whether a labelling config is one the backend supports. select, failures and
+report work on the same data dir as the server (LABELQUEUE_DATA_DIR). Settings are environment
+variables (LABELQUEUE_*, LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY); see the README.
+
+This text is also the command's --help, so it stays plain text.
 """
 from __future__ import annotations
 
@@ -30,63 +35,82 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"labelqueue: {exc}\n")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default, shown after its help; options without a value default (``None``)
+    say in their help what happens when they are left out, and ``--help`` has no default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or isinstance(action, argparse._HelpAction) or "default:" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def add_command(commands: argparse._SubParsersAction, name: str, *, help: str) -> argparse.ArgumentParser:  # noqa: A002
+    """A subcommand whose one-line help is also its description, with defaults shown."""
+    return commands.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="labelqueue", description=__doc__)
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser = argparse.ArgumentParser(prog="labelqueue", description=__doc__.rsplit("\n\n", 1)[0],
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="log messages at this level and above")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the ML backend that Label Studio connects to")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=9090)
+    serve = add_command(commands, "serve", help="run the ML backend that Label Studio connects to")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=9090, help="port to listen on")
     serve.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
     serve.add_argument("--connections", type=int, default=1000,
                        help="simultaneous connections per worker (each a greenlet, not a thread)")
     serve.add_argument("--dev", action="store_true", help="Flask's development server instead of gunicorn")
     serve.set_defaults(handler=run_serve)
 
-    worker = commands.add_parser("worker", help="run retrain, selection and scoring jobs from Redis Queue "
+    worker = add_command(commands, "worker", help="run retrain, selection and scoring jobs from Redis Queue "
                                  "(LABELQUEUE_REDIS_URL); start any number, on any machine sharing the data dir")
     worker.add_argument("--queues", nargs="+", choices=["score", "jobs", "measure"], default=["score", "jobs", "measure"],
-                        help="queues to take jobs from, in priority order (default: all)")
+                        help="queues to take jobs from, in priority order (default: score jobs measure)")
     worker.add_argument("--burst", action="store_true", help="quit when the queues are empty")
     worker.add_argument("--name", help="worker name shown in /metrics (default: RQ's random name)")
     worker.set_defaults(handler=run_worker)
 
-    select = commands.add_parser("select", help="compose the next batch and write it into the project's queue")
+    select = add_command(commands, "select", help="compose the next batch and write it into the project's queue")
     select.add_argument("--project", type=int, required=True, help="Label Studio project id")
     select.add_argument("--size", type=int, default=None, help="batch size (default: project or LABELQUEUE_BATCH_SIZE)")
     select.set_defaults(handler=run_select)
 
-    failures = commands.add_parser("failures", help="flag tasks as production failures")
+    failures = add_command(commands, "failures", help="flag tasks as production failures")
     failure_commands = failures.add_subparsers(required=True, metavar="ACTION")
-    add = failure_commands.add_parser("add", help="flag tasks so the failure slice picks them")
-    add.add_argument("--project", type=int, required=True)
-    add.add_argument("--task-ids", type=int, nargs="+", required=True)
+    add = add_command(failure_commands, "add", help="flag tasks so the failure slice picks them")
+    add.add_argument("--project", type=int, required=True, help="Label Studio project id")
+    add.add_argument("--task-ids", type=int, nargs="+", required=True, metavar="ID",
+                     help="Label Studio ids of the tasks to flag")
     add.set_defaults(handler=run_failures_add)
 
-    report = commands.add_parser("report", help="measure the loop now and write the HTML report")
+    report = add_command(commands, "report", help="measure the loop now and write the HTML report")
     report.add_argument("--project", type=int, required=True, help="Label Studio project id")
     report.add_argument("--out", type=Path, default=Path("report.html"), help="where to write the page")
     report.set_defaults(handler=run_report)
 
-    quickstart = commands.add_parser("quickstart", help="run Label Studio and the backend on this machine with a "
+    quickstart = add_command(commands, "quickstart", help="run Label Studio and the backend on this machine with a "
                                      "demo project (or your tasks) until the first queue is written; Ctrl-C stops")
-    quickstart.add_argument("--tasks", type=Path, help="CSV, JSON or JSONL with a 'text' column (default: demo)")
-    quickstart.add_argument("--labels", nargs="+", metavar="LABEL", help="the choices annotators pick from")
+    quickstart.add_argument("--tasks", type=Path, help="CSV, JSON or JSONL with a 'text' column (default: the demo's 301 support messages)")
+    quickstart.add_argument("--labels", nargs="+", metavar="LABEL", help="the choices annotators pick from (default: the demo's intents, or those of --config)")
     quickstart.add_argument("--multi-label", action="store_true", help="annotators may pick several labels")
-    quickstart.add_argument("--config", type=Path, help="your labelling config (XML) instead of --labels")
+    quickstart.add_argument("--config", type=Path, help="your labelling config (XML) instead of --labels (default: built from --labels)")
     quickstart.add_argument("--label-field", help="column with known labels: a few rows per label are imported "
-                            "annotated so the first model can train")
+                            "annotated so the first model can train (default: none; the demo has its own)")
     quickstart.add_argument("--seed-per-label", type=int, default=2, help="annotated rows per label")
-    quickstart.add_argument("--batch-size", type=int, default=30, help="tasks per queue")
-    quickstart.add_argument("--retrain-after", type=int, default=5, help="new labels that trigger a retrain")
+    quickstart.add_argument("--batch-size", type=int, default=20, help="tasks per queue")
+    quickstart.add_argument("--retrain-after", type=int, default=2, help="new labels that trigger a retrain")
     quickstart.add_argument("--port", type=int, default=8080, help="Label Studio's port, if free")
     quickstart.add_argument("--backend-port", type=int, default=9090, help="the backend's port, if free")
     quickstart.add_argument("--no-browser", action="store_true", help="do not open the project in a browser")
     quickstart.set_defaults(handler=run_quickstart)
 
-    check = commands.add_parser("check-config", help="say whether labelling configs are ones the backend supports")
-    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check = add_command(commands, "check-config", help="say whether labelling configs are ones the backend supports")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                       help="labelling config (XML), as in Project -> Settings -> Labeling Interface -> Code")
     check.set_defaults(handler=run_check_config)
     return parser
 
@@ -169,8 +193,8 @@ def run_report(args: argparse.Namespace) -> int:
 
     measured = Runtime.build(Settings.from_env()).loop.measure(args.project)
     args.out.write_text(measured.html, encoding="utf-8")
-    warnings = measured.payload["warnings"]
-    print(f"project {args.project}: {measured.payload['totals']['cycles']} cycles measured, "
+    warnings = measured.measurement.warnings
+    print(f"project {args.project}: {measured.measurement.totals['cycles']} cycles measured, "
           f"{len(warnings)} warning(s); report written to {args.out}")
     for warning in warnings:
         print(f"  warning: {warning['message']}")

@@ -1,35 +1,39 @@
-"""Errors that the HTTP edge turns into 4xx JSON answers.
+"""Domain errors: a value from a caller that the backend cannot use, named by its field.
 
-Deeper modules raise these (or plain domain errors); only ``backend/web/ml_api.py`` converts them, so
-no handler ever leaks a traceback to Label Studio.
+Deeper modules (config parsing, per-project options, ``/predict``'s tasks, ``/setup``'s host)
+raise these and know nothing of HTTP; only the HTTP edge (``backend/web/app.py``) turns them into
+a 4xx JSON answer naming ``field``, so no handler ever leaks a traceback to Label Studio.
 """
 from __future__ import annotations
 
 
-class ApiError(Exception):
-    """A request we refuse, with the status code and a message the caller can act on."""
+class InvalidInputError(Exception):
+    """A value we refuse, with the field it came from and a message the caller can act on.
 
-    status = 400
+    Not a ``ValueError``: the edge's request models (pydantic) would wrap a ``ValueError`` raised
+    by a field's parser into their own error and lose the field and the wording."""
 
-    def __init__(self, message: str, *, field: str | None = None, status: int | None = None):
+    def __init__(self, message: str, *, field: str):
         super().__init__(message)
         self.message = message
         self.field = field
-        if status is not None:
-            self.status = status
-
-    def to_dict(self) -> dict[str, object]:
-        body: dict[str, object] = {"error": self.message, "status": self.status}
-        if self.field is not None:
-            body["field"] = self.field
-        return body
 
 
-class UnsupportedConfigError(ApiError):
+class UnsupportedConfigError(InvalidInputError):
     """The labelling config has nothing this backend can learn (no ``Choices`` on a ``Text``)."""
 
 
-class UnknownProjectError(ApiError):
-    """A project id we have never seen a config for."""
+class InvalidOptionError(InvalidInputError):
+    """A per-project option in the model connection's extra params is out of range or malformed."""
 
-    status = 404
+
+class InvalidTasksError(InvalidInputError):
+    """Tasks sent for prediction are not a list of task objects carrying the config's text."""
+
+
+class TooManyTasksError(InvalidTasksError):
+    """More tasks in one prediction request than ``LABELQUEUE_MAX_TASKS_PER_PREDICT``."""
+
+
+class HostNotAllowedError(InvalidInputError):
+    """A Label Studio host sent to ``/setup`` that the admin did not allow."""

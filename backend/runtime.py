@@ -15,6 +15,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,6 @@ from backend.jobs.backends import JobBackend, job_backend, open_store
 from backend.jobs.errors import JobQueueUnavailable
 from backend.jobs.scheduler import JobState
 from backend.labelstudio.gateway import Connections
-from backend.labelstudio.label_config import parse_label_config
 from backend.layout import NOT_CONNECTED, StateFileError, read_state
 from backend.loop.cycle import CycleContext, read_queue, run_cycle
 from backend.loop.failures import FailureLog
@@ -59,6 +59,9 @@ class Runtime:
     def __init__(self, settings: Settings, jobs: JobBackend):
         self.settings = settings
         self.jobs = jobs
+        #: Wall-clock time (epoch s) of retrain requests and the trailing-labels quiet period;
+        #: shared by every process of a deployment, so not ``time.monotonic``. Tests replace it.
+        self.clock: Callable[[], float] = time.time
         self.store = open_store(settings, jobs)
         self.connections = Connections(settings, self.store)
         self.options = ProjectOptionsStore(settings, self.store)
@@ -96,11 +99,15 @@ class Runtime:
     def request_retrain(self, project_id: int, *, force: bool = False) -> str:
         """Schedule a retrain, first recording it on disk so a crash cannot lose it. Only for a
         project that exists (:class:`ProjectNotFound` otherwise): a forged webhook naming any id
-        leaves no marker and no job behind."""
+        leaves no marker and no job behind. The marker carries the time of the request, which
+        starts the quiet period for trailing labels again."""
         self.store.layout.require(project_id)
         marker = self.store.layout.retrain_pending(project_id)
-        if not marker.exists() or force:
-            atomic_write_json(marker, {"force": force})
+        try:
+            forced = force or bool((read_state(marker) or {}).get("force"))
+        except StateFileError:  # torn or tampered: replaced by this request
+            forced = force
+        atomic_write_json(marker, {"force": forced, "requested_at": self.clock()})
         return self.retrains.request(project_id, force=force)
 
     def request_selection(self, project_id: int) -> str:
@@ -126,6 +133,11 @@ class Runtime:
         for project_id in sorted(self.known_projects() - busy):
             force = self._marked_force(project_id)
             if force is None:
+                continue
+            quiet_left = self._quiet_left(project_id)
+            if quiet_left > 0:  # trailing labels, not due yet: at start-up, ask again when they are
+                if not idle_only:
+                    self.retrains.request_later(project_id, quiet_left)
                 continue
             logger.info("project %s: resuming a retrain interrupted before it finished", project_id)
             try:
@@ -157,22 +169,61 @@ class Runtime:
                 owed = bool(owed) | bool(marker.get("force"))
         return owed
 
+    def _requested_at(self, project_id: int) -> float:
+        """When the newest retrain still owed was requested (epoch s); 0 for a marker without
+        the time (written by an older version), whose quiet period is then long over."""
+        times = [0.0]
+        for path in (self.store.layout.retrain_running(project_id), self.store.layout.retrain_pending(project_id)):
+            with contextlib.suppress(StateFileError):
+                marker = read_state(path) or {}
+                if isinstance(marker.get("requested_at"), (int, float)):
+                    times.append(float(marker["requested_at"]))
+        return max(times)
+
+    def _quiet_left(self, project_id: int) -> float:
+        """Seconds until labels held back by the threshold are due (0: due, or none held back).
+        Only a marker a retrain wrote back for them (``"trailing"``) waits; a new request always
+        runs, since its label may bring the count over the threshold."""
+        try:
+            marker = read_state(self.store.layout.retrain_pending(project_id)) or {}
+        except StateFileError:
+            return 0.0
+        if not marker.get("trailing") or marker.get("force"):
+            return 0.0
+        return max(0.0, self._requested_at(project_id) + self.settings.trailing_quiet_seconds - self.clock())
+
     def retrain_locked(self, project_id: int, force: bool) -> JobOutcome:
         """Retrain under the project's ``train`` lock, so other processes wait their turn; first
         give Label Studio a moment to commit the annotation whose webhook asked for it. Does
-        nothing when no retrain is owed any more (see :meth:`_marked_force`)."""
+        nothing when no retrain is owed any more (see :meth:`_marked_force`).
+
+        Trailing labels: a retrain that finds changed labels below the threshold leaves a
+        ``"trailing"`` marker and asks for a retrain once ``LABELQUEUE_TRAILING_QUIET_SECONDS``
+        have passed since the last request; a request in between starts the wait again. When
+        it is quiet that long, the held-back labels are trained on.
+        """
         if not self.store.exists(project_id):
             return JobOutcome(project_id, False, NOT_CONNECTED)
+        wait = 0.0 if force else self._quiet_left(project_id)
+        if wait > 0:  # overtaken by newer annotations, or a timer a moment early: ask again when due
+            self.retrains.request_later(project_id, wait)
+            return JobOutcome(project_id, False, f"trailing labels wait {wait:.0f} s more without annotations")
         time.sleep(self.settings.retrain_settle_seconds)
         with self.store.lock(project_id, "train"):
             marked = self._marked_force(project_id)
             if marked is None:
                 return JobOutcome(project_id, False, "already retrained since the last request (by another worker)")
+            requested_at = self._requested_at(project_id)
+            quiet = self.settings.trailing_quiet_seconds
+            pending, running = self.store.layout.retrain_pending(project_id), self.store.layout.retrain_running(project_id)
             with contextlib.suppress(FileNotFoundError):  # atomic: a request from now on writes a new one
-                os.replace(self.store.layout.retrain_pending(project_id), self.store.layout.retrain_running(project_id))
-            outcome = retrain(project_id, settings=self.settings, store=self.store,
-                              connections=self.connections, force=force or marked)
-            self.store.layout.retrain_running(project_id).unlink(missing_ok=True)
+                os.replace(pending, running)
+            outcome = retrain(project_id, settings=self.settings, store=self.store, connections=self.connections,
+                              force=force or marked, trailing=quiet > 0 and self.clock() - requested_at >= quiet)
+            if outcome.figures.get("waiting") and quiet > 0 and not pending.exists():
+                atomic_write_json(pending, {"force": False, "requested_at": requested_at, "trailing": True})
+                self.retrains.request_later(project_id, requested_at + quiet - self.clock())
+            running.unlink(missing_ok=True)
             return outcome
 
     def degraded(self) -> Degraded | None:
@@ -195,11 +246,11 @@ class Runtime:
         """New tasks are appended; after deletions (``reconcile``) missing ones are dropped too."""
         if not self.store.exists(project_id):
             return JobOutcome(project_id, False, NOT_CONNECTED)
-        client = self.connections.client(project_id)
-        spec = parse_label_config(client.projects.get(id=project_id).label_config)
+        gateway = self.connections.gateway(project_id)
+        spec = gateway.spec()
         if reconcile:
-            self.cycle.pool_cache.reconcile(client, project_id)
-        pool = self.cycle.pool_cache.sync_new(client, project_id, spec)
+            self.cycle.pool_cache.reconcile(gateway)
+        pool = self.cycle.pool_cache.sync_new(gateway, spec)
         return JobOutcome(project_id, True, f"{len(pool.task_ids)} tasks cached", figures={"pool_size": len(pool.task_ids)})
 
     def metrics(self) -> dict[str, Any]:

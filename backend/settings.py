@@ -91,13 +91,17 @@ class Settings:
     #: Label Studio sends the annotation webhook before its transaction commits; a retrain that
     #: reads labels at once can miss the newest one (seen with RQ workers that start in ~10 ms).
     retrain_settle_seconds: float = 1.0
+    #: Trailing labels: after this many seconds without a new annotation, labels still below
+    #: ``min_new_annotations`` are trained on (the last labels of a batch); 0 turns it off.
+    trailing_quiet_seconds: float = 30.0
     classifier: str | None = None
     #: The span model's factory for ``<Labels>`` projects (``backend/model/span_model.py``).
     span_tagger: str | None = None
     seed: int = 0
     batch_size: int = 100
-    #: The default mix for projects that do not set their own (``extra_params``).
-    mix: SliceMix = field(default_factory=SliceMix, metadata={"parse": "parse_mix"})
+    #: The mix for projects that do not set their own (``extra_params``); unset (None), batches
+    #: follow the share schedule (``selection.scheduled_mix``).
+    mix: SliceMix | None = field(default=None, metadata={"parse": "parse_mix"})
     failure_field: FailureField | None = field(default=None, metadata={"parse": "FailureField.parse"})
     select_after_retrain: bool = True
     #: Batch cadence (``backend/loop/cycle.py``): after a retrain a new batch is composed only when
@@ -169,8 +173,8 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise SettingsError(f"{env_name(name)}={value!r} must be an integer from {low} to {high}")
-        if not isinstance(self.mix, SliceMix):
-            raise SettingsError(f"LABELQUEUE_MIX must be a slice mix; got {self.mix!r}")
+        if self.mix is not None and not isinstance(self.mix, SliceMix):
+            raise SettingsError(f"LABELQUEUE_MIX must be a slice mix or unset; got {self.mix!r}")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("LABELQUEUE_REDIS_URL must start with redis://, rediss:// or unix://")
         if self.label_studio_url and urlsplit(self.label_studio_url).scheme not in ("http", "https"):
@@ -180,7 +184,7 @@ class Settings:
         if not 0 < self.refill_at <= 1:
             raise SettingsError(f"{PREFIX}REFILL_AT must be a share in (0, 1]; got {self.refill_at}")
         for name in ("cost_per_hour", "cost_per_label", "agreement_gap", "retrain_settle_seconds",
-                     "gain_threshold", "stale_hours"):
+                     "trailing_quiet_seconds", "gain_threshold", "stale_hours"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and 0 <= value < math.inf):
                 raise SettingsError(f"{env_name(name)}={value!r} must be a finite number >= 0")

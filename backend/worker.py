@@ -73,7 +73,7 @@ def sweep_until(runtime: Runtime, stop: threading.Event) -> None:
             return
 
 
-#: Documented cache: this worker process's Runtime. The job layer enqueues the two functions
+#: Documented cache: this worker process's Runtime. The job layer enqueues the functions
 #: below by import path and never imports the runtime it runs in; this module, the worker
 #: process's root, owns it. ``labelqueue worker`` builds it before RQ forks a work horse per job
 #: (so each horse starts with scikit-learn imported); a plain ``rq worker`` builds it on the
@@ -96,6 +96,11 @@ def _current() -> Runtime:
 def perform(name: str, project_id: int) -> dict[str, Any] | None:
     """The RQ job: run one scheduler's job for one project in this worker."""
     return _current().jobs.schedulers[name].perform(project_id)
+
+
+def request(name: str, project_id: int) -> str:
+    """The RQ job behind ``request_later``: request one scheduler's job for one project now."""
+    return _current().jobs.schedulers[name].request(project_id)
 
 
 def score_chunk(project_id: int, manifest: dict, run: str, index: int) -> dict:

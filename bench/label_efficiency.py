@@ -40,7 +40,7 @@ from sklearn.metrics import f1_score  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from backend.model.classifier import fit_model  # noqa: E402
-from backend.model.features import embed_texts  # noqa: E402
+from backend.model.features import embed_texts, pool_idf  # noqa: E402
 from bench import plots, report  # noqa: E402
 from bench.aggregate import curves, summarise  # noqa: E402
 from bench.annotators import (  # noqa: E402
@@ -221,7 +221,7 @@ def simulate(args: argparse.Namespace, console: Console) -> dict:
                   f"{len(seeds)} seeds x {len(annotators)} annotators; batch {args.batch}, "
                   f"seed set {args.seed_size}, budget {args.budget}")
     _CONTEXT.update(args=args, pool=pool, test=test, categories=categories,
-                    embeddings=embed_texts(pool.texts))
+                    embeddings=embed_texts(pool.texts, idf=pool_idf(pool.texts)))
     progress_queue = mp.get_context("fork").Queue()
     with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("fork"),
                              initializer=_init_worker, initargs=(progress_queue,)) as executor:

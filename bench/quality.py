@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from backend.model import fit_model  # noqa: E402
-from backend.model.features import embed_texts  # noqa: E402
+from backend.model.features import embed_texts, pool_idf  # noqa: E402
 from bench.aggregate import aulc, labels_to_reach  # noqa: E402
 from bench.annotators import ambiguity_from_proba, annotator_answers, fold_proba, fold_splits  # noqa: E402
 from bench.data import DEFAULT_DATASETS, load_dataset  # noqa: E402
@@ -65,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--production", type=float, default=0.2)
     parser.add_argument("--flag-rate", type=float, default=0.5)
     parser.add_argument("--folds", type=int, default=3, help="folds of the noisy reference")
+    parser.add_argument("--features", choices=("idf", "plain"), default="idf",
+                        help="selection embeddings: IDF-weighted as the product's (default) or unweighted")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=BENCH / "out" / "quality")
     parser.add_argument("--from-json", type=Path, default=None)
@@ -113,7 +115,9 @@ def simulate(args: argparse.Namespace) -> dict:
     _CONTEXT["args"] = args
     for name in names:
         data = load_dataset(name, args.datasets)
-        _CONTEXT[name] = {"data": data, "embeddings": embed_texts(data.train.texts)}
+        # As the pool cache does for a pool imported at once: IDF fitted on the pool itself.
+        idf = pool_idf(data.train.texts) if args.features == "idf" else None
+        _CONTEXT[name] = {"data": data, "embeddings": embed_texts(data.train.texts, idf=idf)}
     result = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "machine": f"{platform.machine()}, {mp.cpu_count()} cores, Python "
@@ -195,7 +199,8 @@ def render(result: dict) -> str:
              "machine shared with other engineers' test suites.",
              f"- Command: `python bench/quality.py --seeds {cfg['seeds']} --budget {budget} "
              f"--batch {cfg['batch']} --seed-size {cfg['seed_size']} --data {cfg['data']} "
-             f"--scenarios {cfg['scenarios']} --strategies {cfg['strategies']}`; tables: "
+             f"--scenarios {cfg['scenarios']} --strategies {cfg['strategies']}"
+             f"{' --features plain' if cfg.get('features') == 'plain' else ''}`; tables: "
              "`python bench/quality.py --from-json bench/out/quality/quality.json "
              "--write-results`.",
              f"- Protocol: random seed set of {cfg['seed_size']}, batches of {cfg['batch']} up to "

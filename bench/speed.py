@@ -230,7 +230,7 @@ def run(args, console: Console) -> dict:
             console.print("retrain on 10k labels: current default against the previous model")
             result["retrain_vs_previous"] = [
                 {"model": name, "fit_seconds": fit, "accuracy": acc}
-                for name, fit, acc in retrain_speed.measure(2, args.datasets)]
+                for name, fit, _cpu, acc in retrain_speed.measure(2, args.datasets)]
         console.print("selection time and memory against pool size")
         result["selection"] = selection_costs([int(s) for s in args.pools.split(",")], args.batch,
                                               repeats=3)

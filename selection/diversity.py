@@ -11,9 +11,11 @@ the pick is a representative member of a dense, uncovered region. Where the call
 uncertainty scores the score also leans towards items the model is unsure of, the
 cluster-margin idea (Citovsky et al., 2021), so a diverse pick still teaches.
 
-Distances are measured after removing the direction all texts share (the candidates' mean
-unit vector): without IDF, common words dominate hashed n-gram features and make every text
-look alike; centring keeps what separates texts. Everything runs on bounded seeded samples, so
+The backend's embeddings weigh each n-gram by its inverse document frequency in the pool
+(``backend/model/features.py``), so words every text shares count little. Distances are also
+measured after removing the direction all texts share (the candidates' mean unit vector):
+every bag-of-words embedding keeps some of it, and callers may pass unweighted features;
+centring keeps what separates texts. Everything runs on bounded seeded samples, so
 the cost does not depend on the pool size.
 """
 

@@ -30,6 +30,14 @@ def choice_result(spec_from: str, spec_to: str, labels: list[str]) -> list[dict]
     return [{"from_name": spec_from, "to_name": spec_to, "type": "choices", "value": {"choices": labels}}]
 
 
+def label_studio_down(message: str = "connection refused") -> None:
+    """What a job sees when Label Studio is down: the gateway's translation of a refused connection."""
+    from backend.labelstudio.errors import translated
+
+    with translated("reading the labelling config of project 1"):
+        raise httpx.ConnectError(message)
+
+
 def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
     """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout

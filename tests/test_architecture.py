@@ -111,6 +111,13 @@ def test_selection_imports_no_client_or_server_library(library):
     assert not offenders, f"{library} imported in {offenders}"
 
 
+@pytest.mark.parametrize("library", ("label_studio_sdk", "httpx"))
+def test_only_the_gateway_speaks_to_label_studio(library):
+    offenders = [str(p.relative_to(REPO)) for m, p in modules().items() if room(m) != "backend.labelstudio"
+                 and any(i == library or i.startswith(library + ".") for i in imports(p))]
+    assert not offenders, f"{library} imported outside backend/labelstudio/ in {offenders}"
+
+
 def test_no_module_is_too_long_to_read():
     long = {str(p.relative_to(REPO)): n for p in modules().values() if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines: {long}"

@@ -87,10 +87,13 @@ class QuickstartRun:
 
 
 @pytest.fixture
-def quickstart(tmp_path: Path) -> Iterator[QuickstartRun]:
+def quickstart(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QuickstartRun]:
+    """``labelqueue quickstart --no-browser``, plus the test's arguments (indirect parameter)."""
     env = {**os.environ, "LABELQUEUE_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
-    process = subprocess.Popen([str(Path(sys.executable).parent / "labelqueue"), "quickstart", "--no-browser"],
+    arguments = list(getattr(request, "param", []))
+    process = subprocess.Popen([str(Path(sys.executable).parent / "labelqueue"), "quickstart", "--no-browser",
+                                *arguments],
                                env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run = QuickstartRun(process)
     reader = threading.Thread(target=lambda: run.lines.extend(line.rstrip() for line in process.stdout), daemon=True)
@@ -175,7 +178,7 @@ def test_newcomer_labels_the_queue_with_predictions_shown(quickstart, person):
     print(f"quickstart: command -> queue written in {seconds:.1f}s (as printed by the quickstart)")
     queue = httpx.get(f"{connection.backend_url}/projects/{project_id}/queue", timeout=10).json()
     items = queue["items"]
-    assert queue["model_version"] and len(items) == 30
+    assert queue["model_version"] and len(items) == 20  # the quickstart's batch size
 
     # Log in with the printed credentials; open the project from the projects list.
     page.goto(f"{connection.label_studio_url}/user/login/")
@@ -240,6 +243,99 @@ def test_newcomer_labels_the_queue_with_predictions_shown(quickstart, person):
     assert stored == [[intent]]
     wait_for(lambda: webhook_count(connection) > webhooks_before, timeout=30,
              what="Label Studio's webhook for the annotation in the backend's access log")
+
+
+#: Small batches keep the three-batch stream quick: 10 tasks, the first control item at rank 5,
+#: the next batch written once 8 are labelled (a retrain every 2 labels checks).
+STREAM_BATCH = 10
+OUTPUT = REPO / "tests" / "output"
+
+
+def log_in_and_open_the_queue(page, quickstart: QuickstartRun, project_id: int) -> None:
+    page.goto(f"{quickstart.connection.label_studio_url}/user/login/")
+    page.fill("#email", quickstart.printed(r"Email:\s+(\S+)"))
+    page.fill("#password", quickstart.printed(r"Password:\s+(\S+)"))
+    page.click("button.login-button")
+    page.get_by_text("labelqueue demo").first.click()
+    page.wait_for_url(re.compile(rf"/projects/{project_id}/data"))
+    page.get_by_text("Active learning queue").first.click()
+    page.locator("[data-testid=table-row]").first.wait_for()
+
+
+@pytest.mark.parametrize("quickstart", [["--batch-size", str(STREAM_BATCH)]], indirect=True)
+def test_three_batches_in_one_stream_each_with_a_control_label(quickstart, person):
+    """Issue 13's Done-when: a person labels three whole batches through "Label Tasks As
+    Displayed" from one page load, never meets "No More Tasks" while queued tasks remain, and
+    labels a control item in each batch; the report then has control figures per cycle.
+
+    The person is only as fast as the backend: before submitting the last queued task of a
+    batch whose successor is not written yet, they wait for it (a person reads and thinks for
+    longer than a retrain and a queue write take); every such wait is counted and printed."""
+    page, connection = person.page, quickstart.connection
+    project_id, backend = connection.project_id, connection.backend_url
+    OUTPUT.mkdir(exist_ok=True)
+    intents = demo_intents()
+
+    def queue() -> dict:
+        return httpx.get(f"{backend}/projects/{project_id}/queue", timeout=10).json()
+
+    log_in_and_open_the_queue(page, quickstart, project_id)
+    with page.expect_response(is_next_task_call) as first:
+        page.get_by_role("button", name="Toggle open").click()
+        page.get_by_text("Label Tasks As Displayed").click()
+    served, submitted, waits = first.value, [], 0
+    control_by_cycle: dict[int, list[int]] = {}
+    while True:
+        assert served.ok, f"'No More Tasks' after {len(submitted)} labels, with queued tasks left: {served.text()}"
+        task = served.json()
+        cycle, slice_ = int(task["data"]["labelqueue_cycle"]), task["data"]["labelqueue_slice"]
+        if cycle > 3:
+            break
+        assert task["data"].get("labelqueue_queued") in (1, "1") and not task.get("annotations")
+        page.locator(".lsf-richtext__line", has_text=task["data"]["text"]).first.wait_for()
+        if slice_ == "control":
+            control_by_cycle.setdefault(cycle, []).append(task["id"])
+            if cycle == 1:
+                person.shot("stream-control-item")
+        left = [i["task_id"] for i in queue()["items"] if i["task_id"] not in {*submitted, task["id"]}]
+        if not left:  # the last queued task: its successor batch should be on its way
+            waits += 1
+            current = queue()["cycle"]
+            wait_for(lambda current=current: queue()["cycle"] > current, timeout=120,
+                     what=f"cycle {current + 1} to be written")
+        page.locator(f".lsf-choices input[name='{intents[task['data']['text']]}']").check()
+        with page.expect_response(is_next_task_call) as following:
+            page.get_by_role("button", name="Submit current annotation").click()
+        submitted.append(task["id"])
+        served = following.value
+        assert len(submitted) <= 5 * STREAM_BATCH, "the stream never reached a fourth batch"
+    person.shot("stream-fourth-batch")
+    page.screenshot(path=str(OUTPUT / "stream-fourth-batch.png"))
+    print(f"labelled {len(submitted)} tasks in one stream through cycles 1-3; waited for the next batch "
+          f"{waits} time(s); control items labelled per cycle: {control_by_cycle}")
+    assert page.get_by_text("No More Tasks").count() == 0
+    assert sorted(control_by_cycle) == [1, 2, 3], f"a batch without a control label: {control_by_cycle}"
+
+    # The report, measured after cycle 4 was written: control figures for cycles 1-3.
+    def control_cycles() -> list[dict] | None:
+        response = httpx.get(f"{backend}/projects/{project_id}/measurement", timeout=10)
+        rows = response.json()["cycles"] if response.status_code == 200 else []
+        measured = [r for r in rows if r["control"]]
+        return measured if len(measured) >= 3 else None
+
+    measured = wait_for(control_cycles, timeout=120, what="a measurement with control figures for three cycles")
+    page.goto(f"{backend}/projects/{project_id}/report")
+    page.locator("#summary").wait_for()
+    helping = page.locator("#summary dd").first.inner_text()
+    page.screenshot(path=str(OUTPUT / "stream-report.png"), full_page=True)
+    print(f"control per cycle: {[(r['cycle'], r['control']['n'], r['control']['accuracy']) for r in measured]}")
+    print(f"'Is the loop helping?': {helping}")
+    assert not helping.startswith("Not known yet")
+
+
+def is_next_task_call(response) -> bool:
+    """Any answer to a next-task request, "No More Tasks" (an error status) included."""
+    return "/api/dm/actions" in response.url and "id=next_task" in response.url
 
 
 def read_table(page) -> list[dict[str, str]]:

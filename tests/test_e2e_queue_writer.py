@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from typing import Any
 
 import pytest
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
+from backend.labelstudio.errors import LabelStudioRefused
+from backend.labelstudio.gateway import Connection, LabelStudioGateway
 from backend.labelstudio.queue_writer import (
     CYCLE_FIELD,
     QUEUE_FIELDS,
     QUEUE_TAB_TITLE,
     RANK_FIELD,
     SLICE_FIELD,
-    QueueWriteError,
+    StaleBatchError,
     write_queue,
 )
 from selection.batch import BatchItem
@@ -55,6 +58,12 @@ def make_project(ls_client: LabelStudio, n_tasks: int, title: str) -> tuple[int,
     tasks = list(ls_client.tasks.list(project=project.id, fields="task_only", resolve_uri=False))
     assert len(tasks) == n_tasks
     return project.id, [task.id for task in sorted(tasks, key=lambda task: task.data["index"])]
+
+
+@pytest.fixture()
+def gateway(label_studio):
+    """The gateway of a project, reaching Label Studio as ``ls_client`` does."""
+    return lambda project_id: LabelStudioGateway(Connection(label_studio.url, label_studio.token), project_id)
 
 
 def batch(task_ids: list[int], slice_name: str = "uncertain") -> list[BatchItem]:
@@ -101,11 +110,11 @@ def exact(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def test_queue_tab_and_label_tasks_as_displayed_follow_rank_order(ls_client):
+def test_queue_tab_and_label_tasks_as_displayed_follow_rank_order(ls_client, gateway):
     project_id, ids = make_project(ls_client, 20, "queue writer: rank order")
     order = random.Random(3).sample(ids, 14)
 
-    result = write_queue(ls_client, project_id, batch(order), cycle=1)
+    result = write_queue(gateway(project_id), batch(order), cycle=1)
 
     assert listed(ls_client, project_id, result.tab_id) == order
     served = []
@@ -119,11 +128,11 @@ def test_queue_tab_and_label_tasks_as_displayed_follow_rank_order(ls_client):
     assert finished.value.status_code == 404
 
 
-def test_rank_order_is_numeric_past_nine(ls_client):
+def test_rank_order_is_numeric_past_nine(ls_client, gateway):
     project_id, ids = make_project(ls_client, 12, "queue writer: ranks past nine")
     order = list(reversed(ids))
 
-    result = write_queue(ls_client, project_id, batch(order), cycle=1)
+    result = write_queue(gateway(project_id), batch(order), cycle=1)
 
     assert listed(ls_client, project_id, result.tab_id) == order
     data = task_data(ls_client, project_id)
@@ -134,14 +143,14 @@ def test_rank_order_is_numeric_past_nine(ls_client):
     assert sorted(text) == text
 
 
-def test_second_cycle_clears_leavers_retags_movers_and_reuses_the_tab(ls_client):
+def test_second_cycle_clears_leavers_retags_movers_and_reuses_the_tab(ls_client, gateway):
     project_id, ids = make_project(ls_client, 16, "queue writer: second cycle")
     first = ids[:8]
-    first_result = write_queue(ls_client, project_id, batch(first), cycle=1)
+    first_result = write_queue(gateway(project_id), batch(first), cycle=1)
     ls_client.annotations.create(id=first[0], result=choice_result("intent", "text", ["no"]))
     second = [ids[5], ids[12], ids[3], ids[13], ids[14], ids[15], ids[8], ids[7]]
 
-    result = write_queue(ls_client, project_id, batch(second, "diverse"), cycle=2, previous=first)
+    result = write_queue(gateway(project_id), batch(second, "diverse"), cycle=2, previous=first)
 
     leavers = set(first) - set(second)
     assert result.tab_id == first_result.tab_id
@@ -156,13 +165,13 @@ def test_second_cycle_clears_leavers_retags_movers_and_reuses_the_tab(ls_client)
         assert (tags[SLICE_FIELD], int(tags[RANK_FIELD]), tags[CYCLE_FIELD]) == ("diverse", rank, 2)
 
 
-def test_other_task_data_survives_tagging_and_clearing(ls_client):
+def test_other_task_data_survives_tagging_and_clearing(ls_client, gateway):
     project_id, ids = make_project(ls_client, 6, "queue writer: data preserved")
     queued, later = ids[:4], ids[4:]
 
-    write_queue(ls_client, project_id, batch(queued), cycle=1)
+    write_queue(gateway(project_id), batch(queued), cycle=1)
     tagged = task_data(ls_client, project_id)
-    write_queue(ls_client, project_id, batch(later), cycle=2, previous=queued)
+    write_queue(gateway(project_id), batch(later), cycle=2, previous=queued)
     cleared = task_data(ls_client, project_id)
 
     for index, task_id in enumerate(queued):
@@ -172,37 +181,37 @@ def test_other_task_data_survives_tagging_and_clearing(ls_client):
         assert exact(cleared[task_id]) == exact(original_data(index))
 
 
-def test_batch_task_missing_from_project_raises_queue_write_error(ls_client):
+def test_batch_task_missing_from_project_raises_a_stale_batch_error(ls_client, gateway):
     project_id, ids = make_project(ls_client, 2, "queue writer: missing task")
 
-    with pytest.raises(QueueWriteError, match="has no task"):
-        write_queue(ls_client, project_id, batch([ids[0], max(ids) + 10_000]), cycle=1)
+    with pytest.raises(StaleBatchError, match="has no task"):
+        write_queue(gateway(project_id), batch([ids[0], max(ids) + 10_000]), cycle=1)
 
     assert not any(set(QUEUE_FIELDS) & data.keys() for data in task_data(ls_client, project_id).values())
 
 
-def test_rejected_token_raises_queue_write_error_naming_the_setting(label_studio):
-    client = LabelStudio(base_url=label_studio.url, api_key="0" * 40)
+def test_rejected_token_is_refused_naming_the_setting_not_retried(label_studio):
+    rejected = LabelStudioGateway(Connection(label_studio.url, "0" * 40), 1)
 
-    with pytest.raises(QueueWriteError, match="HTTP 401.*LABEL_STUDIO_API_KEY"):
-        write_queue(client, 1, batch([1]), cycle=1)
+    with pytest.raises(LabelStudioRefused, match="HTTP 401.*LABEL_STUDIO_API_KEY"):
+        write_queue(rejected, batch([1]), cycle=1)
 
 
-def test_tab_loaded_before_a_batch_change_serves_the_new_batch(ls_client):
+def test_tab_loaded_before_a_batch_change_serves_the_new_batch(ls_client, gateway):
     project_id, ids = make_project(ls_client, 12, "queue writer: stale tab state")
-    first = write_queue(ls_client, project_id, batch(ids[:4]), cycle=1)
+    first = write_queue(gateway(project_id), batch(ids[:4]), cycle=1)
     loaded = tab_state(ls_client, first.tab_id)
 
-    write_queue(ls_client, project_id, batch(ids[4:8]), cycle=2, previous=ids[:4])
+    write_queue(gateway(project_id), batch(ids[4:8]), cycle=2, previous=ids[:4])
 
     served = next_task_as_displayed(ls_client, project_id, first.tab_id, loaded)
     assert served["id"] == ids[4]
     assert listed(ls_client, project_id, first.tab_id) == ids[4:8]
 
 
-def test_labelled_tasks_leave_the_tab_but_keep_their_tags(ls_client):
+def test_labelled_tasks_leave_the_tab_but_keep_their_tags(ls_client, gateway):
     project_id, ids = make_project(ls_client, 6, "queue writer: labelled leave the tab")
-    result = write_queue(ls_client, project_id, batch(ids[:3]), cycle=1)
+    result = write_queue(gateway(project_id), batch(ids[:3]), cycle=1)
 
     ls_client.annotations.create(id=ids[0], result=choice_result("intent", "text", ["yes"]))
 
@@ -210,34 +219,29 @@ def test_labelled_tasks_leave_the_tab_but_keep_their_tags(ls_client):
     assert set(QUEUE_FIELDS) <= task_data(ls_client, project_id)[ids[0]].keys()
 
 
-def test_every_next_task_during_a_write_is_a_queued_task(ls_client):
+def test_every_next_task_during_a_write_is_a_queued_task(ls_client, gateway):
     """Each PATCH of a batch write is followed by a "Label Tasks As Displayed" request with the
     tab state from before the write: the server must answer with a tagged task every time."""
     project_id, ids = make_project(ls_client, 14, "queue writer: mid-write")
-    first = write_queue(ls_client, project_id, batch(ids[:6]), cycle=1)
+    first = write_queue(gateway(project_id), batch(ids[:6]), cycle=1)
     loaded = tab_state(ls_client, first.tab_id)
     second = [ids[3], *ids[8:14]]  # one task stays queued (at a new rank), five leave, six join
     served: list[tuple[int, dict]] = []
 
-    class Watching:
-        """The SDK client, with a next-task request after every task update."""
+    class Watching(LabelStudioGateway):
+        """The project's gateway, with a next-task request after every task update."""
 
-        def __init__(self, client: LabelStudio):
-            self._client = client
-            self.tasks = self
+        def update_data(self, task_id, data, outage=None):
+            super().update_data(task_id, data, outage)
+            task = next_task_as_displayed(ls_client, project_id, first.tab_id, loaded)
+            with lock:
+                served.append((task["id"], task["data"]))
 
-        def __getattr__(self, name: str):
-            return getattr(self._client.tasks if name in ("list", "get") else self._client, name)
-
-        def update(self, **kwargs):
-            result = self._client.tasks.update(**kwargs)
-            task = next_task_as_displayed(self._client, project_id, first.tab_id, loaded)
-            served.append((task["id"], task["data"]))
-            return result
-
-    write_queue(Watching(ls_client), project_id, batch(second), cycle=2, previous=ids[:6])
+    lock = threading.Lock()
+    write_queue(Watching(gateway(project_id).connection, project_id), batch(second), cycle=2,
+                previous=ids[:6])
 
     assert len(served) == len(second) + 5  # ids[3] moves to rank 1; five leavers are cleared
     assert all(data.get(RANK_FIELD) for _, data in served)
     assert {task_id for task_id, _ in served} <= set(ids[:6]) | set(second)
-    assert served[-1][0] == second[0]
+    assert next_task_as_displayed(ls_client, project_id, first.tab_id, loaded)["id"] == second[0]

@@ -1,7 +1,8 @@
 """Loop measurement against a real Label Studio: two annotators, overlap on control, three cycles.
 
 The scenario runs once per module on its own backend (two gunicorn workers sharing the SQLite
-file). Annotations do not trigger retrains there (``LABELQUEUE_MIN_NEW_ANNOTATIONS`` is huge);
+file). Annotations do not trigger retrains there (``LABELQUEUE_MIN_NEW_ANNOTATIONS`` is huge and
+trailing labels are off);
 each cycle is started with ``POST /train`` and then ``POST /projects/<id>/select`` (selection
 after retrains is off) after a round of labelling, so what every cycle's
 model was trained on, and so every per-cycle figure, is known exactly:
@@ -111,7 +112,8 @@ def another_intent(label: str) -> str:
 
 @pytest.fixture(scope="module")
 def scenario(label_studio, ls_client, banking77, tmp_path_factory) -> Iterator[Scenario]:
-    env = {"LABELQUEUE_MIN_NEW_ANNOTATIONS": "100000", "LABELQUEUE_SELECT_AFTER_RETRAIN": "false",
+    env = {"LABELQUEUE_MIN_NEW_ANNOTATIONS": "100000", "LABELQUEUE_TRAILING_QUIET_SECONDS": "0",
+           "LABELQUEUE_SELECT_AFTER_RETRAIN": "false",
            "LABELQUEUE_FAILURE_FIELD": "data.source=production_error",
            "LABELQUEUE_HIGH_IMPACT_CLASSES": "pin_blocked,top_up_failed",
            "LABELQUEUE_FAILURE_MODE_CLASSES": "lost_or_stolen_card", "LABELQUEUE_RARE_CLASS_THRESHOLD": "6"}

@@ -8,9 +8,10 @@ import io
 import pytest
 from label_studio_sdk.core.api_error import ApiError as LabelStudioApiError
 
-from backend.errors import ApiError
+from backend.errors import HostNotAllowedError
 from backend.jobs.errors import describe_failure
 from backend.jobs.scheduler import CoalescingScheduler
+from backend.labelstudio.errors import LabelStudioUnavailable, translated
 from backend.labelstudio.gateway import Connections, LabelStudioUnreachable
 from backend.settings import Settings
 from backend.store import ModelStore
@@ -58,12 +59,18 @@ def test_chunked_body_within_the_limit_is_read_whole(tmp_path):
     assert response.status_code == 200 and response.get_json()["status"] == "ignored"
 
 
-LEAKY = LabelStudioApiError(status_code=502, headers={"set-cookie": "sessionid=s3ss10n"},
-                            body="<html>secret page</html>")
+def leaky_label_studio() -> None:
+    """A gateway call answered by a page that carries a session cookie and a body of its own."""
+    with translated("reading the annotated tasks of project 3"):
+        raise LabelStudioApiError(status_code=502, headers={"set-cookie": "sessionid=s3ss10n"},
+                                  body="<html>secret page</html>")
 
 
 def test_label_studio_errors_are_summarised_to_their_status_code():
-    assert describe_failure(LEAKY) == "Label Studio answered HTTP 502"
+    with pytest.raises(LabelStudioUnavailable) as failed:
+        leaky_label_studio()
+    summary = describe_failure(failed.value)
+    assert "HTTP 502" in summary and "s3ss10n" not in summary and "secret page" not in summary
 
 
 def test_health_shows_only_a_reason_code_and_metrics_the_summary(tmp_path):
@@ -72,7 +79,7 @@ def test_health_shows_only_a_reason_code_and_metrics_the_summary(tmp_path):
     runtime = app.extensions["labelqueue"]
 
     def refused(project_id, force):
-        raise LEAKY
+        leaky_label_studio()
 
     runtime.retrains = CoalescingScheduler("retrain", refused, threads=1, retry_delays=(60.0,))
     runtime.retrains.request(3)
@@ -96,7 +103,7 @@ def connections(tmp_path, **settings) -> Connections:
                                       "file:///etc/passwd", "http://localhost:bad"])
 def test_setup_hostname_outside_the_allow_list_is_refused(tmp_path, hostname):
     found = connections(tmp_path, allowed_ls_hosts="localhost")
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(HostNotAllowedError) as refused:
         found.remember(1, hostname, "token")
     assert refused.value.field == "hostname"
     with pytest.raises(LabelStudioUnreachable):

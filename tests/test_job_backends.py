@@ -14,13 +14,13 @@ import threading
 from collections.abc import Iterator
 from types import SimpleNamespace
 
-import httpx
 import pytest
 
 from backend.jobs.backends import JobBackend, JobScheduler, job_backend
 from backend.jobs.scheduler import JobState
 from backend.outcome import JobOutcome
 from backend.settings import Settings
+from tests.helpers import label_studio_down, wait_for
 
 
 class RecordingRetrain:
@@ -75,7 +75,10 @@ def _work_rq(backend: Backend) -> None:
 
     from backend.jobs.rq_jobs import QUEUE_JOBS
 
-    SimpleWorker([backend.jobs.queues[QUEUE_JOBS]], connection=backend.jobs.redis).work(burst=True)
+    # with RQ's scheduler, as ``labelqueue worker`` runs it: delayed requests that are due are
+    # enqueued first
+    SimpleWorker([backend.jobs.queues[QUEUE_JOBS]], connection=backend.jobs.redis).work(burst=True,
+                                                                                       with_scheduler=True)
 
 
 @pytest.fixture(params=["in-process", "rq"])
@@ -91,6 +94,25 @@ def jobs(request: pytest.FixtureRequest, tmp_path) -> Iterator[Backend]:
     assert backend.jobs.mode == request.param
     yield backend
     backend.close()
+
+
+def test_a_delayed_request_queues_nothing_until_it_is_due(jobs):
+    retrain = RecordingRetrain()
+    scheduler = jobs.scheduler("retrain", retrain)
+    scheduler.request_later(1, 3600)
+    jobs.drain()
+    assert retrain.calls == 0
+    assert scheduler.request(1) == "scheduled"  # a request meanwhile is not folded into it
+    jobs.drain()
+    assert retrain.calls == 1
+
+
+def test_a_delayed_request_runs_the_job_once_it_is_due(jobs):
+    retrain = RecordingRetrain()
+    scheduler = jobs.scheduler("retrain", retrain)
+    scheduler.request_later(1, 0)
+    wait_for(lambda: jobs.drain() or retrain.calls == 1, timeout=15, what="the delayed request's run")
+    assert retrain.forced == [False]
 
 
 def test_a_flood_of_requests_costs_at_most_one_extra_run(jobs):
@@ -157,7 +179,7 @@ def test_a_bug_shows_as_failed_and_the_next_request_runs(jobs):
 
 def test_label_studio_outage_backs_off_and_is_reported_as_degraded(jobs):
     def down(project_id, force):
-        raise httpx.ConnectError("connection refused")
+        label_studio_down("connection refused")
 
     scheduler = jobs.scheduler("retrain", down, retry_delays=(60.0,))
     scheduler.request(1)
@@ -169,7 +191,7 @@ def test_label_studio_outage_backs_off_and_is_reported_as_degraded(jobs):
 
 
 def test_queue_write_cut_short_backs_off_and_reports_degraded(jobs):
-    from backend.labelstudio.queue_writer import QueueWriteError
+    from backend.labelstudio.errors import QueueWriteError
 
     def dropped(project_id, force):
         raise QueueWriteError("updating the data of task 7 failed: could not reach Label Studio")
@@ -182,15 +204,32 @@ def test_queue_write_cut_short_backs_off_and_reports_degraded(jobs):
 
 
 def test_a_refused_request_in_a_job_is_a_failure_not_an_outage(jobs):
-    from backend.errors import ApiError
+    from backend.errors import UnsupportedConfigError
 
     def refused(project_id, force):
-        raise ApiError("label config has no <Choices>", field="label_config")
+        raise UnsupportedConfigError("label config has no <Choices>", field="label_config")
 
     scheduler = jobs.scheduler("retrain", refused, retry_delays=(60.0,))
     scheduler.request(1)
     jobs.drain()
     assert scheduler.snapshot()[1]["state"] == JobState.FAILED and scheduler.degraded() == {}
+
+
+def test_label_studio_refusing_a_request_is_a_failure_not_an_outage(jobs):
+    from label_studio_sdk.core.api_error import ApiError as SdkApiError
+
+    from backend.labelstudio.errors import translated
+
+    def refused(project_id, force):
+        with translated("reading the annotated tasks of project 1"):
+            raise SdkApiError(status_code=401, body={"detail": "Invalid token."})
+
+    scheduler = jobs.scheduler("retrain", refused, retry_delays=(60.0,))
+    scheduler.request(1)
+    jobs.drain()
+    state = scheduler.snapshot()[1]
+    assert state["state"] == JobState.FAILED and scheduler.degraded() == {}
+    assert "HTTP 401" in state["last_error"] and "LABEL_STUDIO_API_KEY" in state["last_error"]
 
 
 def test_after_callbacks_get_done_outcomes_only(jobs):

@@ -5,6 +5,7 @@ import sqlite3
 
 import pytest
 
+from backend.labelstudio.errors import LabelStudioRefused
 from backend.loop.queue_record import QueueRecord
 from backend.measure.control_overlap import apply_control_overlap
 from backend.measure.cycles_db import CyclesDB, CyclesDBError, Feedback
@@ -21,13 +22,17 @@ LIMITS = LoopThresholds(gain_per_label=0.5 / 10_000, patience=3, agreement_gap=0
 CONFIG = LoopConfig(cost=CostModel(), limits=LIMITS, failure_classes=("b",), seed=0)
 
 
-def queue(cycle: int, version: str | None, labelled: int, items: list[tuple[int, str, str | None]]) -> QueueRecord:
-    """A queue as ``backend/loop/cycle.py`` writes it; items are (task id, slice, predicted label)."""
+def queue(cycle: int, version: str | None, labelled: int, items: list[tuple]) -> QueueRecord:
+    """A queue as ``backend/loop/cycle.py`` writes it; items are (task id, slice, predicted label),
+    failure items optionally with their source: (task id, "failure", predicted, "flagged" or "override")."""
+    def reason(item: tuple) -> dict:
+        return {"source": item[3]} if len(item) > 3 else {}
+
     return QueueRecord.from_json({"cycle": cycle, "model_version": version, "labelled": labelled, "created_at": f"2025-01-0{cycle}T00:00:00",
             "size_requested": len(items), "mix": {"uncertain": 0.55, "diverse": 0.25, "failure": 0.15, "control": 0.05},
             "counts": {}, "tab_id": 1,
-            "items": [{"task_id": t, "slice": s, "rank": r, "reason": {},
-                       **({"predicted": [p], "score": 0.9} if p else {})} for r, (t, s, p) in enumerate(items, 1)]})
+            "items": [{"task_id": item[0], "slice": item[1], "rank": r, "reason": reason(item),
+                       **({"predicted": [item[2]], "score": 0.9} if item[2] else {})} for r, item in enumerate(items, 1)]})
 
 
 def task(task_id: int, label: str, *, seconds: float = 60.0, ratings: tuple = ()) -> AnnotatedTask:
@@ -45,7 +50,7 @@ def db(tmp_path) -> CyclesDB:
 def two_cycles(db) -> dict:
     """Seed of four labels; cycle 1 (model v1) gets half its control items right, cycle 2 (v2) all."""
     db.record_queue(5, queue(1, "v1-x", 4, [(10, "control", "a"), (11, "control", "a"), (12, "uncertain", "b"),
-                                            (13, "failure", "c")]), trained=[1, 2, 3, 4])
+                                            (13, "failure", "c", "flagged")]), trained=[1, 2, 3, 4])
     db.record_queue(5, queue(2, "v2-x", 8, [(20, "control", "b"), (21, "control", "c"), (22, "uncertain", "a")]),
                     trained=[1, 2, 3, 4, 10, 11, 12, 13])
     tasks = {t.task_id: t for t in [
@@ -85,7 +90,7 @@ def test_cycles_db_refuses_a_newer_schema(tmp_path):
 
 
 def test_labels_added_are_counted_per_slice_they_were_queued_in(two_cycles):
-    first, second = two_cycles["cycles"]
+    first, second = two_cycles.cycles
     assert first["labels_added"] == {"total": 4, "per_slice": {"unqueued": 4}}
     assert second["labels_added"] == {"total": 4, "per_slice": {"control": 2, "uncertain": 1, "failure": 1}}
 
@@ -93,8 +98,8 @@ def test_labels_added_are_counted_per_slice_they_were_queued_in(two_cycles):
 def test_label_cost_is_annotator_minutes_by_default(two_cycles):
     # cycle 1: four seed labels of 60 s; cycle 2: two control tasks with two annotations of 30 s
     # each (lead times are summed per task: 30 s here stands for both) and two single ones.
-    assert [r["cost"] for r in two_cycles["cycles"]] == [4.0, 2.0]
-    assert two_cycles["cost_unit"] == "annotator minutes"
+    assert [r["cost"] for r in two_cycles.cycles] == [4.0, 2.0]
+    assert two_cycles.cost_unit == "annotator minutes"
 
 
 def test_cost_model_converts_time_or_counts_labels():
@@ -103,30 +108,30 @@ def test_cost_model_converts_time_or_counts_labels():
 
 
 def test_control_quality_compares_predictions_made_before_labelling_with_the_labels(two_cycles):
-    first, second = (r["control"] for r in two_cycles["cycles"])
+    first, second = (r["control"] for r in two_cycles.cycles)
     assert (first["n"], first["correct"], first["accuracy"]) == (2, 1, 0.5)
     assert (second["n"], second["correct"], second["accuracy"]) == (2, 2, 1.0)
     assert first["low"] < 0.5 < first["high"] and second["high"] == 1.0
 
 
 def test_gain_per_label_and_cost_per_point_span_the_labels_added_in_between(two_cycles):
-    second = two_cycles["cycles"][1]
+    second = two_cycles.cycles[1]
     # (1.0 - 0.5) / 4 labels = 0.125 per label = 1250 points per 100 labels; 2 minutes / 50 points
     assert second["gain_per_label"] == pytest.approx(0.125)
     assert second["gain_points_per_100"] == pytest.approx(1250)
     assert second["cost_per_point"] == pytest.approx(0.04)
-    assert two_cycles["cycles"][0]["gain_per_label"] is None
+    assert two_cycles.cycles[0]["gain_per_label"] is None
 
 
 def test_agreement_is_measured_overall_and_per_slice(two_cycles):
-    control = two_cycles["agreement"]["per_slice"]["control"]
+    control = two_cycles.agreement["per_slice"]["control"]
     # annotators 1 and 2: a/a and b/a -> agree on half; p_e = 0.5 * 1 + 0.5 * 0 -> Cohen's kappa 0
     assert (control["items"], control["percent"], control["kappa"], control["kappa_kind"]) == (2, 0.5, 0.0, "cohen")
-    assert two_cycles["agreement"]["overall"] == control
+    assert two_cycles.agreement["overall"] == control
 
 
 def test_coverage_lists_labels_per_class_and_recall_on_control(two_cycles):
-    classes = {c["label"]: c for c in two_cycles["coverage"]["classes"]}
+    classes = {c["label"]: c for c in two_cycles.coverage["classes"]}
     assert {k: c["labels"] for k, c in classes.items()} == {"a": 4, "b": 5, "c": 1}
     assert classes["c"]["below_threshold"] and classes["c"]["high_impact"]
     # control items pooled: (a,a) (b,a) (b,b) (c,c) -> recall a 1, b 1/2, c 1
@@ -134,26 +139,26 @@ def test_coverage_lists_labels_per_class_and_recall_on_control(two_cycles):
 
 
 def test_failure_modes_report_precision_recall_of_chosen_classes_and_flagged_items(two_cycles):
-    modes = two_cycles["failure_modes"]
+    modes = two_cycles.failure_modes
     assert modes["classes"] == [{"label": "b", "precision": 1.0, "recall": 0.5, "support": 2}]
     assert modes["flagged"]["n"] == 1 and modes["flagged"]["accuracy"] == 0.0  # predicted c, labelled a
 
 
 def test_production_error_per_model_version_uses_control_and_feedback(two_cycles):
-    by_version = {v["model_version"]: v for v in two_cycles["production"]}
+    by_version = {v["model_version"]: v for v in two_cycles.production}
     assert by_version["v1-x"]["control"]["error"] == 0.5 and by_version["v2-x"]["control"]["error"] == 0.0
     assert by_version["v1-x"]["feedback"]["error"] == 0.5 and by_version["v2-x"]["feedback"]["n"] == 1
 
 
 def test_high_impact_class_below_threshold_is_a_warning(two_cycles):
-    assert [w["code"] for w in two_cycles["warnings"]] == ["uncovered_high_impact"]
+    assert [w["code"] for w in two_cycles.warnings] == ["uncovered_high_impact"]
 
 
 def test_a_task_queued_twice_counts_in_the_cycle_it_was_labelled_from(db):
     db.record_queue(1, queue(1, "v1", 0, [(7, "control", "a")]), trained=[])
     db.record_queue(1, queue(2, "v2", 0, [(7, "control", "b")]), trained=[7])
     found = measure_loop(1, LABELS, db.cycles(1), {7: task(7, "b")}, db.trained_labels(1), [], CONFIG)
-    assert [r["control"] and r["control"]["accuracy"] for r in found["cycles"]] == [None, 1.0]
+    assert [r["control"] and r["control"]["accuracy"] for r in found.cycles] == [None, 1.0]
 
 
 def test_annotated_task_keeps_one_rating_per_annotator_and_counts_skips_as_cost():
@@ -227,47 +232,45 @@ def test_lowered_mix_moves_uncertain_share_to_diverse_within_fifty_to_sixty_perc
     assert lowered_mix(SliceMix(uncertain=0.8, diverse=0.1, failure=0.05, control=0.05)).uncertain == 0.6
 
 
-class RecordingTasks:
-    def __init__(self):
-        self.updates: list[tuple[str, dict]] = []
+class RecordingGateway:
+    """Stands in for project 2's Label Studio gateway: records task updates."""
 
-    def update(self, id: str, **fields):  # noqa: A002 - the SDK's parameter name
-        self.updates.append((id, fields))
+    project_id = 2
 
+    def __init__(self, deleted: tuple[int, ...] = ()):
+        self.deleted = deleted
+        self.updates: list[tuple[int, dict]] = []
 
-class FakeClient:
-    def __init__(self):
-        self.tasks = RecordingTasks()
+    def _update(self, task_id: int, fields: dict) -> None:
+        if task_id in self.deleted:
+            raise LabelStudioRefused(f"updating task {task_id} failed: Label Studio answered HTTP 404", status=404)
+        self.updates.append((task_id, fields))
+
+    def set_overlap(self, task_id: int, overlap: int, is_labeled: bool) -> None:
+        self._update(task_id, {"overlap": overlap, "is_labeled": is_labeled})
+
+    def update_data(self, task_id: int, data: dict) -> None:
+        self._update(task_id, {"data": data})
 
 
 def test_control_overlap_is_asked_on_new_control_tasks_and_unfinished_ones_are_carried_over(db):
-    client = FakeClient()
+    gateway = RecordingGateway()
     db.record_queue(2, queue(1, "v1", 0, [(10, "control", "a"), (11, "uncertain", "a")]), trained=[])
-    apply_control_overlap(client, db, 2, db.cycles(2), {}, overlap=2)
-    assert [(tid, f["overlap"]) for tid, f in client.tasks.updates] == [("10", 2)]
+    apply_control_overlap(gateway, db, db.cycles(2), {}, overlap=2)
+    assert [(tid, f["overlap"]) for tid, f in gateway.updates] == [(10, 2)]
 
-    client.tasks.updates.clear()
+    gateway.updates.clear()
     db.record_queue(2, queue(2, "v1", 1, [(20, "control", "a")]), trained=[10])
     once = AnnotatedTask(10, ("a",), ((1, ("a",)),), 1, 1, 5.0,
                          {"text": "x", "labelqueue_cycle": 1, "labelqueue_rank": "000001", "labelqueue_slice": "control"})
-    result = apply_control_overlap(client, db, 2, db.cycles(2), {10: once}, overlap=2)
+    result = apply_control_overlap(gateway, db, db.cycles(2), {10: once}, overlap=2)
     assert result.requested == [20] and result.carried == [10]
-    carried = dict(client.tasks.updates)["10"]["data"]
+    carried = dict(gateway.updates)[10]["data"]
     assert (carried["labelqueue_cycle"], carried["labelqueue_rank"], carried["text"]) == (2, "000000", "x")
 
 
-class VanishingTasks(RecordingTasks):
-    def update(self, id: str, **fields):  # noqa: A002
-        from label_studio_sdk.core.api_error import ApiError
-
-        if id == "10":
-            raise ApiError(status_code=404, body={"detail": "Not found."})
-        super().update(id, **fields)
-
-
 def test_control_overlap_skips_a_task_deleted_since_it_was_queued(db):
-    client = FakeClient()
-    client.tasks = VanishingTasks()
+    gateway = RecordingGateway(deleted=(10,))
     db.record_queue(2, queue(1, "v1", 0, [(10, "control", "a"), (11, "control", "b")]), trained=[])
-    result = apply_control_overlap(client, db, 2, db.cycles(2), {}, overlap=2)
-    assert result.requested == [10, 11] and [tid for tid, _ in client.tasks.updates] == ["11"]
+    result = apply_control_overlap(gateway, db, db.cycles(2), {}, overlap=2)
+    assert result.requested == [10, 11] and [tid for tid, _ in gateway.updates] == [11]

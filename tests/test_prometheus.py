@@ -17,6 +17,7 @@ from backend.web.app import create_app
 from tests.helpers import wait_for
 
 PROJECT = 4
+RETRAIN_RUNS = ("labelqueue_job_run_seconds_count", (("job", "retrain"),))
 LABELS = ("card_arrival", "lost_or_stolen_card")
 
 
@@ -105,6 +106,8 @@ def test_two_workers_agree_and_sum_their_counters(tmp_path):
 
         with httpx.Client(base_url=server.url, timeout=10) as http, ThreadPoolExecutor(8) as pool:
             assert http.post(f"/projects/{PROJECT}/failures", json={"task_ids": [7, 8, 9]}).status_code == 200
+            # A retrain in whichever worker takes the webhook; without Label Studio it fails, and is timed.
+            assert http.post("/webhook", json={"action": "START_TRAINING", "project": {"id": PROJECT}}).status_code == 200
             sent = 0
 
             def both_workers_answered() -> bool:
@@ -114,6 +117,8 @@ def test_two_workers_agree_and_sum_their_counters(tmp_path):
                 return len(counter_pids(data_dir / "prometheus")) == 2
 
             wait_for(both_workers_answered, timeout=60, what="requests answered by both gunicorn workers")
+            wait_for(lambda: samples(http.get("/metrics", params={"format": "prometheus"}).text).get(RETRAIN_RUNS, 0) >= 1,
+                     timeout=60, what="the retrain's run time in the exposition")
             figures = http.get("/metrics").json()
             want = expected_series(figures, str(PROJECT))
             scrapes = [samples(http.get("/metrics", params={"format": "prometheus"},
@@ -122,5 +127,50 @@ def test_two_workers_agree_and_sum_their_counters(tmp_path):
         for found in scrapes:
             assert project_series(found, str(PROJECT)) == want
             assert found[("labelqueue_http_requests_total", versions)] == sent
+            assert found[RETRAIN_RUNS] >= 1  # whichever worker answers, the run that one worker timed
     finally:
         server.stop()
+
+
+def test_rq_run_times_are_one_histogram_per_job_that_every_process_reads_alike(redis_url, tmp_path):
+    """A run recorded by the process that ran it (an RQ worker) is scraped from any other (a
+    gunicorn worker), and the RQ exposition holds each job family once, from Redis only."""
+    from types import SimpleNamespace
+
+    from rq import SimpleWorker
+
+    from backend.jobs.backends import job_backend
+    from backend.jobs.job_metrics import record_run
+    from backend.jobs.rq_jobs import QUEUE_JOBS
+    from backend.web.prometheus import exposition
+    from backend.worker import use_runtime
+    from tests.test_job_backends import RecordingRetrain
+
+    def broken(project_id, force):
+        raise RuntimeError("boom")
+
+    worker, web = (job_backend(Settings(data_dir=tmp_path / name, redis_url=redis_url)) for name in ("a", "b"))
+    try:
+        for backend in (worker, web):
+            backend.scheduler("retrain", RecordingRetrain())
+            backend.scheduler("select", broken)
+        use_runtime(SimpleNamespace(jobs=worker))
+        for project_id in (1, 2):
+            worker.schedulers["retrain"].request(project_id)
+        worker.schedulers["select"].request(1)
+        SimpleWorker([worker.queues[QUEUE_JOBS]], connection=worker.redis).work(burst=True)
+        record_run("retrain", 1, 99.0, ok=True)  # an in-process count in this process: not an RQ run
+        figures = {"projects": {}, "jobs_backend": web.describe(), "settings": {}, "degraded": None}
+        text = exposition(figures).get_data(as_text=True)
+    finally:
+        worker.close()
+        web.close()
+    found = samples(text)
+    for job, runs in (("retrain", 2), ("select", 1)):
+        shared = figures["jobs_backend"]["run_seconds"][job]
+        assert found[("labelqueue_job_run_seconds_count", (("job", job),))] == shared["count"] == runs
+        assert found[("labelqueue_job_run_seconds_sum", (("job", job),))] == pytest.approx(shared["sum"])
+        buckets = [found[("labelqueue_job_run_seconds_bucket", (("job", job), ("le", le)))] for le in shared["buckets"]]
+        assert buckets == sorted(buckets) and buckets[-1] == runs
+    assert text.count("# TYPE labelqueue_job_run_seconds histogram") == 1
+    assert text.count("# TYPE labelqueue_job_state gauge") == 1

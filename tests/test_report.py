@@ -1,12 +1,15 @@
 """The report page, its routes, production feedback, and the mix the loop may lower by itself."""
 from __future__ import annotations
 
+import json
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from backend.measure.measurement_record import Measurement
 from backend.measure.report import SECTIONS, render_report
 from backend.settings import Settings
 from backend.web.app import create_app
@@ -14,6 +17,7 @@ from selection.mix import SliceMix
 from tests.test_api import install_model
 from tests.test_measurement import CONFIG, LABELS, queue, task
 
+COLD = {"uncertain": 0.5, "diverse": 0.3, "failure": 0.15, "control": 0.05}
 CONFIG_XML = (Path(__file__).resolve().parents[1] / "label_config" / "text_classification.xml").read_text()
 
 
@@ -30,7 +34,7 @@ def client(app):
     return app.test_client()
 
 
-def measured(app, project_id: int = 4) -> dict:
+def measured(app, project_id: int = 4) -> Measurement:
     """Two recorded cycles measured as the background job would, without Label Studio."""
     from backend.measure.measurement import measure_loop
 
@@ -39,10 +43,10 @@ def measured(app, project_id: int = 4) -> dict:
     loop.db.record_queue(project_id, queue(2, "v2-b", 4, [(20, "control", "a")]), [1, 2, 10, 11])
     tasks = {t.task_id: t for t in [task(1, "a"), task(2, "b"), task(10, "a", ratings=((1, "a"), (2, "a"))),
                                     task(11, "a", ratings=((1, "a"), (2, "b"))), task(20, "a")]}
-    payload = measure_loop(project_id, LABELS, loop.db.cycles(project_id), tasks, loop.db.trained_labels(project_id),
-                           loop.db.feedback(project_id), CONFIG)
-    loop.db.save_measurement(project_id, payload, render_report(payload))
-    return payload
+    measurement = measure_loop(project_id, LABELS, loop.db.cycles(project_id), tasks,
+                               loop.db.trained_labels(project_id), loop.db.feedback(project_id), CONFIG)
+    loop.db.save_measurement(project_id, measurement, render_report(measurement))
+    return measurement
 
 
 def connect(client, project_id: int = 4, extra_params: object = None):
@@ -70,6 +74,15 @@ def test_get_report_serves_the_stored_page_as_html(app, client):
     response = client.get("/projects/4/report")
     assert response.status_code == 200 and response.mimetype == "text/html"
     assert b"Is the loop working? Project 4" in response.data
+
+
+def test_a_measurement_is_one_record_in_sqlite_and_on_the_api(app, client):
+    found = measured(app)
+    as_json = json.loads(json.dumps(found.to_json()))
+    assert app.extensions["labelqueue"].loop.db.measurement(4) == Measurement.from_json(as_json)
+    assert client.get("/projects/4/measurement").get_json() == as_json
+    assert set(as_json) == {"project_id", "measured_at", "labels", "cost_unit", "thresholds", "cycles", "totals",
+                            "agreement", "coverage", "failure_modes", "production", "warnings", "mix_changes"}
 
 
 def test_get_report_of_a_project_without_cycles_is_404_json(client):
@@ -122,20 +135,34 @@ def test_control_overlap_is_a_validated_extra_param(app, client):
 
 
 def test_noisy_uncertain_labels_lower_the_uncertain_share_once_and_record_it(app, client):
-    connect(client)
+    connect(client, extra_params={"mix": {"uncertain": 0.55, "diverse": 0.25, "failure": 0.15, "control": 0.05}})
     loop, options = app.extensions["labelqueue"].loop, app.extensions["labelqueue"].options
-    payload = {"warnings": [{"code": "noisy_uncertain_labels", "message": "noisy"}], "mix_changes": []}
-    assert loop.adjust_mix(4, 3, payload)
+    noisy = replace(measured(app), warnings=({"code": "noisy_uncertain_labels", "message": "noisy"},), mix_changes=())
+    assert loop.adjust_mix(4, 3, noisy)
     assert options.get(4).mix == SliceMix(uncertain=0.5, diverse=0.3, failure=0.15, control=0.05)
     [change] = loop.db.mix_changes(4)
     assert (change["cycle"], change["old_mix"]["uncertain"], change["new_mix"]["uncertain"]) == (3, 0.55, 0.5)
-    assert not loop.adjust_mix(4, 4, {**payload, "mix_changes": [change]})
+    assert not loop.adjust_mix(4, 4, replace(noisy, mix_changes=(change,)))
+
+
+def test_under_the_schedule_the_step_is_taken_from_the_latest_batchs_mix(app, client):
+    connect(client)
+    loop, options = app.extensions["labelqueue"].loop, app.extensions["labelqueue"].options
+    assert options.get(4).mix is None
+    latest = {"uncertain": 0.6, "diverse": 0.2, "failure": 0.15, "control": 0.05}
+    noisy = replace(measured(app), warnings=({"code": "noisy_uncertain_labels", "message": "noisy"},),
+                    mix_changes=(), cycles=({"mix": COLD}, {"mix": latest}))
+    assert loop.adjust_mix(4, 3, noisy)
+    assert options.get(4).mix == SliceMix(uncertain=0.55, diverse=0.25, failure=0.15, control=0.05)
+    [change] = loop.db.mix_changes(4)
+    assert (change["old_mix"]["uncertain"], change["new_mix"]["uncertain"]) == (0.6, 0.55)
 
 
 def test_the_admins_new_mix_wins_over_an_automatic_change(app, client):
     connect(client)
     loop, options = app.extensions["labelqueue"].loop, app.extensions["labelqueue"].options
-    loop.adjust_mix(4, 3, {"warnings": [{"code": "noisy_uncertain_labels", "message": "m"}], "mix_changes": []})
+    loop.adjust_mix(4, 3, replace(measured(app), warnings=({"code": "noisy_uncertain_labels", "message": "m"},),
+                                  mix_changes=(), cycles=({"mix": COLD},)))
     admin = {"uncertain": 0.6, "diverse": 0.2, "failure": 0.15, "control": 0.05}
     connect(client, extra_params={"mix": admin})
     assert options.get(4).mix == SliceMix.from_mapping(admin)
@@ -150,7 +177,7 @@ def test_a_failing_recorder_never_fails_the_cycle(app, monkeypatch, caplog):
     loop = app.extensions["labelqueue"].loop
     monkeypatch.setattr(loop, "db", BrokenDB())
     with caplog.at_level(logging.ERROR):
-        assert loop.record_queue(4, queue(1, None, 0, [])) is None  # returns, does not raise
+        assert loop.record_queue(4, queue(1, None, 0, []), trained=()) is None  # returns, does not raise
     assert any("could not record cycle 1" in r.getMessage() and r.exc_info for r in caplog.records)
 
 

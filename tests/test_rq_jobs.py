@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 
-import httpx
 import pytest
 from rq import SimpleWorker
 
@@ -19,6 +18,7 @@ from backend.jobs.rq_jobs import QUEUE_JOBS, RQJobs
 from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.worker import use_runtime
+from tests.helpers import label_studio_down
 from tests.test_job_backends import RecordingRetrain
 
 
@@ -93,7 +93,7 @@ def test_a_live_run_is_left_alone_by_the_sweep(jobs):
 
 def test_label_studio_outage_backs_off_on_rq_scheduler_and_reports_degraded(jobs):
     def down(project_id, force):
-        raise httpx.ConnectError("connection refused")
+        label_studio_down("connection refused")
 
     scheduler = jobs.scheduler("retrain", down)
     scheduler.request(1, force=True)

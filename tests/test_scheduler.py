@@ -9,6 +9,7 @@ import pytest
 
 from backend.jobs.scheduler import CoalescingScheduler
 from backend.outcome import JobOutcome
+from tests.helpers import label_studio_down
 
 
 @pytest.fixture()
@@ -44,14 +45,12 @@ def test_request_returns_while_the_training_it_asked_for_is_still_running(schedu
 
 
 def test_label_studio_outage_is_retried_with_backoff_until_it_returns(schedulers):
-    import httpx
-
     calls = []
 
     def flaky(project_id, force):
         calls.append(time.monotonic())
         if len(calls) < 3:
-            raise httpx.ConnectError("Label Studio is down")
+            label_studio_down("Label Studio is down")
         return JobOutcome(project_id, True, "back", version="v1")
 
     scheduler = schedulers("retrain", flaky, threads=1, retry_delays=(0.05, 0.1))

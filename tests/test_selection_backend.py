@@ -1,20 +1,25 @@
 """Backend side of selection: pool cache, failure flags, per-project options, scoring split."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from backend.errors import ApiError
-from backend.loop.cycle import cycle_seed, score_pool
+from backend.errors import InvalidOptionError
+from backend.loop.cycle import cycle_seed, label_columns, score_pool
 from backend.loop.failures import FailureLog
 from backend.loop.pool_cache import CachedPool, PoolCache
 from backend.loop.project_options import parse_extra_params, resolve_options
 from backend.model.classifier import fit_model
+from backend.model.features import embed_texts
 from backend.model.labelconfig import TaskSpec
 from backend.model.scoring import LocalScorer
 from backend.settings import FailureField, Settings, SettingsError
 from backend.store import ModelStore
+from backend.web.errors import ApiError
 from backend.web.ids import parse_task_ids
+from selection.mix import COLD_MIX, WARM_MIX, SliceMix, scheduled_mix
 
 SPEC = TaskSpec("intent", "text", "text", ("pos", "neg"), multilabel=False)
 
@@ -75,11 +80,25 @@ def test_project_options_come_from_extra_params_with_global_fallback():
     assert resolve_options(parse_extra_params(None), settings).mix == settings.mix
 
 
+def test_without_a_mix_setting_batches_follow_the_share_schedule():
+    options = resolve_options(parse_extra_params(None), Settings())
+    assert Settings().mix is None and options.mix is None
+    assert options.mix_at(0, 10) == COLD_MIX and options.mix_at(1_000, 10) == WARM_MIX
+    assert options.mix_at(40, 10) == scheduled_mix(40, 10)
+
+
+def test_an_explicit_mix_wins_over_the_schedule_globally_and_per_project():
+    settings = Settings.from_env({"LABELQUEUE_MIX": "uncertain=0.7,diverse=0.3"})
+    assert resolve_options({}, settings).mix_at(0, 10) == SliceMix(0.7, 0.3, 0.0, 0.0)
+    project = {"mix": {"uncertain": 0.6, "diverse": 0.2, "failure": 0.1, "control": 0.1}}
+    assert resolve_options(project, Settings()).mix_at(0, 10) == SliceMix(0.6, 0.2, 0.1, 0.1)
+
+
 @pytest.mark.parametrize("params, field", [({"batch_size": 0}, "extra_params.batch_size"),
                                            ({"mix": {"uncertain": 2}}, "extra_params.mix"),
                                            ({"mix": "half"}, "extra_params.mix")])
 def test_invalid_project_options_name_the_field(params, field):
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(InvalidOptionError) as error:
         resolve_options(params, Settings())
     assert error.value.field == field
 
@@ -93,6 +112,13 @@ def test_score_pool_splits_labelled_from_unlabelled_and_keeps_overrides(tmp_path
                                        LocalScorer(), 1)
     assert unlabelled.task_ids.tolist() == [3, 4] and unlabelled.proba.shape == (2, 2)
     assert labelled.task_ids.tolist() == [1, 2] and labelled.overridden.tolist() == [True, False]
+    assert labelled.labels.tolist() == [0, 1]  # the override filter compares these with the model
+
+
+def test_label_columns_are_unknown_for_multilabel_and_removed_labels():
+    assert label_columns([["neg"], ["gone"], ["pos", "neg"], []], SPEC).tolist() == [1, -1, -1, -1]
+    multi = TaskSpec("intent", "text", "text", ("pos", "neg"), multilabel=True)
+    assert label_columns([["pos"]], multi).tolist() == [-1]
 
 
 def test_cold_start_pool_scores_are_flat(tmp_path):
@@ -129,3 +155,38 @@ def test_pool_cache_reads_the_older_single_folder_layout(tmp_path):
         path.rename(root / path.name)
     (root / "current.json").unlink()
     assert cache.load(5).task_ids.tolist() == [1]
+
+
+def test_pool_embeddings_weigh_words_every_text_shares_less(tmp_path):
+    cache = PoolCache(ModelStore(tmp_path), seed=0, failure_field=None)
+    texts = ["how do i pay my rent", "how do i top up my card", "how do i change my pin",
+             "how do i close my account", "how do i order a card", "how do i report fraud"]
+    pool = cache._extend(CachedPool.empty(), [task(i, t) for i, t in enumerate(texts, 1)], SPEC)
+    plain = embed_texts(texts[:2])
+    # The two texts share only "how do i ... my": IDF makes them less alike than raw counts do.
+    assert pool.embeddings[0] @ pool.embeddings[1] < plain[0] @ plain[1] - 0.1
+
+
+def test_pool_cache_keeps_its_idf_until_the_pool_doubles(tmp_path):
+    cache = PoolCache(ModelStore(tmp_path), seed=0, failure_field=None)
+    first = cache._extend(CachedPool.empty(), [task(i, f"text {i} word{i}") for i in range(1, 5)], SPEC)
+    assert first.idf_documents == 4
+    grown = cache._extend(first, [task(5, "text five"), task(6, "text six")], SPEC)
+    assert grown.idf_documents == 4 and np.array_equal(grown.idf, first.idf)
+    assert np.array_equal(grown.embeddings[:4], first.embeddings)  # comparable with the cached rows
+    assert grown.frequencies.sum() > first.frequencies.sum()
+    doubled = cache._extend(grown, [task(7, "text seven"), task(8, "text eight")], SPEC)
+    assert doubled.idf_documents == 8 and not np.array_equal(doubled.idf, first.idf)
+    cache.save(1, doubled)
+    loaded = cache.load(1)
+    assert loaded.idf_documents == 8 and np.array_equal(loaded.embeddings, doubled.embeddings)
+
+
+def test_a_pool_cache_of_unweighted_features_is_rebuilt(tmp_path):
+    store = ModelStore(tmp_path)
+    cache = PoolCache(store, seed=0, failure_field=None)
+    cache.save(1, cache._extend(CachedPool.empty(), [task(1, "a")], SPEC))
+    meta = store.layout.pool(1) / json.loads((store.layout.pool(1) / "current.json").read_text())["generation"]
+    written = json.loads((meta / "meta.json").read_text())
+    (meta / "meta.json").write_text(json.dumps({k: v for k, v in written.items() if k != "features"}))
+    assert len(cache.load(1).task_ids) == 0

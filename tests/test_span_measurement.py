@@ -31,7 +31,7 @@ def test_span_project_measures_entities_agreement_and_coverage():
     tasks = {1: task(1, THAI_OSLO), 2: task(2, ((5, 9, "cuisine"),)),
              10: task(10, THAI_OSLO, ratings=((1, THAI_OSLO), (2, THAI_OSLO[:1]))),
              11: task(11, ((5, 9, "cuisine"),)), 12: task(12, THAI_OSLO)}
-    found = measure_loop(1, TYPES, [record], tasks, {1: 0, 2: 0}, [], CONFIG, kind=Spans())
+    found = measure_loop(1, TYPES, [record], tasks, {1: 0, 2: 0}, [], CONFIG, kind=Spans()).to_json()
     control = found["cycles"][0]["control"]
     assert control["n"] == 2 and control["correct"] == 1
     # 2 of 3 predicted spans right, 2 of 3 annotated found

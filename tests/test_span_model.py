@@ -141,7 +141,7 @@ def test_a_factory_without_the_contract_is_refused_by_name():
 def test_unchanged_span_labels_read_back_from_labelled_json_count_as_unchanged():
     spans = ((0, 5, "city"), (10, 14, "cuisine"))
     stored = json.loads(json.dumps({"1": {"labels": as_json(spans), "overridden": False}}))
-    assert count_changes({1: stored["1"]}, [LabelledTask(1, "x", spans, False, 1)]) == 0
+    assert count_changes({1: stored["1"]}, [LabelledTask(1, "x", spans, False)]) == 0
 
 
 def test_queued_span_predictions_survive_the_queue_file():

@@ -38,7 +38,7 @@ class Spans:
         return tuple(sorted((r["value"]["start"], r["value"]["end"], r["value"]["labels"][0])
                             for r in result if r.get("from_name") == spec.from_name))
 
-    def fit(self, texts, targets, spec, *, version, estimator):
+    def fit(self, texts, targets, spec, *, version, estimator, previous=None):
         return type("Model", (), {"version": version})()
 
     def predict(self, model, texts, spec, measure):

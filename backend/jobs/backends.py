@@ -31,6 +31,11 @@ class JobScheduler(Protocol):
     def request(self, project_id: int, *, force: bool = False) -> str:
         """``"scheduled"``, or ``"coalesced"`` when a run is already queued or running."""
 
+    def request_later(self, project_id: int, delay: float) -> None:
+        """Make a plain :meth:`request` in ``delay`` seconds (nothing is queued meanwhile, so
+        requests in between run at once). A later call for the same project may replace an
+        earlier one that has not fired yet."""
+
     def degraded(self) -> dict[int, str]:
         """Projects whose job is backing off after a Label Studio failure, with the reason."""
 

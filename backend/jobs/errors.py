@@ -2,11 +2,7 @@
 of the outside world that a job retries with backoff instead of calling them bugs."""
 from __future__ import annotations
 
-import httpx
-from label_studio_sdk.core.api_error import ApiError as LabelStudioApiError
-
-from backend.labelstudio.gateway import LabelStudioUnreachable
-from backend.labelstudio.queue_writer import QueueWriteError
+from backend.labelstudio.errors import LabelStudioRefused, LabelStudioUnavailable
 
 
 class JobQueueUnavailable(RuntimeError):
@@ -14,10 +10,12 @@ class JobQueueUnavailable(RuntimeError):
     answers 503. Retrains requested meanwhile are not lost: their pending marker survives."""
 
 
-#: Failures of the environment (Label Studio unreachable or refusing, a queue write cut short),
-#: not of our code: logged in one line and retried with backoff. Anything else is a bug: the job
-#: is marked ``failed``. The job layer owns this list; domain code raises its own errors.
-RETRYABLE_FAILURES = (LabelStudioUnreachable, LabelStudioApiError, httpx.HTTPError, QueueWriteError)
+#: Failures of the environment (Label Studio down, timing out or failing on its side, a queue
+#: write cut short, no address for it yet), not of our code: logged in one line and retried with
+#: backoff. Anything else is a failure: the job is marked ``failed``, including Label Studio
+#: refusing a request (``LabelStudioRefused``: a wrong token or a deleted project), which a retry
+#: would not fix. The job layer owns this list; the gateway raises its own errors.
+RETRYABLE_FAILURES: tuple[type[BaseException], ...] = (LabelStudioUnavailable,)
 
 
 #: How much of an error's own message a summary keeps.
@@ -27,13 +25,10 @@ MAX_SUMMARY = 200
 def describe_failure(exc: BaseException) -> str:
     """A one-line summary of a failed job for ``/metrics`` and the log.
 
-    A Label Studio answer is reduced to its status code: the SDK's message carries the response's
-    headers and body, which may hold a session cookie or the page of whatever host answered.
-    Other messages are cut to one line of at most ``MAX_SUMMARY`` characters.
+    The gateway's errors already say which step failed and the status code, never a response's
+    headers or body (they may hold a session cookie or the page of whatever host answered).
+    Every message is cut to one line of at most ``MAX_SUMMARY`` characters.
     """
-    if isinstance(exc, LabelStudioApiError):
-        return f"Label Studio answered HTTP {exc.status_code}"
-    if isinstance(exc, httpx.HTTPStatusError):
-        return f"Label Studio answered HTTP {exc.response.status_code}"
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first_line[:MAX_SUMMARY]}"
+    name = "Label Studio refused" if isinstance(exc, LabelStudioRefused) else type(exc).__name__
+    return f"{name}: {first_line[:MAX_SUMMARY]}"

@@ -39,6 +39,7 @@ from rq.job import Job
 from backend.jobs.errors import JobQueueUnavailable, describe_failure
 from backend.jobs.redis_locks import RedisLocks
 from backend.jobs.rq_state import BACKOFF, FINISH, LOST_QUEUED_AFTER, RECOVER, REQUEST, START, decode_state, job_lost
+from backend.jobs.run_times import RunTimes
 from backend.jobs.scheduler import (
     RETRY_DELAYS,
     RETRYABLE_FAILURES,
@@ -69,6 +70,7 @@ QUEUES = (QUEUE_SCORE, QUEUE_JOBS, QUEUE_MEASURE)
 #: The RQ job functions, by import path: they live in the worker process's root module, which
 #: owns that process's runtime, so this layer never imports what it runs.
 PERFORM = "backend.worker.perform"
+REQUEST_LATER = "backend.worker.request"
 
 
 class RQScheduler:
@@ -86,6 +88,7 @@ class RQScheduler:
         self.timeout = timeout
         self.retry_delays = retry_delays
         self._index = f"labelqueue:jobs:{name}"
+        self.run_times = RunTimes(redis)
         self._request, self._start, self._finish, self._backoff, self._recover = (
             redis.register_script(s) for s in (REQUEST, START, FINISH, BACKOFF, RECOVER))
 
@@ -106,6 +109,17 @@ class RQScheduler:
             return answer
         except RedisError as exc:
             raise JobQueueUnavailable(f"cannot reach Redis to queue the {self.name} job: {exc}") from None
+
+    def request_later(self, project_id: int, delay: float) -> None:
+        """An RQ scheduled job that makes the plain request when due (RQ's scheduler, which
+        every ``labelqueue worker`` runs, enqueues it); earlier ones still waiting stay, since a
+        request too many only costs a run that finds nothing to do."""
+        try:
+            self.queue.enqueue_in(timedelta(seconds=max(0.0, delay)), REQUEST_LATER, self.name, int(project_id),
+                                  result_ttl=600, failure_ttl=86400,
+                                  description=f"labelqueue {self.name} request for project {project_id}")
+        except RedisError as exc:
+            raise JobQueueUnavailable(f"cannot reach Redis to schedule the {self.name} job: {exc}") from None
 
     def _enqueue(self, project_id: int, delay: float | None = None) -> Job:
         options = {"job_timeout": self.timeout, "result_ttl": 3600, "failure_ttl": 7 * 86400,
@@ -135,6 +149,7 @@ class RQScheduler:
                 outcome = self._run(project_id, force)
             except RETRYABLE_FAILURES as exc:
                 self._schedule_retry(project_id, force, exc)
+                self.run_times.observe(self.name, time.monotonic() - started)
                 return None
             except Exception as exc:
                 logger.exception("project %s: %s failed", project_id, self.name)
@@ -147,6 +162,7 @@ class RQScheduler:
     def _end(self, project_id: int, ok: bool, detail: str, started: float) -> None:
         seconds = round(time.monotonic() - started, 3)
         again = self._finish(keys=[self._key(project_id)], args=[time.time(), int(ok), detail, seconds])
+        self.run_times.observe(self.name, seconds)
         if again == b"again":
             self._enqueue(project_id)
 
@@ -268,6 +284,7 @@ class RQJobs:
                              "current_job": w.get_current_job_id(), "queues": w.queue_names(),
                              "successful_jobs": w.successful_job_count, "failed_jobs": w.failed_job_count}
                             for w in workers],
+                "run_seconds": {name: s.run_times.read(name) for name, s in sorted(self.schedulers.items())},
             }
         except RedisError as exc:
             return {"mode": self.mode, "error": f"Redis unreachable: {exc}"}

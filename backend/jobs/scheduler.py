@@ -105,6 +105,7 @@ class CoalescingScheduler:
         self._states: dict[int, ProjectJob] = {}
         self._lock = threading.Lock()
         self._timers: dict[int, threading.Timer] = {}
+        self._later: dict[int, threading.Timer] = {}
         self._closed = False
 
     def request(self, project_id: int, *, force: bool = False) -> str:
@@ -121,6 +122,28 @@ class CoalescingScheduler:
             self._set_state(project_id, state, JobState.QUEUED)
         self._executor.submit(self._work, project_id, force)
         return "scheduled"
+
+    def request_later(self, project_id: int, delay: float) -> None:
+        """A plain request in ``delay`` seconds; replaces this project's earlier one not yet fired."""
+        timer = threading.Timer(max(0.0, delay), self._request_now, (project_id,))
+        timer.daemon = True
+        with self._lock:
+            if self._closed:
+                return
+            earlier = self._later.pop(project_id, None)
+            self._later[project_id] = timer
+        if earlier is not None:
+            earlier.cancel()
+        timer.start()
+
+    def _request_now(self, project_id: int) -> None:
+        with self._lock:
+            if self._closed:
+                return
+        try:
+            self.request(project_id)
+        except RuntimeError:  # the executor shut down meanwhile
+            logger.debug("project %s: delayed %s request dropped at shutdown", project_id, self.name)
 
     def _work(self, project_id: int, force: bool) -> None:
         again = True
@@ -221,7 +244,7 @@ class CoalescingScheduler:
         dropped here is not lost: its pending marker makes the next start run it."""
         with self._lock:
             self._closed = True
-            timers = list(self._timers.values())
+            timers = [*self._timers.values(), *self._later.values()]
         for timer in timers:
             timer.cancel()
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,4 +1,12 @@
-"""Everything the backend reads from Label Studio, through ``label-studio-sdk`` only.
+"""Every call the backend makes to Label Studio, through ``label-studio-sdk`` only.
+
+:class:`LabelStudioGateway` is one project's connection: its config (fetched and parsed), its
+annotated, labelled, new and all tasks, task data and overlap updates, and the Data Manager tabs
+the queue writer (``queue_writer.py``) uses. Every failure leaves it as one of the two kinds in
+``errors.py``: :class:`LabelStudioUnavailable` (retried by the job layer) or
+:class:`LabelStudioRefused`. Paged reads stop at the first short page (or once ``total`` tasks
+came back), so Label Studio is never asked for a page past the last: the SDK's own pager does
+that, and Label Studio logs an ERROR traceback ("Invalid page") for each.
 
 Label Studio is the source of truth for labels: webhooks only tell us *that* something changed;
 training re-reads the annotations here. Where to reach Label Studio comes from settings
@@ -22,18 +30,23 @@ from urllib.parse import urlsplit
 
 from label_studio_sdk import LabelStudio
 
-from backend.errors import ApiError
+from backend.errors import HostNotAllowedError
+from backend.labelstudio.errors import LabelStudioUnavailable, LabelStudioUnreachable, translated
+from backend.labelstudio.label_config import parse_label_config
 from backend.model.labelconfig import TaskSpec, kind_of
 from backend.settings import Settings
 from backend.store import ModelStore, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["Connection", "Connections", "LabelStudioGateway", "LabelStudioUnreachable", "LabelledTask"]
+
+#: Tasks per page of annotated tasks (they carry annotations and predictions, so pages are heavy).
 PAGE_SIZE = 500
-
-
-class LabelStudioUnreachable(RuntimeError):
-    """We do not know how to reach Label Studio for this project."""
+#: Tasks per page when only ids and data are read.
+LIGHT_PAGE_SIZE = 1000
+#: Seconds one Label Studio request may take.
+TIMEOUT = 120
 
 
 @dataclass(frozen=True)
@@ -53,14 +66,14 @@ class Connections:
 
     def remember(self, project_id: int, hostname: object, access_token: object) -> None:
         """Keep ``/setup``'s fallback; writes to disk only when it changed, so ``/setup`` stays cheap.
-        Refuses (400 naming ``hostname``) a host that is not allowed."""
+        Refuses (``HostNotAllowedError`` naming ``hostname``) a host that is not allowed."""
         if self._configured() is not None:
             return
         if not (isinstance(hostname, str) and hostname and isinstance(access_token, str) and access_token):
             return
         origin = self.allowed_origin(hostname)
         if origin is None:
-            raise ApiError(f"hostname {hostname[:200]!r} is not an allowed Label Studio: without LABEL_STUDIO_URL, "
+            raise HostNotAllowedError(f"hostname {hostname[:200]!r} is not an allowed Label Studio: without LABEL_STUDIO_URL, "
                            "name its host in LABELQUEUE_ALLOWED_LS_HOSTS (scheme and host only, no path)",
                            field="hostname")
         connection = Connection(origin, access_token)
@@ -116,9 +129,124 @@ class Connections:
                 f"project {project_id}: set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY, or connect the "
                 "backend in Label Studio so that /setup tells us the host and token") from None
 
-    def client(self, project_id: int) -> LabelStudio:
-        connection = self.resolve(project_id)
-        return LabelStudio(base_url=connection.url, api_key=connection.api_key, timeout=120)
+    def gateway(self, project_id: int) -> LabelStudioGateway:
+        """The project's gateway; ``LabelStudioUnreachable`` if we do not know where Label Studio is."""
+        return LabelStudioGateway(self.resolve(project_id), project_id)
+
+
+class LabelStudioGateway:
+    """One project's Label Studio, as the loop, training and measurement use it.
+
+    Cheap to make (one per job). Each thread gets its own SDK client: the queue writer updates
+    tasks from a few threads, and under gevent a connection must stay on the hub that opened it.
+    """
+
+    def __init__(self, connection: Connection, project_id: int):
+        self.connection = connection
+        self.project_id = project_id
+        self._local = threading.local()
+
+    def _client(self) -> LabelStudio:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = LabelStudio(base_url=self.connection.url, api_key=self.connection.api_key, timeout=TIMEOUT)
+            self._local.client = client
+        return client
+
+    def spec(self) -> TaskSpec:
+        """The project's labelling config, fetched and parsed (parsing is cached per config)."""
+        with translated(f"reading the labelling config of project {self.project_id}"):
+            xml = self._client().projects.get(id=self.project_id).label_config
+        return parse_label_config(xml)
+
+    def _pages(self, step: str, page_size: int, outage: type[LabelStudioUnavailable] = LabelStudioUnavailable,
+               most: int | None = None, **params: Any) -> Iterator[dict[str, Any]]:
+        """Tasks of a paged list, as plain dicts; never asks for a page past the last. ``most``:
+        how many the list can hold at most (the ids asked for), when the caller knows it."""
+        page, seen = 1, 0
+        while True:
+            with translated(f"{step} (page {page})", outage=outage):
+                pager = self._client().tasks.list(project=self.project_id, page=page, page_size=page_size,
+                                                  resolve_uri=False, **params)
+            items = pager.items or []
+            seen += len(items)
+            yield from (task.model_dump() for task in items)
+            total = getattr(pager.response, "total", None)
+            known = [n for n in (total if isinstance(total, int) else None, most) if n is not None]
+            if len(items) < page_size or any(seen >= n for n in known):
+                return
+            page += 1
+
+    def annotated_tasks(self) -> Iterator[dict[str, Any]]:
+        """Annotated tasks with their annotations and predictions."""
+        return self._pages(f"reading the annotated tasks of project {self.project_id}", PAGE_SIZE,
+                           fields="all", query=ANNOTATED_QUERY)
+
+    def labelled(self, spec: TaskSpec) -> list[LabelledTask]:
+        """Every task with at least one usable annotation, resolved to one label set."""
+        return [item for item in (labelled_task(task, spec) for task in self.annotated_tasks()) if item is not None]
+
+    def tasks_after(self, newest: int) -> list[dict[str, Any]]:
+        """Tasks (``id``, ``data``, ``meta``) with an id above ``newest``: those created since."""
+        query = {"filters": {"conjunction": "and", "items": [
+            {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": newest}]}}
+        return list(self._pages(f"reading the new tasks of project {self.project_id}", LIGHT_PAGE_SIZE,
+                                query=json.dumps(query), fields="task_only", include="id,data,meta"))
+
+    def task_ids(self) -> list[int]:
+        """Ids of every task of the project."""
+        return [int(task["id"]) for task in self._pages(f"reading the task ids of project {self.project_id}",
+                                                         LIGHT_PAGE_SIZE * 5, include="id")]
+
+    def tasks_data(self, task_ids: list[int], chunk: int,
+                   outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> dict[int, dict[str, Any]]:
+        """Current ``data`` of those ``task_ids`` that are in the project, ``chunk`` ids per request
+        (the ids travel in the query string, which servers cap)."""
+        found: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(task_ids), chunk):
+            ids = task_ids[start:start + chunk]
+            found.update((int(t["id"]), dict(t.get("data") or {})) for t in self._pages(
+                f"reading {len(ids)} tasks of project {self.project_id}", chunk, outage, len(ids),
+                query=json.dumps({"selectedItems": {"all": False, "included": ids}}),
+                fields="task_only", include="id,data"))
+        return found
+
+    def tab_tasks_data(self, tab_id: int, page_size: int,
+                       outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> dict[int, dict[str, Any]]:
+        """Current ``data`` of the tasks a Data Manager tab lists now, with its filters."""
+        return {int(t["id"]): dict(t.get("data") or {}) for t in self._pages(
+            f"reading tab {tab_id} of project {self.project_id}", page_size, outage,
+            view=tab_id, fields="task_only", include="id,data")}
+
+    def update_data(self, task_id: int, data: dict[str, Any],
+                    outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> None:
+        """Replace a task's ``data`` (Label Studio replaces it whole; send every key)."""
+        with translated(f"updating the data of task {task_id}", outage=outage):
+            self._client().tasks.update(id=str(task_id), data=data)
+
+    def set_overlap(self, task_id: int, overlap: int, is_labeled: bool) -> None:
+        """Ask for ``overlap`` annotations on a task; ``is_labeled`` is sent too, because Label
+        Studio 1.23 does not recompute it when only ``overlap`` changes."""
+        with translated(f"setting overlap {overlap} on task {task_id}"):
+            self._client().tasks.update(id=str(task_id), overlap=overlap,
+                                        request_options={"additional_body_parameters": {"is_labeled": is_labeled}})
+
+    def tabs(self, outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> list[dict[str, Any]]:
+        """The project's Data Manager tabs, each with ``id`` and ``data`` (title, filters, ...)."""
+        with translated(f"reading the tabs of project {self.project_id}", outage=outage):
+            return [{"id": int(view.id), "data": dict(view.data or {})}
+                    for view in self._client().views.list(project=self.project_id)]
+
+    def create_tab(self, data: dict[str, Any], outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> int:
+        """A new Data Manager tab; its id."""
+        with translated(f"creating a tab in project {self.project_id}", outage=outage):
+            return int(self._client().views.create(project=self.project_id, data=data).id)
+
+    def update_tab(self, tab_id: int, data: dict[str, Any],
+                   outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> None:
+        """Replace a tab's ``data``."""
+        with translated(f"updating tab {tab_id} of project {self.project_id}", outage=outage):
+            self._client().views.update(id=str(tab_id), project=self.project_id, data=data)
 
 
 @dataclass(frozen=True)
@@ -129,7 +257,6 @@ class LabelledTask:
     text: str
     labels: tuple[str, ...]
     overridden: bool
-    n_annotations: int
 
 
 #: Data Manager filter for tasks with at least one non-cancelled annotation. The tasks API's own
@@ -137,24 +264,6 @@ class LabelledTask:
 #: which made a retrain on a 50,000-task project read all 50,000.
 ANNOTATED_QUERY = json.dumps({"filters": {"conjunction": "and", "items": [
     {"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}]}})
-
-
-def iter_annotated_tasks(client: LabelStudio, project_id: int) -> Iterator[dict[str, Any]]:
-    """Annotated tasks with their annotations and predictions, as plain dicts."""
-    pager = client.tasks.list(project=project_id, fields="all", query=ANNOTATED_QUERY,
-                              resolve_uri=False, page_size=PAGE_SIZE)
-    for task in pager:
-        yield task.model_dump()
-
-
-def fetch_labelled(client: LabelStudio, project_id: int, spec: TaskSpec) -> list[LabelledTask]:
-    """Every task with at least one usable annotation, resolved to one label set."""
-    labelled = []
-    for task in iter_annotated_tasks(client, project_id):
-        item = labelled_task(task, spec)
-        if item is not None:
-            labelled.append(item)
-    return labelled
 
 
 def labelled_task(task: dict[str, Any], spec: TaskSpec) -> LabelledTask | None:
@@ -168,8 +277,7 @@ def labelled_task(task: dict[str, Any], spec: TaskSpec) -> LabelledTask | None:
         return None
     predicted = latest_prediction_labels(task.get("predictions") or [], spec)
     return LabelledTask(task_id=int(task["id"]), text=text, labels=labels,
-                        overridden=predicted is not None and predicted != labels,
-                        n_annotations=len(usable))
+                        overridden=predicted is not None and predicted != labels)
 
 
 def resolve_annotations(annotations: Iterable[dict[str, Any]], spec: TaskSpec) -> tuple[str, ...] | None:

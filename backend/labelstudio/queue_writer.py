@@ -34,7 +34,9 @@ and on PostgreSQL (the URI resolution one read from Label Studio's source):
 
 Label Studio has no bulk task update that preserves ``data``, so a write is one paged read of
 all touched tasks plus one ``PATCH`` per task whose data actually changes (each takes Label
-Studio ~0.1-0.2 s). A task edited in Label Studio between that read and its ``PATCH`` loses
+Studio ~0.1-0.2 s): a task whose tags are already what the new batch says is not written. The
+``PATCH``es of each phase (tagging, then clearing) run ``WRITE_CONCURRENCY`` at a time; the
+clearing phase starts only once every tag is written. A task edited in Label Studio between that read and its ``PATCH`` loses
 the edit; batches are written right after they are composed, while imported task data is
 normally left alone. Labelled tasks keep their tags as a record; the tab's "not yet labelled"
 filter hides them.
@@ -42,20 +44,16 @@ filter hides them.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-from label_studio_sdk import LabelStudio
-from label_studio_sdk.core.api_error import ApiError
-from label_studio_sdk.core.parse_error import ParsingError
-
+from backend.labelstudio.errors import QueueWriteError
+from backend.labelstudio.gateway import LabelStudioGateway
 from selection.batch import BatchItem
 from selection.errors import DuplicateTaskIdError, SelectionError
 
@@ -69,6 +67,7 @@ __all__ = [
     "SLICE_FIELD",
     "QueueWriteError",
     "QueueWriteResult",
+    "StaleBatchError",
     "queue_tags",
     "write_queue",
 ]
@@ -87,16 +86,13 @@ RANK_WIDTH = 6
 QUEUE_FIELDS = (QUEUED_FIELD, SLICE_FIELD, RANK_FIELD, CYCLE_FIELD)
 #: Task ids per read: the ids travel in the query string, which servers cap at ~4-8 KB.
 READ_CHUNK = 200
-
-_HINTS = {
-    401: "check LABEL_STUDIO_API_KEY (a legacy token needs legacy tokens enabled in Label Studio)",
-    403: "the token's user needs permission to edit this project's tasks and Data Manager tabs",
-    404: "check that the project still exists and that LABEL_STUDIO_URL points at the right server",
-}
+#: Task updates in flight at once during a write (see ``bench/RESULTS.md``, "Full cycle").
+WRITE_CONCURRENCY = 4
 
 
-class QueueWriteError(SelectionError):
-    """Label Studio refused or failed a queue write, or the batch names tasks it does not have."""
+class StaleBatchError(SelectionError):
+    """The batch names tasks the project does not have (composed from a stale pool); nothing was
+    written. Not an outage: the next cycle composes from a reconciled pool."""
 
 
 @dataclass(frozen=True)
@@ -125,12 +121,12 @@ class QueueWriteResult:
 
 
 def write_queue(
-    client: LabelStudio,
-    project_id: int,
+    gateway: LabelStudioGateway,
     items: Sequence[BatchItem],
     cycle: int,
     *,
     previous: Sequence[int] = (),
+    concurrency: int = WRITE_CONCURRENCY,
 ) -> QueueWriteResult:
     """Make ``items`` the project's labelling queue for ``cycle``.
 
@@ -143,10 +139,8 @@ def write_queue(
 
     Parameters
     ----------
-    client : LabelStudio
-        SDK client for the Label Studio that holds the project.
-    project_id : int
-        Project whose queue to write.
+    gateway : LabelStudioGateway
+        The project whose queue to write.
     items : sequence of BatchItem
         The composed batch; task ids distinct, ranks distinct in ``1..10**RANK_WIDTH - 1``.
     cycle : int
@@ -155,6 +149,8 @@ def write_queue(
         Task ids tagged by earlier cycles. Those not in ``items`` lose their tags, as do all
         unlabelled tasks the tab lists (so tags left by an interrupted write are cleared too);
         ids of tasks deleted since are ignored.
+    concurrency : int
+        Task updates in flight at once.
 
     Returns
     -------
@@ -166,33 +162,37 @@ def write_queue(
         If ``items`` names a task twice.
     ValueError
         If ranks repeat or fall outside ``1..10**RANK_WIDTH - 1``.
+    StaleBatchError
+        If a batch task is not in the project; nothing is written.
     QueueWriteError
-        If a batch task is not in the project, or Label Studio cannot be reached or refuses a
-        request; the message says which step failed and what to check.
+        If Label Studio cannot be reached or fails mid-write; the message says which step.
+    LabelStudioRefused
+        If Label Studio refuses a request (a wrong token, a deleted project); the message says
+        what to check.
     """
     started = time.monotonic()
     _check_items(items)
+    project_id = gateway.project_id
     queued = {item.task_id: item for item in items}
-    tab_id = _ensure_tab(client, project_id)
-    current = _read_tab(client, project_id, tab_id)
+    tab_id = _ensure_tab(gateway)
+    current = gateway.tab_tasks_data(tab_id, READ_CHUNK, outage=QueueWriteError)
     leaving = sorted((set(previous) | current.keys()) - queued.keys())
-    current.update(_read_data(client, project_id, sorted(({*queued, *leaving}) - current.keys())))
+    current.update(gateway.tasks_data(sorted(({*queued, *leaving}) - current.keys()), READ_CHUNK,
+                                      outage=QueueWriteError))
     missing = sorted(queued.keys() - current.keys())
     if missing:
-        raise QueueWriteError(
+        raise StaleBatchError(
             f"project {project_id} has no task(s) {missing[:5]}"
             f"{' and more' if len(missing) > 5 else ''}: the batch was composed from a stale "
             "pool or for another project; rescore the pool and compose the batch again"
         )
 
-    for item in sorted(items, key=lambda item: item.rank):
-        data = current[item.task_id]
-        _write_data(client, item.task_id, data, _tagged(data, item, cycle))
-    cleared = 0
-    for task_id in leaving:
-        data = current.get(task_id)
-        if data is not None and _write_data(client, task_id, data, _untagged(data)):
-            cleared += 1
+    tags = [(item.task_id, _tagged(current[item.task_id], item, cycle))
+            for item in sorted(items, key=lambda item: item.rank)]
+    clears = [(task_id, _untagged(current[task_id])) for task_id in leaving if task_id in current]
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="queue-write") as pool:
+        _write_changed(gateway, pool, current, tags)  # every tag lands before the first clear
+        cleared = _write_changed(gateway, pool, current, clears)
 
     result = QueueWriteResult(
         tab_id=tab_id,
@@ -248,46 +248,16 @@ def _untagged(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if key not in QUEUE_FIELDS}
 
 
-def _read_data(client: LabelStudio, project_id: int, task_ids: list[int]) -> dict[int, dict]:
-    """Current ``data`` of those ``task_ids`` that are in the project, by task id."""
-    found: dict[int, dict] = {}
-    with _reporting(f"reading {len(task_ids)} tasks of project {project_id}"):
-        for start in range(0, len(task_ids), READ_CHUNK):
-            chunk = task_ids[start : start + READ_CHUNK]
-            pager = client.tasks.list(
-                project=project_id,
-                query=json.dumps({"selectedItems": {"all": False, "included": chunk}}),
-                fields="task_only",
-                include="id,data",
-                resolve_uri=False,
-                page_size=READ_CHUNK,
-            )
-            found.update((int(task.id), dict(task.data or {})) for task in pager)
-    return found
-
-
-def _read_tab(client: LabelStudio, project_id: int, tab_id: int) -> dict[int, dict]:
-    """Current ``data`` of the tasks the queue tab lists now (tagged and not yet labelled)."""
-    with _reporting(f"reading the {QUEUE_TAB_TITLE!r} tab of project {project_id}"):
-        pager = client.tasks.list(
-            project=project_id,
-            view=tab_id,
-            fields="task_only",
-            include="id,data",
-            resolve_uri=False,
-            page_size=READ_CHUNK,
-        )
-        return {int(task.id): dict(task.data or {}) for task in pager}
-
-
-def _write_data(client: LabelStudio, task_id: int, old: dict, new: dict) -> bool:
-    """Replace a task's ``data`` with ``new`` unless it equals ``old``; True if it wrote."""
-    if new == old:
-        return False
-    with _reporting(f"updating the data of task {task_id}"):
-        client.tasks.update(id=str(task_id), data=new)
-    logger.debug("task %d: labelqueue tags %s", task_id, {k: new.get(k) for k in QUEUE_FIELDS})
-    return True
+def _write_changed(gateway: LabelStudioGateway, pool: ThreadPoolExecutor, current: dict[int, dict],
+                   writes: list[tuple[int, dict]]) -> int:
+    """Replace the ``data`` of each task whose new data differs from ``current``; how many were
+    written. Returns only when every write has finished; the first failure is raised."""
+    changed = [(task_id, new) for task_id, new in writes if new != current[task_id]]
+    for _ in pool.map(lambda write: gateway.update_data(*write, outage=QueueWriteError), changed):
+        pass
+    for task_id, new in changed:
+        logger.debug("task %d: labelqueue tags %s", task_id, {k: new.get(k) for k in QUEUE_FIELDS})
+    return len(changed)
 
 
 #: The tab's filters and ordering: the same in every cycle (see the module docstring).
@@ -314,49 +284,21 @@ QUEUE_VIEW = {
 }
 
 
-def _ensure_tab(client: LabelStudio, project_id: int) -> int:
+def _ensure_tab(gateway: LabelStudioGateway) -> int:
     """Create the queue tab, or restore its filters and ordering if someone changed them; its id.
 
     An existing tab keeps whatever the team set on it in the Data Manager (hidden columns,
     widths); only title, filters and ordering are ours, and they are written only when they
     differ, so the tab a browser loaded stays valid.
     """
-    with _reporting(f"writing the {QUEUE_TAB_TITLE!r} tab of project {project_id}"):
-        tabs = [
-            tab
-            for tab in client.views.list(project=project_id)
-            if (tab.data or {}).get("title") == QUEUE_TAB_TITLE
-        ]
-        if not tabs:
-            return int(client.views.create(project=project_id, data=QUEUE_VIEW).id)
-        tab = min(tabs, key=lambda found: found.id)
-        if len(tabs) > 1:
-            logger.warning(
-                "project %d has %d tabs titled %r; using the oldest (%d)",
-                project_id,
-                len(tabs),
-                QUEUE_TAB_TITLE,
-                tab.id,
-            )
-        data = tab.data or {}
-        if any(data.get(key) != value for key, value in QUEUE_VIEW.items()):
-            client.views.update(id=str(tab.id), project=project_id, data={**data, **QUEUE_VIEW})
-        return int(tab.id)
-
-
-@contextmanager
-def _reporting(step: str) -> Iterator[None]:
-    """Turn the SDK's and httpx's errors into a :class:`QueueWriteError` naming ``step``."""
-    try:
-        yield
-    except (ApiError, ParsingError) as error:
-        hint = _HINTS.get(error.status_code or 0, "see Label Studio's log for details")
-        raise QueueWriteError(
-            f"{step} failed: Label Studio answered HTTP {error.status_code}: "
-            f"{str(error.body)[:300]}; {hint}"
-        ) from error
-    except httpx.HTTPError as error:
-        raise QueueWriteError(
-            f"{step} failed: could not reach Label Studio ({error!r}); "
-            "check LABEL_STUDIO_URL and that the server is running"
-        ) from error
+    tabs = [tab for tab in gateway.tabs(outage=QueueWriteError) if tab["data"].get("title") == QUEUE_TAB_TITLE]
+    if not tabs:
+        return gateway.create_tab(QUEUE_VIEW, outage=QueueWriteError)
+    tab = min(tabs, key=lambda found: found["id"])
+    if len(tabs) > 1:
+        logger.warning("project %d has %d tabs titled %r; using the oldest (%d)",
+                       gateway.project_id, len(tabs), QUEUE_TAB_TITLE, tab["id"])
+    data = tab["data"]
+    if any(data.get(key) != value for key, value in QUEUE_VIEW.items()):
+        gateway.update_tab(tab["id"], {**data, **QUEUE_VIEW}, outage=QueueWriteError)
+    return tab["id"]

@@ -9,6 +9,7 @@ The first start of a data dir runs migrations (20-40 s).
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -16,16 +17,42 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
+from typing import Any
 
 ADMIN_EMAIL = "admin@example.com"
 
 
 class StartupError(RuntimeError):
     """A server did not answer its health check in time; the message holds its log tail."""
+
+
+class BackendCallError(RuntimeError):
+    """A call to a server we started could not be made, or answered an unexpected status."""
+
+
+def call_json(method: str, url: str, *, timeout: float, ok: tuple[int, ...] = (200, 201, 202)) -> tuple[int, Any]:
+    """``(status, JSON body)`` of one call to a loopback server (``None`` for a body that is not
+    JSON); ``BackendCallError`` when it cannot be made or answers a status outside ``ok``.
+    Plain ``urllib``: Label Studio's client library belongs to the gateway, not to local servers."""
+    request = urllib.request.Request(url, method=method, data=b"" if method != "GET" else None,
+                                     headers={"Content-Type": "application/json"} if method != "GET" else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    except (OSError, ValueError) as error:
+        raise BackendCallError(f"{method} {url} failed: {error}") from error
+    if status not in ok:
+        raise BackendCallError(f"{method} {url} answered HTTP {status}")
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, None
 
 
 @dataclass
@@ -66,9 +93,10 @@ def wait_until_up(server: LocalServer, path: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and server.process.poll() is None:
         try:
-            if httpx.get(server.url + path, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
+            with urllib.request.urlopen(server.url + path, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (OSError, ValueError):  # refused, reset, timed out, or an HTTP error status
             pass
         time.sleep(0.5)
     tail = server.log.read_text(errors="replace")[-4000:] if server.log.exists() else "(no log)"

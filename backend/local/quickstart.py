@@ -7,7 +7,7 @@ first "Active learning queue" is written and prints where to click. Ctrl-C stops
 
 Inputs are checked before anything starts (``quickstart_inputs``); the two servers start side
 by side and stop together (``quickstart_servers``); this module builds the project through the
-SDK, waits for the backend's first queue and tells the person what to do next.
+gateway, waits for the backend's first queue and tells the person what to do next.
 """
 from __future__ import annotations
 
@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-from label_studio_sdk import LabelStudio
-from label_studio_sdk.core.api_error import ApiError as LabelStudioError
 from rich.console import Console
 
 from backend.errors import UnsupportedConfigError
+from backend.labelstudio.errors import LabelStudioRefused, LabelStudioUnavailable
+from backend.labelstudio.gateway import Connection
+from backend.labelstudio.project_setup import LabelStudioAdmin
 from backend.labelstudio.queue_writer import QUEUE_TAB_TITLE
-from backend.local.label_studio_server import ADMIN_EMAIL, StartupError
+from backend.local.label_studio_server import ADMIN_EMAIL, BackendCallError, StartupError, call_json
 from backend.local.quickstart_inputs import (
     DEMO_LABEL_FIELD,
     DEMO_TASKS,
@@ -59,6 +59,14 @@ HIDDEN_COLUMNS = ("inner_id", "annotations_results", "annotations_ids", "predict
                   "updated_by", "avg_lead_time", "draft_exists", "data.labelqueue_cycle")
 
 
+#: The share of a batch labelled before the next is written (the backend's default
+#: ``LABELQUEUE_REFILL_AT``, which the quickstart keeps).
+REFILL_SHARE: float = Settings.__dataclass_fields__["refill_at"].default
+#: The quickstart project's slice mix: the backend's default with control doubled to 10 %
+#: (from uncertain), so each small batch carries two control items.
+QUICKSTART_MIX = {"uncertain": 0.5, "diverse": 0.25, "failure": 0.15, "control": 0.1}
+
+
 @dataclass(frozen=True)
 class QuickstartOptions:
     """What to run on and where; everything has a demo default."""
@@ -69,8 +77,13 @@ class QuickstartOptions:
     data_root: Path
     title: str = "labelqueue demo"
     seed_per_label: int = 2
-    batch_size: int = 30
-    retrain_after: int = 5
+    #: Chosen so that "is the loop helping?" has control figures for two cycles after a person
+    #: works through two batches (README, Quickstart): 20 tasks with 10 % control put control
+    #: items at ranks 5 and 15, both labelled before the batch is replaced at 80 % (16 tasks);
+    #: a retrain every 2 labels checks that share often enough that the next batch is written
+    #: while 3-4 tasks of the current one are left, so the stream does not run dry.
+    batch_size: int = 20
+    retrain_after: int = 2
     label_studio_port: int = 8080
     backend_port: int = 9090
     open_browser: bool = True
@@ -149,7 +162,7 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
     except KeyboardInterrupt:
         console.print("\nStopping Label Studio and the backend ...")
         return 0
-    except (QuickstartError, StartupError, httpx.HTTPError, LabelStudioError) as exc:
+    except (QuickstartError, StartupError, BackendCallError, LabelStudioUnavailable, LabelStudioRefused) as exc:
         console.print(f"[red]labelqueue quickstart failed:[/] {exc}")
         console.print(f"Logs: {servers.run_dir}")
         return 1
@@ -178,35 +191,34 @@ def _start(options: QuickstartOptions, servers: Servers, steps: _Steps) -> Ready
                       backend_env={"LABELQUEUE_MIN_NEW_ANNOTATIONS": str(options.retrain_after)})
 
     ls_url = servers.label_studio.url
-    ls = LabelStudio(base_url=ls_url, api_key=servers.token, timeout=120)
+    ls = LabelStudioAdmin(Connection(ls_url, servers.token))
     seeds = set(seed_rows(options.rows, spec, options.seed_per_label))
     # The backend trains once labels of two classes exist; with fewer, the first queue is
     # composed without a model (coverage and random control) and the annotators' labels train it.
     trainable = len({label for index in seeds for label in options.rows[index].labels}) >= 2
     with steps("creating the project and importing tasks",
                f"project created, {len(options.rows)} tasks imported ({len(seeds)} already annotated)"):
-        project = ls.projects.create(title=options.title, label_config=options.config,
-                                     description="Created by labelqueue quickstart")
-        ls.projects.import_tasks(id=project.id, request=[_task(row, spec, i in seeds)
-                                                         for i, row in enumerate(options.rows)])
+        project = ls.create_project(options.title, options.config, "Created by labelqueue quickstart")
+        ls.import_tasks(project.project_id, [_task(row, spec, i in seeds) for i, row in enumerate(options.rows)])
     with steps("connecting the backend", "backend connected; annotators see its predictions"):
-        ml = ls.ml.create(url=servers.backend.url, project=project.id, title=ML_TITLE, is_interactive=False,
-                          extra_params={"batch_size": options.batch_size})
-        ls.projects.update(id=project.id, show_collab_predictions=True, model_version=ML_TITLE)
+        ml_id = ls.connect_backend(project.project_id, servers.backend.url, ML_TITLE,
+                                   {"batch_size": options.batch_size, "mix": QUICKSTART_MIX})
+        ls.show_predictions(project.project_id, ML_TITLE)
     with steps("training the first model and writing the queue" if trainable else "writing the first queue",
                f"first model trained and the '{QUEUE_TAB_TITLE}' written" if trainable else
                f"'{QUEUE_TAB_TITLE}' written (too few labels for a model: picked for coverage and at random)"):
         if trainable:
-            ls.ml.train(id=ml.id)
+            ls.train(ml_id)
         else:
-            httpx.post(f"{servers.backend.url}/projects/{project.id}/select", timeout=30).raise_for_status()
-        queue = wait_for_queue(servers, project.id, need_model=trainable)
-    tab = next(t for t in ls.views.list(project=project.id) if (t.data or {}).get("title") == QUEUE_TAB_TITLE)
+            call_json("POST", f"{servers.backend.url}/projects/{project.project_id}/select", timeout=30)
+        queue = wait_for_queue(servers, project.project_id, need_model=trainable)
+    tab = next(t for t in project.tabs() if t["data"].get("title") == QUEUE_TAB_TITLE)
     hidden = {"explore": [f"tasks:{column}" for column in HIDDEN_COLUMNS], "labeling": []}
-    ls.views.update(id=str(tab.id), project=project.id, data={**(tab.data or {}), "hiddenColumns": hidden})
-    servers.write_connection(project.id)
+    project.update_tab(tab["id"], {**tab["data"], "hiddenColumns": hidden})
+    servers.write_connection(project.project_id)
     return Ready(label_studio_url=ls_url, password=servers.label_studio.password, backend_url=servers.backend.url,
-                 project_id=project.id, project_url=f"{ls_url}/projects/{project.id}/data?tab={tab.id}",
+                 project_id=project.project_id,
+                 project_url=f"{ls_url}/projects/{project.project_id}/data?tab={tab['id']}",
                  queue=queue, seconds=time.monotonic() - steps.started)
 
 
@@ -218,11 +230,11 @@ def wait_for_queue(servers: Servers, project_id: int, *, need_model: bool,
     while time.monotonic() < deadline:
         if (dead := servers.dead()) is not None:
             raise QuickstartError(f"{dead.url} exited (code {dead.process.returncode}); see {dead.log}")
-        response = httpx.get(f"{url}/projects/{project_id}/queue", timeout=10)
-        if response.status_code == 200 and (response.json()["model_version"] or not need_model):
-            return response.json()
+        status, queue = call_json("GET", f"{url}/projects/{project_id}/queue", timeout=10, ok=(200, 404))
+        if status == 200 and (queue["model_version"] or not need_model):
+            return queue
         time.sleep(0.3)
-    health = httpx.get(f"{url}/health", timeout=10).json()
+    _, health = call_json("GET", f"{url}/health", timeout=10)
     raise QuickstartError(f"no queue after {timeout:.0f}s (backend health: {health}); see {servers.backend.log}")
 
 
@@ -249,8 +261,11 @@ def print_ready(console: Console, ready: Ready, options: QuickstartOptions, serv
                   "labelqueue_slice column says why each one is there.")
     console.print("  3. Click the arrow beside 'Label All Tasks' and choose 'Label Tasks As Displayed': tasks "
                   f"come in queue order {guess}. Pick the right label and Submit.")
-    console.print(f"  4. Every {options.retrain_after} labels the model retrains and the tab shows the next "
-                  "batch (reload the page).")
+    console.print(f"  4. Keep labelling: every {options.retrain_after} labels the model retrains; once "
+                  f"{REFILL_SHARE:.0%} of the batch is labelled the next one is written and the same stream goes on "
+                  "with it (no reload needed).")
+    console.print(f"  5. After two batches (about {2 * round(REFILL_SHARE * options.batch_size) + 2} labels) "
+                  f"the report answers 'is the loop helping?': {ready.backend_url}/projects/{ready.project_id}/report")
     console.print("Press Ctrl-C to stop both servers.")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
@@ -17,7 +17,6 @@ from typing import Protocol
 import numpy as np
 
 from backend.labelstudio.gateway import Connections
-from backend.labelstudio.label_config import parse_label_config
 from backend.labelstudio.queue_writer import write_queue
 from backend.layout import StateFileError, read_state
 from backend.loop.failures import FailureLog
@@ -42,9 +41,13 @@ Progress = Callable[[str], None]
 class CycleRecorder(Protocol):
     """Keeps the history of written queues (``queue.json`` holds only the latest); called by
     the cycle right after the write, under its ``select`` lock. Must not raise: a recording
-    problem must not fail (and so retry and rewrite) the cycle."""
+    problem must not fail (and so retry and rewrite) the cycle.
 
-    def record_queue(self, project_id: int, queue: QueueRecord) -> None: ...
+    ``trained`` is the training set of the model the batch was scored with, read with it before
+    the write: a retrain that finishes during the write (which takes seconds) belongs to the
+    next cycle, so the recorder must not read the training set again itself."""
+
+    def record_queue(self, project_id: int, queue: QueueRecord, trained: Collection[int]) -> None: ...
 
 
 @dataclass
@@ -147,9 +150,9 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
     options = ctx.options.get(project_id)
     size = size or options.batch_size
     progress("reading new tasks from Label Studio")
-    client = ctx.connections.client(project_id)
-    spec = parse_label_config(client.projects.get(id=project_id).label_config)
-    cached = ctx.pool_cache.sync_new(client, project_id, spec)
+    gateway = ctx.connections.gateway(project_id)
+    spec = gateway.spec()
+    cached = ctx.pool_cache.sync_new(gateway, spec)
     lap("sync")
 
     progress(f"scoring {len(cached.task_ids)} cached tasks")
@@ -162,8 +165,9 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
     cycle = previous.cycle + 1 if previous else 1
     flagged = set(ctx.failures.read(project_id)) | set(cached.task_ids[cached.flagged].tolist())
     progress(f"composing cycle {cycle} from {len(pool.task_ids)} unlabelled tasks")
+    mix = options.mix_at(len(labelled_set.task_ids), len(spec.labels))
     try:
-        batch = compose_batch(pool, labelled_set, flagged=sorted(flagged), size=size, mix=options.mix,
+        batch = compose_batch(pool, labelled_set, flagged=sorted(flagged), size=size, mix=mix,
                               seed=cycle_seed(ctx.settings.seed, project_id, cycle),
                               measure=ctx.settings.uncertainty_measure)
     except EmptyPoolError as exc:
@@ -172,17 +176,17 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
 
     progress(f"writing {len(batch.items)} tasks into the 'Active learning queue' tab")
     stale = [item.task_id for item in previous.items if item.task_id not in labelled] if previous else []
-    written = write_queue(client, project_id, batch.items, cycle, previous=stale)
+    written = write_queue(gateway, batch.items, cycle, previous=stale)
     lap("write")
     predicted = predictions_of(batch.items, cached, model, spec) if model is not None else {}
     queue = QueueRecord(
         cycle=cycle, model_version=model.version if model else None, labelled=len(labelled),
         created_at=datetime.now(timezone.utc).isoformat(), tab_id=written.tab_id, counts=dict(batch.counts),
-        size_requested=size, mix=dict(options.mix.__dict__),
+        size_requested=size, mix=dict(mix.__dict__),
         items=tuple(QueuedTask(i.task_id, i.slice, i.rank, i.reason, *predicted.get(i.task_id, (None, None)))
                     for i in batch.items))
     atomic_write_json(ctx.store.layout.queue(project_id), queue.to_json())
-    ctx.recorder.record_queue(project_id, queue)
+    ctx.recorder.record_queue(project_id, queue, trained=tuple(labelled))
     logger.info("project %s: cycle %d queued %d tasks %s in %.2fs", project_id, cycle, len(batch.items),
                 batch.counts, sum(seconds.values()))
     return JobOutcome(project_id, True, f"queued {len(batch.items)} tasks", figures={
@@ -207,7 +211,9 @@ def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskS
     """Split the cache into the unlabelled pool (scored by ``model``) and the labelled set.
 
     Without a model every class is equally likely: uncertainty is then flat and the batch is
-    driven by diversity, failures and the random control slice.
+    driven by diversity, failures and the random control slice. The labelled set carries each
+    single-label task's class column (-1 for multi-label tasks or a label outside the config), so
+    the failure slice keeps only override neighbours the model still gets wrong or is unsure of.
     """
     is_labelled = np.isin(cached.task_ids, np.fromiter(labelled, dtype=np.int64, count=len(labelled)))
     rows = np.flatnonzero(~is_labelled)
@@ -220,4 +226,13 @@ def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskS
     overridden = np.array([bool(labelled[int(t)].get("overridden")) for t in cached.task_ids[done]], dtype=bool)
     return (Pool(task_ids=cached.task_ids[rows], proba=proba, embeddings=cached.embeddings[rows],
                  multilabel=spec.multilabel),
-            LabelledSet(task_ids=cached.task_ids[done], embeddings=cached.embeddings[done], overridden=overridden))
+            LabelledSet(task_ids=cached.task_ids[done], embeddings=cached.embeddings[done], overridden=overridden,
+                        labels=label_columns([labelled[int(t)]["labels"] for t in cached.task_ids[done]], spec)))
+
+
+def label_columns(labels: list[list[str]], spec: TaskSpec) -> np.ndarray:
+    """Column of ``spec.labels`` each labelled task's one label names; -1 when a task has no
+    single known label (multi-label configs, a label removed from the config)."""
+    column = {name: i for i, name in enumerate(spec.labels)}
+    return np.array([column.get(names[0], -1) if len(names) == 1 and not spec.multilabel else -1
+                     for names in labels], dtype=np.int64)

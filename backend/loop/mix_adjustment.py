@@ -20,11 +20,16 @@ logger = logging.getLogger(__name__)
 
 
 
-def effective_mix(store: ModelStore, project_id: int, admin_mix: SliceMix) -> SliceMix:
-    """The automatically adjusted mix if it was derived from ``admin_mix``, else ``admin_mix``."""
+def effective_mix(store: ModelStore, project_id: int, admin_mix: SliceMix | None) -> SliceMix | None:
+    """The automatically adjusted mix if it was derived from ``admin_mix``, else ``admin_mix``.
+
+    ``None`` is the share schedule; an adjustment made while it applied (saved with base null)
+    replaces the schedule by the lowered mix until the admin sets a mix.
+    """
     try:
         saved = json.loads(store.layout.mix_adjustment(project_id).read_text())
-        if SliceMix.from_mapping(saved["base"]) == admin_mix:
+        base = None if saved["base"] is None else SliceMix.from_mapping(saved["base"])
+        if base == admin_mix:
             return SliceMix.from_mapping(saved["mix"])
     except FileNotFoundError:
         pass
@@ -34,5 +39,6 @@ def effective_mix(store: ModelStore, project_id: int, admin_mix: SliceMix) -> Sl
     return admin_mix
 
 
-def save_adjustment(store: ModelStore, project_id: int, admin_mix: SliceMix, mix: SliceMix) -> None:
-    atomic_write_json(store.layout.mix_adjustment(project_id), {"base": asdict(admin_mix), "mix": asdict(mix)})
+def save_adjustment(store: ModelStore, project_id: int, admin_mix: SliceMix | None, mix: SliceMix) -> None:
+    atomic_write_json(store.layout.mix_adjustment(project_id),
+                      {"base": None if admin_mix is None else asdict(admin_mix), "mix": asdict(mix)})

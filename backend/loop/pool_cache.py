@@ -5,7 +5,14 @@ diversity and override similarity). Re-reading a 50,000-task project from Label 
 cycle would dominate the cycle, so the cache keeps ``ids.npy``, ``embeddings.npy``
 (float32, 1 KB per task), ``texts.json`` and ``flagged.npy`` under
 ``projects/<id>/pool/g<N>/`` and only asks Label Studio for tasks it has not seen (``id`` greater
-than the largest cached id: Label Studio ids only grow). ``TASKS_CREATED`` webhooks trigger that
+than the largest cached id: Label Studio ids only grow).
+
+Embeddings are IDF-weighted (``backend/model/features.py``) by the pool's own document
+frequencies, kept as ``frequencies.npy`` (every cached text) and ``idf.npy`` (the weights every
+cached embedding was computed with; 1 MiB each). New tasks are embedded with the same weights, so
+distances stay comparable; once the pool has doubled since the weights were fixed, they are
+refitted on the whole pool and every text is embedded again. That costs one full embedding per
+doubling (0.25 s per 10,000 texts), i.e. less than one extra embedding per task overall. ``TASKS_CREATED`` webhooks trigger that
 sync; ``TASKS_DELETED`` triggers a reconcile that lists task ids only (no data) and drops the
 missing ones. Rescoring after a retrain reads the cache only.
 
@@ -29,15 +36,19 @@ from typing import Any
 
 import numpy as np
 
-from backend.model.features import EMBEDDING_DIM, embed_texts
+from backend.labelstudio.gateway import LabelStudioGateway
+from backend.model.features import EMBEDDING_DIM, HASH_FEATURES, document_frequencies, embed_texts, idf_weights
 from backend.model.labelconfig import TaskSpec
 from backend.settings import FailureField
 from backend.store import ModelStore, atomic_write_bytes, atomic_write_json, npy_bytes
 
 logger = logging.getLogger(__name__)
 
-PAGE_SIZE = 1000
 KEEP_GENERATIONS = 2
+#: Recorded in ``meta.json``; a cache of other features is rebuilt (before IDF: none recorded).
+FEATURES = "hashed-idf-1"
+#: The IDF is refitted when the pool reaches this multiple of the texts it was fitted on.
+REFIT_GROWTH = 2.0
 
 
 @dataclass(frozen=True)
@@ -50,16 +61,23 @@ class CachedPool:
     texts : list of n str
     embeddings : (n, EMBEDDING_DIM) float32
     flagged : (n,) bool, True where the task matches ``LABELQUEUE_FAILURE_FIELD``
+    frequencies : (HASH_FEATURES,) int32, document frequency of each hashed n-gram over ``texts``
+    idf : (HASH_FEATURES,) float32, the weights ``embeddings`` were computed with
+    idf_documents : int, how many texts ``idf`` was fitted on (0: not fitted yet)
     """
 
     task_ids: np.ndarray
     texts: list[str]
     embeddings: np.ndarray
     flagged: np.ndarray
+    frequencies: np.ndarray
+    idf: np.ndarray
+    idf_documents: int
 
     @classmethod
     def empty(cls) -> CachedPool:
-        return cls(np.zeros(0, np.int64), [], np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros(0, bool))
+        return cls(np.zeros(0, np.int64), [], np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros(0, bool),
+                   np.zeros(HASH_FEATURES, np.int32), idf_weights(np.zeros(HASH_FEATURES), 0), 0)
 
 
 class PoolCache:
@@ -86,12 +104,15 @@ class PoolCache:
         path = self._current(project_id)
         try:
             meta = json.loads((path / "meta.json").read_text())
-            if meta.get("failure_field") != str(self.failure_field) or meta.get("seed") != self.seed:
+            if (meta.get("failure_field"), meta.get("seed"), meta.get("features")) != (
+                    str(self.failure_field), self.seed, FEATURES):
                 return CachedPool.empty()  # features or flags were computed differently: rebuild
             return CachedPool(task_ids=np.load(path / "ids.npy"),
                               texts=json.loads((path / "texts.json").read_text()),
                               embeddings=np.load(path / "embeddings.npy"),
-                              flagged=np.load(path / "flagged.npy"))
+                              flagged=np.load(path / "flagged.npy"),
+                              frequencies=np.load(path / "frequencies.npy"), idf=np.load(path / "idf.npy"),
+                              idf_documents=int(meta["idf_documents"]))
         except (OSError, ValueError, KeyError):
             return CachedPool.empty()
 
@@ -102,11 +123,13 @@ class PoolCache:
         path = root / f"g{number:06d}"
         shutil.rmtree(path, ignore_errors=True)  # a half-written generation of a crashed sync
         for name, array in (("ids.npy", pool.task_ids), ("embeddings.npy", pool.embeddings),
-                            ("flagged.npy", pool.flagged)):
+                            ("flagged.npy", pool.flagged), ("frequencies.npy", pool.frequencies),
+                            ("idf.npy", pool.idf)):
             atomic_write_bytes(path / name, npy_bytes(array))
         atomic_write_bytes(path / "texts.json", json.dumps(pool.texts).encode())
         atomic_write_json(path / "meta.json", {"failure_field": str(self.failure_field), "seed": self.seed,
-                                               "size": len(pool.task_ids)})
+                                               "size": len(pool.task_ids), "features": FEATURES,
+                                               "idf_documents": pool.idf_documents})
         atomic_write_json(root / "current.json", {"generation": path.name})
         generations = sorted(g for g in root.iterdir() if g.is_dir() and g.name.startswith("g"))
         for old in generations[:-KEEP_GENERATIONS]:
@@ -114,16 +137,12 @@ class PoolCache:
         for legacy in ("ids.npy", "embeddings.npy", "flagged.npy", "texts.json", "meta.json"):
             (root / legacy).unlink(missing_ok=True)
 
-    def sync_new(self, client, project_id: int, spec: TaskSpec) -> CachedPool:
+    def sync_new(self, gateway: LabelStudioGateway, spec: TaskSpec) -> CachedPool:
         """Add tasks created since the last sync; one filtered query, usually returning nothing."""
+        project_id = gateway.project_id
         with self._lock, self.store.lock(project_id, "pool"):
             pool = self.load(project_id)
-            newest = int(pool.task_ids[-1]) if len(pool.task_ids) else 0
-            query = {"filters": {"conjunction": "and", "items": [
-                {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": newest}]}}
-            fresh = [t.model_dump() for t in client.tasks.list(
-                project=project_id, query=json.dumps(query), fields="task_only", include="id,data,meta",
-                resolve_uri=False, page_size=PAGE_SIZE)]
+            fresh = gateway.tasks_after(int(pool.task_ids[-1]) if len(pool.task_ids) else 0)
             if not fresh:
                 return pool
             pool = self._extend(pool, fresh, spec)
@@ -132,17 +151,19 @@ class PoolCache:
                         len(pool.task_ids))
             return pool
 
-    def reconcile(self, client, project_id: int) -> CachedPool:
+    def reconcile(self, gateway: LabelStudioGateway) -> CachedPool:
         """Drop cached tasks that Label Studio no longer has (after ``TASKS_DELETED``)."""
+        project_id = gateway.project_id
         with self._lock, self.store.lock(project_id, "pool"):
             pool = self.load(project_id)
-            alive = np.fromiter((t.id for t in client.tasks.list(project=project_id, include="id",
-                                                                  page_size=PAGE_SIZE * 5)), dtype=np.int64)
+            alive = np.array(gateway.task_ids(), dtype=np.int64)
             keep = np.isin(pool.task_ids, alive)
             if keep.all():
                 return pool
+            gone = document_frequencies([t for t, k in zip(pool.texts, keep) if not k])
             pool = CachedPool(pool.task_ids[keep], [t for t, k in zip(pool.texts, keep) if k],
-                              pool.embeddings[keep], pool.flagged[keep])
+                              pool.embeddings[keep], pool.flagged[keep],
+                              (pool.frequencies - gone).astype(np.int32), pool.idf, pool.idf_documents)
             self.save(project_id, pool)
             logger.info("project %s: pool cache -%d deleted tasks", project_id, int((~keep).sum()))
             return pool
@@ -155,9 +176,16 @@ class PoolCache:
         texts = [t["data"][spec.value_key] for t in usable]
         flags = np.array([self.failure_field.matches(t) if self.failure_field else False for t in usable],
                          dtype=bool)
+        every = pool.texts + texts
+        frequencies = (pool.frequencies + document_frequencies(texts)).astype(np.int32)
+        if len(every) >= REFIT_GROWTH * pool.idf_documents:
+            idf, documents = idf_weights(frequencies, len(every)), len(every)
+            embeddings = embed_texts(every, self.seed, idf)
+        else:
+            idf, documents = pool.idf, pool.idf_documents
+            embeddings = np.concatenate([pool.embeddings, embed_texts(texts, self.seed, idf)])
         return CachedPool(
             task_ids=np.concatenate([pool.task_ids, np.array([int(t["id"]) for t in usable], np.int64)]),
-            texts=pool.texts + texts,
-            embeddings=np.concatenate([pool.embeddings, embed_texts(texts, self.seed)]),
-            flagged=np.concatenate([pool.flagged, flags]),
+            texts=every, embeddings=embeddings, flagged=np.concatenate([pool.flagged, flags]),
+            frequencies=frequencies, idf=idf, idf_documents=documents,
         )

@@ -4,8 +4,9 @@ Label Studio sends the connection's *Extra params* (JSON) to ``/setup``; labelqu
 ``{"batch_size": 100, "mix": {"uncertain": 0.55, "diverse": 0.25, "failure": 0.15,
 "control": 0.05}, "control_overlap": 2}`` from it (``control_overlap``: annotators asked to
 label each control task, for agreement on a random sample; default 1, no overlap). Missing keys
-fall back to ``LABELQUEUE_BATCH_SIZE`` / ``LABELQUEUE_MIX``; an automatic lowering of the
-uncertain share (``backend/loop/mix_adjustment.py``) applies on top of the mix. The options are
+fall back to ``LABELQUEUE_BATCH_SIZE`` / ``LABELQUEUE_MIX``; with neither mix set, batches follow
+the share schedule (:meth:`ProjectOptions.mix_at`). An automatic lowering of the uncertain
+share (``backend/loop/mix_adjustment.py``) applies on top of the mix. The options are
 remembered on disk (only when they change, so ``/setup`` stays cheap) because selection runs
 in the background, possibly in another worker process.
 """
@@ -15,12 +16,12 @@ import json
 import threading
 from dataclasses import dataclass, replace
 
-from backend.errors import ApiError
+from backend.errors import InvalidOptionError
 from backend.layout import StateFileError, read_state
 from backend.loop.mix_adjustment import effective_mix
 from backend.settings import MAX_BATCH_SIZE, Settings
 from backend.store import ModelStore, atomic_write_json
-from selection.mix import SliceMix
+from selection.mix import SliceMix, scheduled_mix
 
 MAX_CONTROL_OVERLAP = 10
 
@@ -28,8 +29,14 @@ MAX_CONTROL_OVERLAP = 10
 @dataclass(frozen=True)
 class ProjectOptions:
     batch_size: int
-    mix: SliceMix
+    #: None: no mix was set, so each batch follows the share schedule.
+    mix: SliceMix | None
     control_overlap: int = 1
+
+    def mix_at(self, labelled: int, classes: int) -> SliceMix:
+        """The mix of a batch composed with ``labelled`` labels over ``classes`` classes: the
+        configured one, else the schedule's point (``selection.scheduled_mix``)."""
+        return self.mix if self.mix is not None else scheduled_mix(labelled, classes)
 
 
 def parse_extra_params(raw: object) -> dict:
@@ -40,29 +47,29 @@ def parse_extra_params(raw: object) -> dict:
         try:
             raw = json.loads(raw)
         except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
-            raise ApiError("extra_params is not valid JSON", field="extra_params") from None
+            raise InvalidOptionError("extra_params is not valid JSON", field="extra_params") from None
     if not isinstance(raw, dict):
-        raise ApiError("extra_params must be a JSON object", field="extra_params")
+        raise InvalidOptionError("extra_params must be a JSON object", field="extra_params")
     return {k: raw[k] for k in ("batch_size", "mix", "control_overlap") if k in raw}
 
 
 def resolve_options(params: dict, settings: Settings) -> ProjectOptions:
-    """Validate per-project params against the global defaults; 400 with the field on error."""
+    """Validate per-project params against the global defaults; ``InvalidOptionError`` naming the field."""
     size = params.get("batch_size", settings.batch_size)
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH_SIZE:
-        raise ApiError(f"batch_size must be an integer from 1 to {MAX_BATCH_SIZE}; got {size!r}",
+        raise InvalidOptionError(f"batch_size must be an integer from 1 to {MAX_BATCH_SIZE}; got {size!r}",
                        field="extra_params.batch_size")
     mix = settings.mix
     if "mix" in params:
         if not isinstance(params["mix"], dict):
-            raise ApiError("mix must be an object of slice shares", field="extra_params.mix")
+            raise InvalidOptionError("mix must be an object of slice shares", field="extra_params.mix")
         try:
             mix = SliceMix.from_mapping(params["mix"])
         except ValueError as exc:
-            raise ApiError(str(exc), field="extra_params.mix") from None
+            raise InvalidOptionError(str(exc), field="extra_params.mix") from None
     overlap = params.get("control_overlap", 1)
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 1 <= overlap <= MAX_CONTROL_OVERLAP:
-        raise ApiError(f"control_overlap must be an integer from 1 to {MAX_CONTROL_OVERLAP}; got {overlap!r}",
+        raise InvalidOptionError(f"control_overlap must be an integer from 1 to {MAX_CONTROL_OVERLAP}; got {overlap!r}",
                        field="extra_params.control_overlap")
     return ProjectOptions(batch_size=size, mix=mix, control_overlap=overlap)
 
@@ -97,5 +104,5 @@ class ProjectOptionsStore:
         params = read_state(path) or {}
         try:
             return resolve_options(params, self.settings)
-        except ApiError as exc:
+        except InvalidOptionError as exc:
             raise StateFileError(path, exc.message) from None

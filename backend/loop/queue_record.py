@@ -2,9 +2,8 @@
 cycles database that keeps every one (``backend/measure/cycles_db.py``) and the API that serves
 it (``GET /projects/<id>/queue``, the ``queue`` entry of ``/metrics``).
 
-``to_json`` is the shape on disk and on the wire; ``from_json`` reads it back. Fields the SQLite
-history does not keep (the queue tab's id, each item's selection reason) read back as ``None``
-and ``{}`` from there.
+``to_json`` is the shape on disk and on the wire; ``from_json`` reads it back. The SQLite
+history does not keep the queue tab's id, which reads back as ``None`` from there.
 """
 from __future__ import annotations
 

@@ -12,13 +12,12 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from backend.labelstudio.gateway import Connections, LabelledTask, fetch_labelled
-from backend.labelstudio.label_config import parse_label_config
+from backend.labelstudio.gateway import Connections, LabelledTask
 from backend.layout import StateFileError, read_state
 from backend.model.labelconfig import kind_of
 from backend.outcome import JobOutcome
 from backend.settings import Settings
-from backend.store import ModelStore, atomic_write_json
+from backend.store import Manifest, ModelLoadError, ModelStore, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -61,25 +60,41 @@ def count_changes(previous: dict[int, dict[str, Any]], current: list[LabelledTas
     return changed + sum(1 for tid in previous if tid not in now)
 
 
+def model_in_service(store: ModelStore, project_id: int, manifest: Manifest | None) -> Any:
+    """The model the manifest names, as a warm start for the next fit; None when there is none or
+    it is refused (the retrain then starts from zero and replaces it)."""
+    if manifest is None:
+        return None
+    try:
+        return store.load(project_id, manifest)
+    except ModelLoadError as exc:
+        logger.warning("project %s: retraining from zero: %s", project_id, exc)
+        return None
+
+
 def retrain(project_id: int, *, settings: Settings, store: ModelStore, connections: Connections,
-            force: bool = False) -> JobOutcome:
+            force: bool = False, trailing: bool = False) -> JobOutcome:
     """Retrain if enough labels changed (or ``force``); caller holds the project's training lock.
 
+    ``trailing``: the quiet period after the last annotation is over, so any changed label is
+    enough (the last labels of a batch must not wait for labels that may never come).
+
     ``done`` when a new model version was saved; the figures: ``n_examples``, ``changed`` (labels
-    since the model in service), and for a new model ``seconds`` and ``classes``.
+    since the model in service), ``waiting`` (changed labels held back by the threshold: the
+    caller checks again once it is quiet), and for a new model ``seconds`` and ``classes``.
     """
     started = time.monotonic()
-    client = connections.client(project_id)
-    spec = parse_label_config(client.projects.get(id=project_id).label_config)
-    labelled = fetch_labelled(client, project_id, spec)
+    gateway = connections.gateway(project_id)
+    spec = gateway.spec()
+    labelled = gateway.labelled(spec)
     changed = count_changes(previous_training_set(store, project_id), labelled)
     kind = kind_of(spec)
     classes = sorted({name for t in labelled for name in kind.label_names(t.labels)})
 
-    if not force and changed < settings.min_new_annotations:
+    if not force and changed < (1 if trailing else settings.min_new_annotations):
         return JobOutcome(project_id, False, f"{changed} changed label(s) < "
                           f"LABELQUEUE_MIN_NEW_ANNOTATIONS={settings.min_new_annotations}",
-                          figures={"n_examples": len(labelled), "changed": changed})
+                          figures={"n_examples": len(labelled), "changed": changed, "waiting": changed})
     if len(classes) < kind.min_label_names:
         return JobOutcome(project_id, False, f"cold start: {len(classes)} distinct label(s) seen, "
                           f"need {kind.min_label_names}",
@@ -93,7 +108,8 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
     number = int(manifest.info.get("number", 0)) + 1 if manifest else 1
     version = f"v{number}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
     model = kind.fit([t.text for t in labelled], [t.labels for t in labelled], spec, version=version,
-                     estimator=getattr(settings, kind.estimator_setting))
+                     estimator=getattr(settings, kind.estimator_setting),
+                     previous=model_in_service(store, project_id, manifest))
     seconds = time.monotonic() - started
     info = {"number": number, "n_examples": len(labelled), "classes": classes,
             "trained_at": datetime.now(timezone.utc).isoformat(), "train_seconds": round(seconds, 3),
@@ -103,6 +119,8 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
         str(t.task_id): {"labels": as_json(t.labels), "overridden": t.overridden} for t in labelled})
     logger.info("project %s: trained %s on %d labels (%d changed), %d classes, in %.2fs",
                 project_id, version, len(labelled), changed, len(classes), seconds)
-    return JobOutcome(project_id, True, "forced" if force else "enough new labels", version=version,
+    why = "forced" if force else ("trailing labels after a quiet period" if changed < settings.min_new_annotations
+                                  else "enough new labels")
+    return JobOutcome(project_id, True, why, version=version,
                       figures={"n_examples": len(labelled), "changed": changed, "seconds": seconds,
                                "classes": list(classes)})

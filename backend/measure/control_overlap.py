@@ -20,9 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from label_studio_sdk import LabelStudio
-from label_studio_sdk.core.api_error import ApiError as LabelStudioApiError
-
+from backend.labelstudio.errors import LabelStudioRefused
+from backend.labelstudio.gateway import LabelStudioGateway
 from backend.labelstudio.queue_writer import CYCLE_FIELD, queue_tags
 from backend.loop.queue_record import QueueRecord
 from backend.measure.cycles_db import CyclesDB
@@ -36,8 +35,8 @@ def skipping_deleted(project_id: int, task_id: int) -> Iterator[None]:
     """A task deleted since it was queued is skipped; other refusals propagate (and are retried)."""
     try:
         yield
-    except LabelStudioApiError as exc:
-        if exc.status_code != 404:
+    except LabelStudioRefused as exc:
+        if exc.status != 404:
             raise
         logger.info("project %s: task %s was deleted; no overlap for it", project_id, task_id)
 
@@ -48,14 +47,14 @@ class OverlapResult:
     carried: list[int] = field(default_factory=list)
 
 
-def apply_control_overlap(client: LabelStudio, db: CyclesDB, project_id: int, cycles: list[QueueRecord],
+def apply_control_overlap(gateway: LabelStudioGateway, db: CyclesDB, cycles: list[QueueRecord],
                           tasks: dict[int, AnnotatedTask], overlap: int) -> OverlapResult:
     """Ask for ``overlap`` annotations on new control tasks; carry unfinished ones into the newest cycle.
 
     New means: in a cycle after the last one handled, or in the newest cycle when none was
     handled yet (turning the option on does not reopen the project's history).
     """
-    result = OverlapResult()
+    result, project_id = OverlapResult(), gateway.project_id
     if not cycles:
         return result
     requested = db.overlap_requested(project_id)
@@ -70,8 +69,7 @@ def apply_control_overlap(client: LabelStudio, db: CyclesDB, project_id: int, cy
             for task_id in fresh:
                 done = tasks[task_id].completed if task_id in tasks else 0
                 with skipping_deleted(project_id, task_id):
-                    client.tasks.update(id=str(task_id), overlap=overlap,
-                                        request_options={"additional_body_parameters": {"is_labeled": done >= overlap}})
+                    gateway.set_overlap(task_id, overlap, is_labeled=done >= overlap)
                 requested[task_id] = overlap
             db.request_overlap(project_id, record.cycle, fresh, overlap)
             result.requested += fresh
@@ -81,7 +79,7 @@ def apply_control_overlap(client: LabelStudio, db: CyclesDB, project_id: int, cy
             continue
         data = {**task.data, **queue_tags("control", 0, newest)}
         with skipping_deleted(project_id, task_id):
-            client.tasks.update(id=str(task_id), data=data)
+            gateway.update_data(task_id, data)
             result.carried.append(task_id)
     if result.requested or result.carried:
         logger.info("project %s: overlap %d asked on control tasks %s; carried into cycle %d: %s", project_id,

@@ -6,7 +6,7 @@ module keeps that history in one SQLite file, ``<data dir>/labelqueue.sqlite3`` 
 library ``sqlite3``, WAL journal so several gunicorn workers and the CLI can read while one
 writes; every write is one short transaction and writers wait up to 30 s for each other).
 
-Schema (``PRAGMA user_version`` = 1)::
+Schema (``PRAGMA user_version`` = 2; a version-1 file gains ``queue_items.reason`` on open)::
 
     cycles          one row per written queue
         project_id, cycle          INTEGER  primary key
@@ -21,6 +21,8 @@ Schema (``PRAGMA user_version`` = 1)::
         rank                       INTEGER
         predicted                  TEXT     JSON list of labels the model predicted (NULL: no model)
         score                      REAL     probability of its top label
+        reason                     TEXT     JSON: why the task was picked, e.g. {"source": "flagged"}
+                                            (NULL in cycles recorded before version 2)
     trained_labels  when each label first entered a model's training set
         project_id, task_id        INTEGER  primary key
         cycle                      INTEGER  first cycle whose model in service was trained on it
@@ -36,10 +38,13 @@ Schema (``PRAGMA user_version`` = 1)::
     measurements    latest loop measurement per project
         project_id                 INTEGER  primary key
         measured_at                TEXT
-        payload                    TEXT     JSON (see backend/measure/measurement.py)
+        payload                    TEXT     JSON (backend/measure/measurement_record.py)
         report_html                TEXT     the rendered report
 
-Rows are read back as ``backend/loop/queue_record.QueueRecord``, the record the cycle writes.
+Rows are read back as ``backend/loop/queue_record.QueueRecord``, the record the cycle writes,
+and measurements as ``backend/measure/measurement_record.Measurement``.
+Each item's reason is kept because the report must tell a flagged production failure from an
+override neighbour; both are queued in the ``failure`` slice.
 Cycle numbers come from ``queue.json``; if that file is deleted the count restarts at 1 and a
 new cycle 1 replaces the old one's row and items. If the SQLite file itself is deleted, the next
 call recreates an empty schema (the history is lost, the backend keeps working); a file that is
@@ -62,10 +67,11 @@ from typing import Any, TypeVar
 from backend.ids import require_project_id
 from backend.layout import DB_NAME
 from backend.loop.queue_record import QueuedTask, QueueRecord
+from backend.measure.measurement_record import Measurement
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 T = TypeVar("T")
 
 SCHEMA = """
@@ -75,7 +81,7 @@ CREATE TABLE IF NOT EXISTS cycles (
     PRIMARY KEY (project_id, cycle));
 CREATE TABLE IF NOT EXISTS queue_items (
     project_id INTEGER NOT NULL, cycle INTEGER NOT NULL, task_id INTEGER NOT NULL, slice TEXT NOT NULL,
-    rank INTEGER NOT NULL, predicted TEXT, score REAL,
+    rank INTEGER NOT NULL, predicted TEXT, score REAL, reason TEXT,
     PRIMARY KEY (project_id, cycle, task_id));
 CREATE INDEX IF NOT EXISTS queue_items_by_task ON queue_items (project_id, task_id);
 CREATE TABLE IF NOT EXISTS trained_labels (
@@ -161,6 +167,8 @@ class CyclesDB:
                                         f"{SCHEMA_VERSION}. Upgrade labelqueue or point LABELQUEUE_DATA_DIR elsewhere")
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(SCHEMA)
+                if version == 1:  # cycles recorded before reasons were kept read back with reason {}
+                    conn.execute("ALTER TABLE queue_items ADD COLUMN reason TEXT")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise CyclesDBError(f"{self.path} is not a usable labelqueue database ({exc}); move it away "
@@ -208,9 +216,11 @@ class CyclesDB:
             conn.execute("INSERT OR REPLACE INTO cycles VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
                 project_id, cycle, queue.model_version, queue.created_at, queue.labelled, queue.size_requested,
                 json.dumps(queue.mix), json.dumps(queue.counts)))
-            conn.executemany("INSERT INTO queue_items VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            conn.executemany("INSERT INTO queue_items (project_id, cycle, task_id, slice, rank, predicted, score, "
+                             "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
                 (project_id, cycle, item.task_id, item.slice, item.rank,
-                 json.dumps(list(item.predicted)) if item.predicted is not None else None, item.score)
+                 json.dumps(list(item.predicted)) if item.predicted is not None else None, item.score,
+                 json.dumps(item.reason))
                 for item in queue.items])
             before = conn.total_changes
             conn.executemany("INSERT OR IGNORE INTO trained_labels VALUES (?, ?, ?)",
@@ -220,16 +230,17 @@ class CyclesDB:
     @_valid_project
     def cycles(self, project_id: int) -> list[QueueRecord]:
         """Every recorded cycle of a project with its queued items, oldest first (without the
-        tab id and the selection reasons, which are not kept)."""
+        tab id, which is not kept)."""
         with self._connect() as conn:
             rows = conn.execute("SELECT cycle, model_version, created_at, labelled, size_requested, mix, counts "
                                 "FROM cycles WHERE project_id = ? ORDER BY cycle", (project_id,)).fetchall()
             items: dict[int, list[QueuedTask]] = {}
-            for cycle, task_id, slice_, rank, predicted, score in conn.execute(
-                    "SELECT cycle, task_id, slice, rank, predicted, score FROM queue_items "
+            for cycle, task_id, slice_, rank, predicted, score, reason in conn.execute(
+                    "SELECT cycle, task_id, slice, rank, predicted, score, reason FROM queue_items "
                     "WHERE project_id = ? ORDER BY cycle, rank", (project_id,)):
                 labels = tuple(json.loads(predicted)) if predicted is not None else None
-                items.setdefault(cycle, []).append(QueuedTask(task_id, slice_, rank, {}, labels, score))
+                items.setdefault(cycle, []).append(
+                    QueuedTask(task_id, slice_, rank, json.loads(reason) if reason else {}, labels, score))
         return [QueueRecord(cycle=cycle, model_version=version, created_at=created, labelled=labelled,
                             counts=json.loads(counts), mix=json.loads(mix), size_requested=size,
                             items=tuple(items.get(cycle, ())))
@@ -295,16 +306,16 @@ class CyclesDB:
                 for c, at, o, n, r in rows]
 
     @_valid_project
-    def save_measurement(self, project_id: int, payload: dict[str, Any], report_html: str | None) -> None:
+    def save_measurement(self, project_id: int, measurement: Measurement, report_html: str | None) -> None:
         with self._connect() as conn:
             conn.execute("INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, ?)",
-                         (project_id, payload["measured_at"], json.dumps(payload), report_html))
+                         (project_id, measurement.measured_at, json.dumps(measurement.to_json()), report_html))
 
     @_valid_project
-    def measurement(self, project_id: int) -> dict[str, Any] | None:
+    def measurement(self, project_id: int) -> Measurement | None:
         with self._connect() as conn:
             row = conn.execute("SELECT payload FROM measurements WHERE project_id = ?", (project_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return Measurement.from_json(json.loads(row[0])) if row else None
 
     @_valid_project
     def report_html(self, project_id: int) -> str | None:

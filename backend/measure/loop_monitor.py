@@ -12,35 +12,34 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from label_studio_sdk import LabelStudio
-
 from backend.jobs.backends import JobBackend
-from backend.labelstudio.gateway import Connections
-from backend.labelstudio.label_config import parse_label_config
+from backend.labelstudio.gateway import Connections, LabelStudioGateway
 from backend.layout import NOT_CONNECTED
 from backend.loop.mix_adjustment import save_adjustment
 from backend.loop.project_options import ProjectOptionsStore
 from backend.loop.queue_record import QueueRecord
-from backend.loop.training import read_labelled
 from backend.measure.control_overlap import apply_control_overlap
 from backend.measure.cycles_db import CyclesDB
 from backend.measure.measurement import AnnotatedTask, LoopConfig, measure_loop, read_annotated
+from backend.measure.measurement_record import Measurement
 from backend.measure.report import render_report
 from backend.model.labelconfig import TaskSpec, kind_of
 from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelStore
 from selection.loop_warnings import lowered_mix
+from selection.mix import SliceMix
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Measured:
-    payload: dict[str, Any]
+    measurement: Measurement
     html: str
 
 
@@ -55,14 +54,15 @@ class LoopMonitor:
         self.config = LoopConfig.from_settings(settings)
         self.jobs = jobs.scheduler("measure", self.refresh, threads=1)
 
-    def record_queue(self, project_id: int, queue: QueueRecord) -> None:
-        """The cycle's recorder: store the written queue in SQLite.
+    def record_queue(self, project_id: int, queue: QueueRecord, trained: Collection[int]) -> None:
+        """The cycle's recorder: store the written queue and the training set of the model it
+        was scored with (``trained``, as the cycle read it) in SQLite.
 
         Never raises: a measurement problem must not fail the selection cycle that called it
         (the scheduler would retry the whole cycle and rewrite the queue).
         """
         try:
-            added = self.db.record_queue(project_id, queue, read_labelled(self.store, project_id))
+            added = self.db.record_queue(project_id, queue, trained)
             logger.info("project %s: recorded cycle %s (%d new labels in training)", project_id, queue.cycle, added)
         except Exception:
             logger.exception("project %s: could not record cycle %s", project_id, queue.cycle)
@@ -74,8 +74,8 @@ class LoopMonitor:
     def measure(self, project_id: int) -> Measured:
         """Measure now and render, without writing anything (the CLI's ``report``)."""
         _, tasks, cycles, spec = self._read(project_id)
-        payload = self._measure(project_id, spec, cycles, tasks)
-        return Measured(payload, render_report(payload))
+        measurement = self._measure(project_id, spec, cycles, tasks)
+        return Measured(measurement, render_report(measurement))
 
     def refresh(self, project_id: int, force: bool = False) -> JobOutcome:
         """The background job (``force`` is the scheduler's flag; every run measures).
@@ -90,39 +90,45 @@ class LoopMonitor:
 
     def _refresh_locked(self, project_id: int) -> JobOutcome:
         started = time.monotonic()
-        client, tasks, cycles, spec = self._read(project_id)
+        gateway, tasks, cycles, spec = self._read(project_id)
         if not cycles:
             return JobOutcome(project_id, False, "no cycle recorded yet")
         overlap = self.options.get(project_id).control_overlap
         if overlap > 1 or self.db.overlap_requested(project_id):
-            apply_control_overlap(client, self.db, project_id, cycles, tasks, overlap)
-        payload = self._measure(project_id, spec, cycles, tasks)
-        if self.settings.auto_adjust_mix and self.adjust_mix(project_id, cycles[-1].cycle, payload):
-            payload = self._measure(project_id, spec, cycles, tasks)
-        self.db.save_measurement(project_id, payload, render_report(payload))
+            apply_control_overlap(gateway, self.db, cycles, tasks, overlap)
+        measurement = self._measure(project_id, spec, cycles, tasks)
+        if self.settings.auto_adjust_mix and self.adjust_mix(project_id, cycles[-1].cycle, measurement):
+            measurement = self._measure(project_id, spec, cycles, tasks)
+        self.db.save_measurement(project_id, measurement, render_report(measurement))
         seconds = time.monotonic() - started
         return JobOutcome(project_id, True, f"measured {len(cycles)} cycles", figures={
-            "cycles": len(cycles), "warnings": len(payload["warnings"]), "seconds": round(seconds, 3)})
+            "cycles": len(cycles), "warnings": len(measurement.warnings), "seconds": round(seconds, 3)})
 
-    def _read(self, project_id: int) -> tuple[LabelStudio, dict[int, AnnotatedTask], list[QueueRecord], TaskSpec]:
-        client = self.connections.client(project_id)
-        spec = parse_label_config(client.projects.get(id=project_id).label_config)
-        return client, read_annotated(client, project_id, spec), self.db.cycles(project_id), spec
+    def _read(self, project_id: int) -> tuple[LabelStudioGateway, dict[int, AnnotatedTask], list[QueueRecord],
+                                              TaskSpec]:
+        gateway = self.connections.gateway(project_id)
+        spec = gateway.spec()
+        return gateway, read_annotated(gateway, spec), self.db.cycles(project_id), spec
 
     def _measure(self, project_id: int, spec: TaskSpec, cycles: list[QueueRecord],
-                 tasks: dict[int, AnnotatedTask]) -> dict[str, Any]:
+                 tasks: dict[int, AnnotatedTask]) -> Measurement:
         return measure_loop(project_id, spec.labels, cycles, tasks, self.db.trained_labels(project_id),
                             self.db.feedback(project_id), self.config, self.db.mix_changes(project_id),
                             kind=kind_of(spec))
 
-    def adjust_mix(self, project_id: int, cycle: int, payload: dict[str, Any]) -> bool:
+    def adjust_mix(self, project_id: int, cycle: int, measurement: Measurement) -> bool:
         """Lower the uncertain share one step when labels on it are getting noisier; at most once
         per ``gain_patience`` cycles, so each change can show its effect first."""
-        warning = next((w for w in payload["warnings"] if w["code"] == "noisy_uncertain_labels"), None)
-        recent = [c for c in payload["mix_changes"] if c["cycle"] > cycle - self.settings.gain_patience]
+        warning = next((w for w in measurement.warnings if w["code"] == "noisy_uncertain_labels"), None)
+        recent = [c for c in measurement.mix_changes if c["cycle"] > cycle - self.settings.gain_patience]
         if warning is None or recent:
             return False
         current = self.options.get(project_id).mix
+        if current is None:  # the share schedule: step down from the mix of the latest batch
+            latest = measurement.cycles[-1].get("mix") if measurement.cycles else None
+            if not latest:
+                return False
+            current = SliceMix.from_mapping(latest)
         lowered = lowered_mix(current)
         if lowered is None:
             return False
@@ -138,16 +144,4 @@ class LoopMonitor:
         found = self.db.measurement(project_id)
         if found is None:
             return {"measured_at": None, "job": job} if job else None
-        measured = [r for r in found["cycles"] if r["control"]]
-        latest = found["cycles"][-1] if found["cycles"] else None
-        return {
-            "measured_at": found["measured_at"], "cycles": found["totals"]["cycles"],
-            "labels": found["totals"]["labels"], "cost": found["totals"]["cost"], "cost_unit": found["cost_unit"],
-            "latest_cycle": latest and {k: latest[k] for k in ("cycle", "model_version", "labels_added", "cost")},
-            "control": measured[-1]["control"] | {"cycle": measured[-1]["cycle"]} if measured else None,
-            "gain_points_per_100": next((r["gain_points_per_100"] for r in reversed(found["cycles"])
-                                         if r["gain_points_per_100"] is not None), None),
-            "agreement": found["agreement"]["overall"],
-            "warnings": [{"code": w["code"], "message": w["message"]} for w in found["warnings"]],
-            "job": job,
-        }
+        return found.summary(job)

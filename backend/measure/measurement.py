@@ -16,7 +16,8 @@ A *cycle* is one written queue plus the retrain that follows it. For cycle ``k``
 
 A task queued in several cycles belongs to the last one (labelled tasks are never queued
 again, so that is the one it was labelled from). Everything here is plain data in, a
-JSON-ready dict out; ``backend/measure/loop_monitor.py`` does the reading and scheduling.
+:class:`~backend.measure.measurement_record.Measurement` out; ``backend/measure/loop_monitor.py``
+does the reading and scheduling.
 """
 from __future__ import annotations
 
@@ -28,11 +29,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from label_studio_sdk import LabelStudio
 
-from backend.labelstudio.gateway import iter_annotated_tasks, resolve_annotations
+from backend.labelstudio.gateway import LabelStudioGateway, resolve_annotations
 from backend.loop.queue_record import QueuedTask, QueueRecord
 from backend.measure.cycles_db import Feedback
+from backend.measure.measurement_record import Measurement
 from backend.model.labelconfig import KINDS, TaskSpec, kind_of
 from backend.model.task_kind import TaskKind, num
 from backend.settings import Settings
@@ -47,6 +48,9 @@ from selection.metrics import (
 )
 
 UNQUEUED = "unqueued"
+#: The ``source`` of a failure-slice item flagged as a production failure; the slice's other
+#: items are neighbours of overridden labels (``"override"``), which are not flagged failures.
+FLAGGED = "flagged"
 EDGE_SLICES = ("uncertain", "failure")
 
 
@@ -81,9 +85,9 @@ def annotated_task(task: dict[str, Any], spec: TaskSpec) -> AnnotatedTask:
         seconds=float(sum(a.get("lead_time") or 0.0 for a in annotations)), data=dict(task.get("data") or {}))
 
 
-def read_annotated(client: LabelStudio, project_id: int, spec: TaskSpec) -> dict[int, AnnotatedTask]:
+def read_annotated(gateway: LabelStudioGateway, spec: TaskSpec) -> dict[int, AnnotatedTask]:
     """Every annotated task of the project, by id (one paged read)."""
-    return {t.task_id: t for t in (annotated_task(raw, spec) for raw in iter_annotated_tasks(client, project_id))}
+    return {t.task_id: t for t in (annotated_task(raw, spec) for raw in gateway.annotated_tasks())}
 
 
 @dataclass(frozen=True)
@@ -147,9 +151,9 @@ def last_item_of(cycles: Sequence[QueueRecord]) -> dict[int, tuple[int, QueuedTa
 
 def measure_loop(project_id: int, labels: Sequence[str], cycles: Sequence[QueueRecord],
                  tasks: dict[int, AnnotatedTask], trained: dict[int, int], feedback: Sequence[Feedback],
-                 config: LoopConfig, mix_changes: Sequence[dict] = (), kind: TaskKind = KINDS[0]) -> dict[str, Any]:
-    """The whole measurement of one project, JSON-ready (see the module docstring); control
-    quality is the task ``kind``'s (the project's, from its config; classification by default)."""
+                 config: LoopConfig, mix_changes: Sequence[dict] = (), kind: TaskKind = KINDS[0]) -> Measurement:
+    """The whole measurement of one project (see the module docstring); control quality is the
+    task ``kind``'s (the project's, from its config; classification by default)."""
     last = last_item_of(cycles)
     slice_of = {task_id: item.slice for task_id, (_, item) in last.items()}
     added: dict[int, list[int]] = {}
@@ -182,19 +186,15 @@ def measure_loop(project_id: int, labels: Sequence[str], cycles: Sequence[QueueR
     warnings = loop_warnings(signals, uncertain_agreement=_percent_and_items(slice_agreement.get("uncertain")),
                              control_agreement=_percent_and_items(slice_agreement.get("control")),
                              labels_per_class=dict(per_class), limits=config.limits)
-    return {
-        "project_id": project_id, "measured_at": datetime.now(timezone.utc).isoformat(), "labels": list(labels),
-        "cost_unit": config.cost.unit, "thresholds": asdict(config.limits),
-        "cycles": rows,
-        "totals": {"cycles": len(rows), "labels": sum(r["labels_added"]["total"] for r in rows),
-                   "annotations": sum(r["annotations"] for r in rows), "cost": num(sum(r["cost"] for r in rows), 3)},
-        "agreement": project_agreement,
-        "coverage": coverage,
-        "failure_modes": failure_modes(labels, named_pairs, rows, config),
-        "production": production_errors(rows, feedback),
-        "warnings": [asdict(w) for w in warnings],
-        "mix_changes": list(mix_changes),
-    }
+    return Measurement(
+        project_id=project_id, measured_at=datetime.now(timezone.utc).isoformat(), labels=tuple(labels),
+        cost_unit=config.cost.unit, thresholds=asdict(config.limits), cycles=tuple(rows),
+        totals={"cycles": len(rows), "labels": sum(r["labels_added"]["total"] for r in rows),
+                "annotations": sum(r["annotations"] for r in rows), "cost": num(sum(r["cost"] for r in rows), 3)},
+        agreement=project_agreement, coverage=coverage,
+        failure_modes=failure_modes(labels, named_pairs, rows, config),
+        production=tuple(production_errors(rows, feedback)), warnings=tuple(asdict(w) for w in warnings),
+        mix_changes=tuple(mix_changes))
 
 
 def _percent_and_items(figures: dict | None) -> tuple[float, int]:
@@ -209,6 +209,7 @@ def cycle_row(record: QueueRecord, labels: Sequence[str], tasks: dict[int, Annot
     """One cycle's figures; ``added`` are the labels its model was the first to be trained on."""
     spent = [tasks[t] for t in added if t in tasks]
     measured: dict[str, list] = {}
+    flagged: list = []
     rated: dict[str, list] = {}
     for item in record.items:
         task = tasks.get(item.task_id)
@@ -216,6 +217,8 @@ def cycle_row(record: QueueRecord, labels: Sequence[str], tasks: dict[int, Annot
             continue
         if task.labels and item.predicted is not None:
             measured.setdefault(item.slice, []).append((task.labels, item.predicted))
+            if item.slice == "failure" and item.reason.get("source") == FLAGGED:
+                flagged.append((task.labels, item.predicted))
         if len(task.ratings) >= 2:
             rated.setdefault(item.slice, []).append(list(task.ratings))
     rng = np.random.default_rng([config.seed, record.cycle])
@@ -230,6 +233,7 @@ def cycle_row(record: QueueRecord, labels: Sequence[str], tasks: dict[int, Annot
         "control": kind.quality(control_pairs, labels, rng),
         "slices": {s: {"n": len(p), "accuracy": _accuracy(p)} for s, p in sorted(measured.items())},
         "edge": {"n": len(edge), "accuracy": _accuracy(edge)},
+        "flagged": {"n": len(flagged), "accuracy": _accuracy(flagged)},
         "agreement": {s: agreement_figures(agreement(items)) for s, items in sorted(rated.items())},
         "_control_pairs": control_pairs,
     }
@@ -284,7 +288,8 @@ def class_coverage(labels: Sequence[str], per_class: Counter, control_pairs: Seq
 
 def failure_modes(labels: Sequence[str], control_pairs: Sequence, rows: Sequence[dict], config: LoopConfig) -> dict:
     """Precision and recall on control for the failure-mode classes, and how often the model in
-    service already got flagged failure items right before they were labelled."""
+    service already got flagged failure items right before they were labelled (flagged ones
+    only: override neighbours share the failure slice but were never flagged)."""
     chosen = [label for label in config.failure_classes if label in labels]
     classes = []
     if control_pairs and chosen:
@@ -292,7 +297,7 @@ def failure_modes(labels: Sequence[str], control_pairs: Sequence, rows: Sequence
                                                             as_indicator([p for _, p in control_pairs], labels))
         classes = [{"label": label, "precision": num(precision[j]), "recall": num(recall[j]), "support": int(support[j])}
                    for j, label in enumerate(labels) if label in chosen]
-    flagged = [(r["cycle"], r["slices"]["failure"]) for r in rows if "failure" in r["slices"]]
+    flagged = [(r["cycle"], r["flagged"]) for r in rows if r["flagged"]["n"]]
     n = sum(f["n"] for _, f in flagged)
     right = sum(round(f["accuracy"] * f["n"]) for _, f in flagged)
     return {"classes": classes, "configured": list(config.failure_classes),

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from backend.measure import report_figures
+from backend.measure.measurement_record import Measurement
 from backend.measure.report_answers import (
     answer_agreement,
     answer_cost,
@@ -42,7 +43,7 @@ def esc(value: Any) -> str:
     return html.escape(str(value))
 
 
-def image(render: Callable[[dict], bytes | None], m: dict[str, Any], alt: str, empty: str) -> str:
+def image(render: Callable[[Measurement], bytes | None], m: Measurement, alt: str, empty: str) -> str:
     data = render(m)
     if data is None:
         return f"<p class='muted'>{esc(empty)}</p>"
@@ -63,7 +64,7 @@ def mix_text(mix: dict[str, float]) -> str:
     return ", ".join(f"{name} {share:.0%}" for name, share in mix.items())
 
 
-def summary_section(m: dict[str, Any]) -> str:
+def summary_section(m: Measurement) -> str:
     answers = (("Is the loop helping?", answer_helping(m)),
                ("What does a point of quality cost?", answer_cost(m)),
                ("Are annotators agreeing?", answer_agreement(m)),
@@ -73,16 +74,19 @@ def summary_section(m: dict[str, Any]) -> str:
                    "<dl>" + "".join(f"<dt>{esc(q)}</dt><dd>{esc(a)}</dd>" for q, a in answers) + "</dl>")
 
 
-def warnings_section(m: dict[str, Any]) -> str:
-    if not m["warnings"]:
-        return section("warnings", "Warnings", "<p class='ok'>No warning: nothing suggests the loop is selecting "
-                       "the wrong work.</p>")
+def warnings_section(m: Measurement) -> str:
+    measured = len(m.measured_cycles)
+    patience = m.thresholds["patience"]
     items = "".join(f"<div class='warning'><strong>{esc(w['message'])}</strong><br>{esc(w['suggestion'])}</div>"
-                    for w in m["warnings"])
-    return section("warnings", "Warnings", items)
+                    for w in m.warnings)
+    if measured < patience:  # "no warning" must not read as "the trend is fine"
+        return section("warnings", "Warnings", items, f"<p class='muted'>Not much to go on yet: the trend warnings "
+                       f"need {patience} cycles with labelled control items ({measured} so far).</p>")
+    return section("warnings", "Warnings", items or "<p class='ok'>No warning: nothing suggests the loop is "
+                   "selecting the wrong work.</p>")
 
 
-def learning_curve_section(m: dict[str, Any]) -> str:
+def learning_curve_section(m: Measurement) -> str:
     return section("learning-curve", "Learning curve on the control slice",
                    "<p>Quality of the model in service on control items, as it predicted them before they were "
                    "labelled. The control slice is a uniform random sample, so this estimates quality on the whole "
@@ -90,21 +94,21 @@ def learning_curve_section(m: dict[str, Any]) -> str:
                    image(report_figures.learning_curve, m, "learning curve", "No control item has been labelled yet."))
 
 
-def cost_section(m: dict[str, Any]) -> str:
+def cost_section(m: Measurement) -> str:
     rows = [(r["cycle"], f"{r['gain_since']}-{r['cycle']}", r["labels_since"], fmt(r["cost_since"], 1),
              fmt(r["gain_points_per_100"]), fmt(r["cost_per_point"], 1) if r["cost_per_point"] else "no gain")
-            for r in m["cycles"] if r["gain_since"] is not None]
+            for r in m.cycles if r["gain_since"] is not None]
     return section("cost", "Gain per label and cost per point",
                    f"<p>Change in control accuracy since the previous measured cycle, per 100 labels added in "
-                   f"between, and the label cost ({esc(m['cost_unit'])}) of one accuracy point.</p>",
+                   f"between, and the label cost ({esc(m.cost_unit)}) of one accuracy point.</p>",
                    image(report_figures.gain_and_cost, m, "gain and cost", "Needs two cycles with labelled control items."),
                    table(("cycle", "since", "labels", "cost", "points per 100 labels", "cost per point"), rows)
                    if rows else "")
 
 
-def agreement_section(m: dict[str, Any]) -> str:
+def agreement_section(m: Measurement) -> str:
     rows = [(name, a["items"], a["annotators"], pct(a["percent"]), fmt(a["kappa"]), a["kappa_kind"])
-            for name, a in [("all slices", m["agreement"]["overall"]), *m["agreement"]["per_slice"].items()]]
+            for name, a in [("all slices", m.agreement["overall"]), *m.agreement["per_slice"].items()]]
     return section("agreement", "Agreement among labellers",
                    "<p>Tasks labelled by two or more annotators. Cohen's kappa when the same two annotators labelled "
                    "every task, Fleiss' kappa otherwise.</p>",
@@ -112,20 +116,20 @@ def agreement_section(m: dict[str, Any]) -> str:
                    table(("slice", "tasks", "annotators", "agreement", "kappa", "kind"), rows))
 
 
-def coverage_section(m: dict[str, Any]) -> str:
+def coverage_section(m: Measurement) -> str:
     rows = [(c["label"] + (" (high-impact)" if c["high_impact"] else ""), c["labels"],
              "yes" if c["below_threshold"] else "", c["control_support"], pct(c["control_recall"]))
-            for c in m["coverage"]["classes"]]
-    unknown = m["coverage"]["unknown_high_impact"]
+            for c in m.coverage["classes"]]
+    unknown = m.coverage["unknown_high_impact"]
     note = (f"<p class='muted'>Not in the labelling config (check LABELQUEUE_HIGH_IMPACT_CLASSES): "
             f"{esc(', '.join(unknown))}</p>") if unknown else ""
     return section("coverage", "Class coverage",
-                   image(report_figures.class_coverage, m, "class coverage", "No labels yet."), note,
+                   image(report_figures.class_coverage, m, "class coverage", "No data yet: no task is labelled."), note,
                    table(("class", "labels", "below threshold", "on control (all cycles)", "recall on control"), rows))
 
 
-def failure_section(m: dict[str, Any]) -> str:
-    modes = m["failure_modes"]
+def failure_section(m: Measurement) -> str:
+    modes = m.failure_modes
     parts = []
     if modes["classes"]:
         parts.append(table(("failure-mode class", "precision on control", "recall on control", "on control"),
@@ -147,53 +151,55 @@ def failure_section(m: dict[str, Any]) -> str:
     return section("failure-modes", "Failure modes", *parts)
 
 
-def production_section(m: dict[str, Any]) -> str:
+def production_section(m: Measurement) -> str:
     rows = [(v["model_version"], v["control"]["n"], pct(v["control"]["error"]), span(v["control"]),
-             v["feedback"]["n"], pct(v["feedback"]["error"]), span(v["feedback"])) for v in m["production"]]
+             v["feedback"]["n"], pct(v["feedback"]["error"]), span(v["feedback"])) for v in m.production]
+    rows = [row for row, v in zip(rows, m.production) if v["control"]["n"] or v["feedback"]["n"]]
     return section("production", "Production error rate per model version",
                    "<p>Disagreement between each model version and the annotators on the control items it predicted, "
                    "and its error rate on production feedback (POST /projects/&lt;id&gt;/feedback).</p>",
-                   image(report_figures.production_error, m, "production error", "No model version measured yet."),
+                   image(report_figures.production_error, m, "production error",
+                         "No data yet: no model version has labelled control items or production feedback."),
                    table(("model version", "control items", "disagreement", "95 % interval", "feedback",
-                          "feedback error", "95 % interval"), rows))
+                          "feedback error", "95 % interval"), rows) if rows else "")
 
 
-def cycles_section(m: dict[str, Any]) -> str:
+def cycles_section(m: Measurement) -> str:
     rows = []
-    for r in m["cycles"]:
+    for r in m.cycles:
         control = r["control"]
         agreement = "; ".join(f"{s} {pct(a['percent'])} ({a['items']})" for s, a in r["agreement"].items())
         rows.append((r["cycle"], (r["model_version"] or "none").split("-")[0], r["training_labels"],
                      r["labels_added"]["total"], ", ".join(f"{s} {n}" for s, n in sorted(r["labels_added"]["per_slice"].items())),
                      r["annotations"], fmt(r["cost"], 1),
-                     f"{pct(control['accuracy'])} ({control['n']})" if control else "",
+                     f"{pct(control['accuracy'])} ({control['n']})" if control else "none labelled yet",
                      fmt(control["macro_f1"]) if control else "", fmt(r["gain_points_per_100"]), agreement or ""))
     return section("cycles", "Cycles",
                    f"<p class='muted'>Labels added: labels the cycle's model was trained on that the previous "
-                   f"cycle's was not, by the slice they were queued in. Cost in {esc(m['cost_unit'])}.</p>",
+                   f"cycle's was not, by the slice they were queued in. Cost in {esc(m.cost_unit)}.</p>",
                    table(("cycle", "model", "trained on", "labels added", "per slice", "annotations", "cost",
                           "control accuracy (n)", "control macro-F1", "points per 100 labels", "agreement"), rows))
 
 
-def mix_changes_section(m: dict[str, Any]) -> str:
+def mix_changes_section(m: Measurement) -> str:
     changes = [(c["cycle"], c["changed_at"][:19], mix_text(c["old_mix"]), mix_text(c["new_mix"]), c["reason"])
-               for c in m["mix_changes"]]
+               for c in m.mix_changes]
     return section("mix-changes", "Automatic mix changes",
                    table(("cycle", "at (UTC)", "from", "to", "why"), changes) if changes
                    else "<p class='muted'>None (LABELQUEUE_AUTO_ADJUST_MIX is off, or nothing called for one).</p>")
 
 
-def render_report(m: dict[str, Any]) -> str:
-    """The whole page for one measurement (``backend.measure.measurement.measure_loop``'s dict)."""
-    totals = m["totals"]
+def render_report(m: Measurement) -> str:
+    """The whole page for one measurement (``backend.measure.measurement.measure_loop``'s record)."""
+    totals = m.totals
     body = "".join([
-        f"<h1>Is the loop working? Project {esc(m['project_id'])}</h1>",
-        f"<p class='muted'>Measured {esc(m['measured_at'][:19])} UTC over {totals['cycles']} cycles: "
+        f"<h1>Is the loop working? Project {esc(m.project_id)}</h1>",
+        f"<p class='muted'>Measured {esc(m.measured_at[:19])} UTC over {totals['cycles']} cycles: "
         f"{totals['labels']} labels, {totals['annotations']} annotations, {fmt(totals['cost'], 1)} "
-        f"{esc(m['cost_unit'])}.</p>",
+        f"{esc(m.cost_unit)}.</p>",
         summary_section(m), warnings_section(m), learning_curve_section(m), cost_section(m), agreement_section(m),
         coverage_section(m), failure_section(m), production_section(m), cycles_section(m), mix_changes_section(m),
     ])
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><link rel='icon' href='data:,'>"
-            f"<title>labelqueue report: project {esc(m['project_id'])}</title><style>{STYLE}</style></head>"
+            f"<title>labelqueue report: project {esc(m.project_id)}</title><style>{STYLE}</style></head>"
             f"<body>{body}</body></html>")

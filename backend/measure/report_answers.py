@@ -1,4 +1,4 @@
-"""The five questions the report answers first, in plain words, from a measurement dict.
+"""The five questions the report answers first, in plain words, from a measurement record.
 
 Each answer states the figures it rests on and says when they cannot support a conclusion
 (too few control items, overlapping intervals): an admin must be able to tell "no" from
@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from backend.measure.measurement_record import Measurement
 from selection.metrics import weighted_slope, wilson_interval
 
 KAPPA_NAMES = {"cohen": "Cohen's", "fleiss": "Fleiss'", "none": "no"}
@@ -45,15 +46,15 @@ def pooled_control(rows: Sequence[dict]) -> dict[str, Any] | None:
     return {"n": n, "accuracy": correct / n, "low": low, "high": high}
 
 
-def answer_helping(m: dict[str, Any]) -> str:
-    rows = [r for r in m["cycles"] if r["control"]]
+def answer_helping(m: Measurement) -> str:
+    rows = m.measured_cycles
     if len(rows) < 2:
         return "Not known yet: fewer than two cycles have labelled control items."
     half = len(rows) // 2
     early, late = pooled_control(rows[:half]), pooled_control(rows[half:])
     evidence = (f"control accuracy was {interval(early)} in {cycle_span(rows[:half])} and "
                 f"{interval(late)} in {cycle_span(rows[half:])}")
-    stalled = any(w["code"] == "low_gain" for w in m["warnings"])
+    stalled = any(w["code"] == "low_gain" for w in m.warnings)
     if late["accuracy"] > early["accuracy"] and late["low"] > early["high"]:
         verdict = "Yes" if not stalled else "It did, but gains have now stalled"
     elif late["accuracy"] > early["accuracy"]:
@@ -68,56 +69,63 @@ def cycle_span(rows: Sequence[dict]) -> str:
     return f"cycle {first}" if first == last else f"cycles {first}-{last}"
 
 
-def answer_cost(m: dict[str, Any]) -> str:
-    rows = [r for r in m["cycles"] if r["control"]]
+def answer_cost(m: Measurement) -> str:
+    rows = m.measured_cycles
+    if len({r["training_labels"] for r in rows}) < 2:
+        return ("Not known yet: a price needs control items labelled in two cycles whose models were trained "
+                f"on different numbers of labels ({len(rows)} cycle{'' if len(rows) == 1 else 's'} with "
+                "labelled control items so far).")
     cumulative, spent = {}, 0.0
-    for r in m["cycles"]:
+    for r in m.cycles:
         spent += r["cost"]
         cumulative[r["cycle"]] = spent
     weights = [r["control"]["n"] for r in rows]
     per_cost = weighted_slope([cumulative[r["cycle"]] for r in rows], [r["control"]["accuracy"] for r in rows], weights)
     per_label = weighted_slope([r["training_labels"] for r in rows], [r["control"]["accuracy"] for r in rows], weights)
-    if per_label is None or per_label <= 0:
-        return "No price can be put on it: control accuracy is not rising as labels are added."
-    cost_text = (f"about {1 / (per_cost * 100):.1f} {m['cost_unit']}" if per_cost and per_cost > 0
+    if per_label <= 0:
+        return (f"No price can be put on it: control accuracy is not rising as labels are added "
+                f"(over {len(rows)} measured cycles).")
+    cost_text = (f"about {1 / (per_cost * 100):.1f} {m.cost_unit}" if per_cost and per_cost > 0
                  else "an unknown cost (no annotation time was recorded)")
     labels = 1 / (per_label * 100)
     return (f"One point of control accuracy costs {cost_text}, or {labels:.{0 if labels >= 10 else 1}f} labels "
             f"(slope of the learning curve over {len(rows)} measured cycles, weighted by control items).")
 
 
-def answer_agreement(m: dict[str, Any]) -> str:
-    overall = m["agreement"]["overall"]
+def answer_agreement(m: Measurement) -> str:
+    overall = m.agreement["overall"]
     if not overall["items"]:
         return ("Not measured: no task has two annotations. Add \"control_overlap\": 2 to the model "
                 "connection's extra params so two annotators label every control task.")
     text = (f"On {overall['items']} tasks labelled by two or more annotators they agree {pct(overall['percent'])} of "
             f"the time ({KAPPA_NAMES[overall['kappa_kind']]} kappa {fmt(overall['kappa'])}: "
             f"{kappa_words(overall['kappa'])}).")
-    per_slice = m["agreement"]["per_slice"]
+    per_slice = m.agreement["per_slice"]
     if "control" in per_slice and "uncertain" in per_slice:
         text += (f" Control: {pct(per_slice['control']['percent'])}, uncertain: "
                  f"{pct(per_slice['uncertain']['percent'])}.")
     return text
 
 
-def answer_coverage(m: dict[str, Any]) -> str:
-    classes = m["coverage"]["classes"]
+def answer_coverage(m: Measurement) -> str:
+    classes = m.coverage["classes"]
+    if not any(c["labels"] for c in classes):
+        return f"Not known yet: no task is labelled, so all {len(classes)} classes are uncovered."
     short = sorted((c for c in classes if c["below_threshold"]), key=lambda c: (not c["high_impact"], c["labels"]))
     if not short:
-        text = f"Every class has at least {m['coverage']['threshold']} labels."
+        text = f"Every class has at least {m.coverage['threshold']} labels."
     else:
         listed = ", ".join(f"{c['label']}{' (high-impact)' if c['high_impact'] else ''}: {c['labels']}" for c in short)
         verb = "has" if len(short) == 1 else "have"
-        text = f"{len(short)} of {len(classes)} classes {verb} fewer than {m['coverage']['threshold']} labels: {listed}."
+        text = f"{len(short)} of {len(classes)} classes {verb} fewer than {m.coverage['threshold']} labels: {listed}."
     missed = [c for c in classes if c["control_support"] and c["control_recall"] == 0]
     if missed:
         text += " Never recognised on control: " + ", ".join(c["label"] for c in missed) + "."
     return text
 
 
-def answer_production(m: dict[str, Any]) -> str:
-    versions = [v for v in m["production"] if v["control"]["n"] or v["feedback"]["n"]]
+def answer_production(m: Measurement) -> str:
+    versions = [v for v in m.production if v["control"]["n"] or v["feedback"]["n"]]
     if len(versions) < 2:
         return "Not known yet: fewer than two model versions have been measured on control or feedback."
     before, after = versions[-2], versions[-1]

@@ -2,15 +2,16 @@
 
 Uses ``matplotlib.figure.Figure`` directly, never ``pyplot``: pyplot keeps global state and is
 not safe in the backend's worker threads, while a ``Figure`` is an ordinary object. Every
-function takes the measurement dict (``backend/measure/measurement.py``) and returns PNG bytes, or
+function takes the measurement record (``backend/measure/measurement_record.py``) and returns PNG bytes, or
 None when there is nothing to plot yet (the report then says so in words).
 """
 from __future__ import annotations
 
 import io
-from typing import Any
 
 from matplotlib.figure import Figure
+
+from backend.measure.measurement_record import Measurement
 
 #: One colour per slice, the same in every plot.
 SLICE_COLOURS = {"uncertain": "#d95f02", "diverse": "#7570b3", "failure": "#e7298a", "control": "#1b9e77",
@@ -25,9 +26,9 @@ def png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def learning_curve(m: dict[str, Any]) -> bytes | None:
+def learning_curve(m: Measurement) -> bytes | None:
     """Control accuracy (95 % Wilson interval) and macro-F1 against the training-set size."""
-    rows = [r for r in m["cycles"] if r["control"]]
+    rows = m.measured_cycles
     if not rows:
         return None
     figure = Figure(figsize=(8, 3.8))
@@ -50,9 +51,9 @@ def learning_curve(m: dict[str, Any]) -> bytes | None:
     return png(figure)
 
 
-def gain_and_cost(m: dict[str, Any]) -> bytes | None:
+def gain_and_cost(m: Measurement) -> bytes | None:
     """Gain per 100 labels (with the warning threshold) and cost per point, per cycle."""
-    rows = [r for r in m["cycles"] if r["gain_points_per_100"] is not None]
+    rows = [r for r in m.cycles if r["gain_points_per_100"] is not None]
     if not rows:
         return None
     figure = Figure(figsize=(8, 3.6))
@@ -60,7 +61,7 @@ def gain_and_cost(m: dict[str, Any]) -> bytes | None:
     cycles = [str(r["cycle"]) for r in rows]
     gains = [r["gain_points_per_100"] for r in rows]
     gain_ax.bar(cycles, gains, color=["#1b9e77" if g > 0 else "#d95f02" for g in gains])
-    threshold = m["thresholds"]["gain_per_label"] * 10_000
+    threshold = m.thresholds["gain_per_label"] * 10_000
     gain_ax.axhline(threshold, color="#333333", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     gain_ax.axhline(0, color="#999999", linewidth=0.8)
     gain_ax.set(xlabel="cycle", ylabel="accuracy points per 100 labels", title="gain per label")
@@ -70,15 +71,15 @@ def gain_and_cost(m: dict[str, Any]) -> bytes | None:
     for i, c in enumerate(costs):
         if c is None:
             cost_ax.annotate("no gain", (i, 0), ha="center", va="bottom", fontsize=7, rotation=90)
-    cost_ax.set(xlabel="cycle", ylabel=f"{m['cost_unit']} per point", title="label cost per point of accuracy")
+    cost_ax.set(xlabel="cycle", ylabel=f"{m.cost_unit} per point", title="label cost per point of accuracy")
     for ax in (gain_ax, cost_ax):
         ax.grid(axis="y", alpha=0.3)
     return png(figure)
 
 
-def agreement_by_slice(m: dict[str, Any]) -> bytes | None:
+def agreement_by_slice(m: Measurement) -> bytes | None:
     """Percent agreement and kappa per slice (tasks labelled by two or more annotators)."""
-    per_slice = {s: a for s, a in m["agreement"]["per_slice"].items() if a["items"]}
+    per_slice = {s: a for s, a in m.agreement["per_slice"].items() if a["items"]}
     if not per_slice:
         return None
     figure = Figure(figsize=(8, 3.4))
@@ -97,18 +98,18 @@ def agreement_by_slice(m: dict[str, Any]) -> bytes | None:
     return png(figure)
 
 
-def class_coverage(m: dict[str, Any]) -> bytes | None:
+def class_coverage(m: Measurement) -> bytes | None:
     """Labels per class against the rare-class threshold; high-impact classes stand out."""
-    classes = m["coverage"]["classes"]
-    if not classes:
+    classes = m.coverage["classes"]
+    if not any(c["labels"] for c in classes):
         return None
     figure = Figure(figsize=(8, max(2.5, 0.32 * len(classes) + 1)))
     ax = figure.add_subplot()
     names = [c["label"] + (" *" if c["high_impact"] else "") for c in classes]
     colours = ["#d95f02" if c["below_threshold"] else ("#e7298a" if c["high_impact"] else "#1b9e77") for c in classes]
     ax.barh(names, [c["labels"] for c in classes], color=colours)
-    ax.axvline(m["coverage"]["threshold"], color="#333333", linestyle="--", linewidth=1,
-               label=f"threshold {m['coverage']['threshold']}")
+    ax.axvline(m.coverage["threshold"], color="#333333", linestyle="--", linewidth=1,
+               label=f"threshold {m.coverage['threshold']}")
     ax.invert_yaxis()
     ax.set(xlabel="labels (orange: below threshold, * high-impact)")
     ax.legend(fontsize=8, loc="lower right")
@@ -116,10 +117,10 @@ def class_coverage(m: dict[str, Any]) -> bytes | None:
     return png(figure)
 
 
-def production_error(m: dict[str, Any]) -> bytes | None:
+def production_error(m: Measurement) -> bytes | None:
     """Per model version: disagreement with annotators on control, and error on production feedback."""
-    versions = m["production"]
-    if not versions:
+    versions = [v for v in m.production if v["control"]["n"] or v["feedback"]["n"]]
+    if not versions:  # an empty plot would also make matplotlib warn about a legend without entries
         return None
     figure = Figure(figsize=(8, 3.6))
     ax = figure.add_subplot()

@@ -32,13 +32,25 @@ class Classification:
     min_label_names = 2
 
     def spec_of(self, interface: Any) -> TaskSpec | None:
+        found = []  # (Choices control, the first Text object it is bound to)
         for control in interface.controls:
-            if control.tag.lower() != "choices":
-                continue
-            for obj in control.objects:
-                if obj.tag.lower() == "text" and str(obj.value).startswith("$"):
-                    return self._spec(control, obj)
-        return None
+            texts = [o for o in control.objects if o.tag.lower() == "text" and str(o.value).startswith("$")]
+            if control.tag.lower() == "choices" and texts:
+                found.append((control, texts[0]))
+        if len(found) > 1:  # the model would learn the first and silently leave the others unlabelled
+            names = ", ".join(f"<Choices name=\"{control.name}\"> on <Text name=\"{obj.name}\">"
+                              for control, obj in found)
+            raise UnsupportedConfigError(
+                f"label config has {len(found)} <Choices> controls bound to text ({names}); labelqueue learns "
+                "exactly one, so keep one <Choices> or split the project", field="label_config")
+        if not found:
+            return None
+        control, obj = found[0]
+        if str(control.attr.get("perRegion", "false")).lower() == "true":
+            raise UnsupportedConfigError(
+                f"<Choices name=\"{control.name}\"> has perRegion=\"true\": it classifies regions, and labelqueue "
+                "classifies whole tasks; remove perRegion", field="label_config")
+        return self._spec(control, obj)
 
     def _spec(self, control: Any, obj: Any) -> TaskSpec:
         labels = tuple(control.labels)
@@ -61,9 +73,9 @@ class Classification:
         return ordered if spec.multilabel else ordered[:1]
 
     def fit(self, texts: Sequence[str], targets: Sequence[tuple[str, ...]], spec: TaskSpec, *, version: str,
-            estimator: str | None) -> TrainedModel:
+            estimator: str | None, previous: TrainedModel | None = None) -> TrainedModel:
         return fit_model(texts, targets, labels=spec.labels, multilabel=spec.multilabel, version=version,
-                         classifier=estimator)
+                         classifier=estimator, warm_from=previous)
 
     def predict(self, model: TrainedModel, texts: Sequence[str], spec: TaskSpec,
                 measure: str) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from backend.errors import ApiError
+from backend.errors import InvalidTasksError, TooManyTasksError
 from backend.model.labelconfig import TaskSpec, kind_of
 
 UNTRAINED_VERSION = "untrained"
@@ -22,19 +22,19 @@ UNTRAINED_VERSION = "untrained"
 def task_texts(tasks: Any, spec: TaskSpec, limit: int) -> list[str]:
     """Validate the ``tasks`` list and pull out the text each one carries."""
     if not isinstance(tasks, list):
-        raise ApiError("'tasks' must be a list of task objects", field="tasks")
+        raise InvalidTasksError("'tasks' must be a list of task objects", field="tasks")
     if len(tasks) > limit:
-        raise ApiError(f"{len(tasks)} tasks in one request; the limit is {limit} "
-                       "(LABELQUEUE_MAX_TASKS_PER_PREDICT)", field="tasks", status=413)
+        raise TooManyTasksError(f"{len(tasks)} tasks in one request; the limit is {limit} "
+                                "(LABELQUEUE_MAX_TASKS_PER_PREDICT)", field="tasks")
     texts = []
     for i, task in enumerate(tasks):
         data = task.get("data") if isinstance(task, dict) else None
         if not isinstance(data, dict):
-            raise ApiError(f"tasks[{i}] has no 'data' object", field=f"tasks[{i}].data")
+            raise InvalidTasksError(f"tasks[{i}] has no 'data' object", field=f"tasks[{i}].data")
         text = data.get(spec.value_key)
         if not isinstance(text, str):
             problem = "is missing" if text is None else f"is a {type(text).__name__}, not a string"
-            raise ApiError(f"tasks[{i}].data.{spec.value_key} {problem}; the config's "
+            raise InvalidTasksError(f"tasks[{i}].data.{spec.value_key} {problem}; the config's "
                            f"<Text name=\"{spec.to_name}\"> reads ${spec.value_key}",
                            field=f"tasks[{i}].data.{spec.value_key}")
         texts.append(text)

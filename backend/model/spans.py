@@ -82,7 +82,8 @@ class Spans:
         return tuple(sorted(spans))
 
     def fit(self, texts: Sequence[str], targets: Sequence[tuple[Span, ...]], spec: TaskSpec, *, version: str,
-            estimator: str | None) -> SpanModel:
+            estimator: str | None, previous: SpanModel | None = None) -> SpanModel:
+        """A fresh CRF each time: crfsuite has no warm start, so ``previous`` is not used."""
         return fit_span_model(texts, targets, labels=spec.labels, version=version, tagger=estimator)
 
     def predict(self, model: SpanModel, texts: Sequence[str], spec: TaskSpec, measure: str) -> list[dict[str, Any]]:

@@ -64,9 +64,11 @@ class TaskKind(Protocol):
         """The label in one annotation's or prediction's ``result`` (regions of ``spec.from_name``)."""
 
     def fit(self, texts: Sequence[str], targets: Sequence[Target], spec: TaskSpec, *, version: str,
-            estimator: str | None) -> Any:
+            estimator: str | None, previous: Any = None) -> Any:
         """A fitted model (``version``, ``labels`` and ``predict_proba`` as ``TrainedModel``);
-        ``estimator`` is the configured factory's dotted path, ``None`` for the default."""
+        ``estimator`` is the configured factory's dotted path, ``None`` for the default;
+        ``previous`` is the model in service (``None`` if none or unreadable), which a kind may
+        use as the solver's starting point or ignore."""
 
     def predict(self, model: Any, texts: Sequence[str], spec: TaskSpec, measure: str) -> list[dict[str, Any]]:
         """One Label Studio prediction per text, in order: ``result`` regions, ``score``,

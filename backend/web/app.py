@@ -9,7 +9,7 @@ from flask import Flask, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from backend.errors import ApiError
+from backend.errors import InvalidInputError, TooManyTasksError
 from backend.ids import InvalidProjectId
 from backend.jobs.errors import JobQueueUnavailable
 from backend.layout import ProjectNotFound, StateFileError, TooManyProjects
@@ -17,8 +17,10 @@ from backend.measure.cycles_db import CyclesDBError
 from backend.runtime import Runtime
 from backend.settings import Settings
 from backend.web.auth import install_auth
+from backend.web.errors import ApiError
 from backend.web.ids import ProjectIdConverter
 from backend.web.ml_api import routes
+from backend.web.openapi import openapi_routes
 from backend.web.prometheus import install_http_metrics
 from backend.web.report_api import report_routes
 from backend.web.versions_api import versions_routes
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, *, resume: bool = True) -> Flas
     app.register_blueprint(routes)
     app.register_blueprint(report_routes)
     app.register_blueprint(versions_routes)
+    app.register_blueprint(openapi_routes)
     register_error_handlers(app)
     return app
 
@@ -87,6 +90,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
         return jsonify(exc.to_dict()), exc.status
+
+    @app.errorhandler(InvalidInputError)
+    def invalid_input(exc: InvalidInputError):
+        status = 413 if isinstance(exc, TooManyTasksError) else 400
+        return jsonify({"error": exc.message, "status": status, "field": exc.field}), status
 
     @app.errorhandler(InvalidProjectId)
     def invalid_project(exc: InvalidProjectId):

@@ -13,8 +13,8 @@ from typing import Any
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import BaseConverter
 
-from backend.errors import ApiError
 from backend.ids import MAX_PROJECT_ID, valid_project_id
+from backend.web.errors import ApiError
 
 #: Label Studio's ids are 32-bit database keys; anything larger is not one of theirs.
 MAX_ID = MAX_PROJECT_ID

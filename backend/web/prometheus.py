@@ -6,8 +6,9 @@ Three sources, each correct however many processes serve:
   failures, control accuracy of the latest measured cycle): built at scrape time from the data
   dir and SQLite, the same read as the JSON ``/metrics``, so every worker answers alike;
 * per job: in-process, counters and histograms each process writes through the client's
-  multiprocess mode (``backend/jobs/job_metrics.py``); on RQ, the shared Redis state, read
-  at scrape time;
+  multiprocess mode (``backend/jobs/job_metrics.py``); on RQ, the shared Redis state and the
+  run-time histograms (``backend/jobs/run_times.py``), read at scrape time, and then no
+  process's own ``labelqueue_job_*`` families, so no family is exposed twice;
 * HTTP requests per route and status with latency histograms, counted per process in
   multiprocess mode.
 
@@ -24,8 +25,10 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from backend.jobs.job_metrics import RUN_SECONDS_HELP
 
 HTTP_REQUESTS = Counter("labelqueue_http_requests", "HTTP requests answered, per route, method and status",
                         ["route", "method", "status"])
@@ -41,10 +44,7 @@ def wants_prometheus() -> bool:
 
 def exposition(metrics: dict[str, Any]) -> Response:
     registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        MultiProcessCollector(registry)
-    else:
-        registry.register(_ProcessRegistry())
+    registry.register(_PerProcess(shared_jobs=metrics["jobs_backend"]["mode"] == "rq"))
     registry.register(_Snapshot(metrics))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
@@ -67,11 +67,19 @@ def install_http_metrics(app: Flask) -> None:
         return response
 
 
-class _ProcessRegistry:
-    """The single-process case: this process's counters, as the default registry holds them."""
+class _PerProcess:
+    """What processes count themselves: summed over every process in multiprocess mode, else
+    (``--dev``, tests) this process's default registry. ``shared_jobs``: job figures come from
+    Redis instead (:class:`_Snapshot`)."""
+
+    def __init__(self, *, shared_jobs: bool):
+        self.shared_jobs = shared_jobs
 
     def collect(self) -> Iterator[Metric]:
-        yield from REGISTRY.collect()
+        source = MultiProcessCollector(None) if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else REGISTRY
+        for family in source.collect():
+            if not (self.shared_jobs and family.name.startswith("labelqueue_job_")):
+                yield family
 
 
 class _Snapshot:
@@ -115,6 +123,7 @@ class _Snapshot:
         yield from (info, examples, labels, queue, failures, control, gain)
         if self.metrics["jobs_backend"]["mode"] == "rq":
             yield from self._shared_jobs(projects)
+            yield from self._shared_run_times()
 
     @staticmethod
     def _shared_jobs(projects: dict[str, dict[str, Any]]) -> Iterator[Metric]:
@@ -131,3 +140,10 @@ class _Snapshot:
                         family.add_metric([pid, job], snapshot[key])
         yield state
         yield from counters.values()
+
+    def _shared_run_times(self) -> Iterator[Metric]:
+        """Run-time histograms per job kind, as the RQ workers recorded them in Redis."""
+        family = HistogramMetricFamily("labelqueue_job_run_seconds", RUN_SECONDS_HELP, labels=["job"])
+        for job, found in (self.metrics["jobs_backend"].get("run_seconds") or {}).items():
+            family.add_metric([job], buckets=list(found["buckets"].items()), sum_value=found["sum"])
+        yield family

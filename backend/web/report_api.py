@@ -11,68 +11,40 @@ measure job (``backend/measure/loop_monitor.py``) after every cycle.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 
-from backend.errors import ApiError, UnknownProjectError
-from backend.measure.cycles_db import Feedback
 from backend.model.predict import UNTRAINED_VERSION
-from backend.web.ids import bounded_id
+from backend.web.errors import UnknownProjectError
 from backend.web.ml_api import json_body, runtime
+from backend.web.openapi import documented
+from backend.web.request_bodies import FeedbackRequest
+from backend.web.response_bodies import HTML, FeedbackReply, JobRequested, Measurement, reply
 
 logger = logging.getLogger(__name__)
 
 report_routes = Blueprint("labelqueue_report", __name__)
 
-MAX_TEXT = 100_000
-MAX_LABELS = 1_000
-
-
-def parse_labels(raw: object, name: str, known: tuple[str, ...] | None) -> tuple[str, ...]:
-    """A label or a list of labels; checked against the model's labels when a model exists."""
-    labels = [raw] if isinstance(raw, str) else raw
-    if not isinstance(labels, list) or not labels or len(labels) > MAX_LABELS \
-            or not all(isinstance(label, str) and label.strip() for label in labels):
-        raise ApiError(f"'{name}' must be a label or a non-empty list of labels", field=name)
-    unknown = sorted(set(labels) - set(known)) if known is not None else []
-    if unknown:
-        raise ApiError(f"'{name}' has labels the project's model does not know: {unknown[:5]}; "
-                       f"known labels: {list(known)[:20]}", field=name)
-    return tuple(sorted(set(labels)))
-
-
-def parse_feedback(body: dict[str, Any], known: tuple[str, ...] | None, version_in_service: str) -> Feedback:
-    """Validate ``{"task_id"?, "text"?, "predicted", "correct", "model_version"?}``."""
-    task_id, text, version = body.get("task_id"), body.get("text"), body.get("model_version", version_in_service)
-    if task_id is not None:
-        task_id = bounded_id(task_id, field="task_id")
-    if text is not None and (not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT):
-        raise ApiError(f"'text' must be a non-empty string of at most {MAX_TEXT} characters", field="text")
-    if task_id is None and text is None:
-        raise ApiError("give 'task_id' (a Label Studio task) or 'text' (what the model saw), or both", field="task_id")
-    if not isinstance(version, str) or not version.strip() or len(version) > 200:
-        raise ApiError("'model_version' must be a non-empty string (default: the version in service)",
-                       field="model_version")
-    return Feedback(model_version=version, predicted=parse_labels(body.get("predicted"), "predicted", known),
-                    correct=parse_labels(body.get("correct"), "correct", known), task_id=task_id, text=text)
-
-
 @report_routes.post("/projects/<project_id:project_id>/feedback")
+@documented({201: FeedbackReply}, body=FeedbackRequest, errors=(404,))
 def feedback(project_id: int):
+    """Record one production outcome: what the model predicted and what was correct."""
     body = json_body()
     rt = runtime()
     if project_id not in rt.known_projects():
         raise UnknownProjectError(f"project {project_id} is not connected to this backend")
     model = rt.models.current(project_id)
-    item = parse_feedback(body, model.labels if model else None, model.version if model else UNTRAINED_VERSION)
+    item = FeedbackRequest.parse(body, known=model.labels if model else None,
+                                 version_in_service=model.version if model else UNTRAINED_VERSION).feedback()
     feedback_id = rt.loop.db.add_feedback(project_id, item)
-    return jsonify({"id": feedback_id, "project": project_id, "model_version": item.model_version,
-                    "wrong": item.wrong}), 201
+    return reply(FeedbackReply, {"id": feedback_id, "project": project_id, "model_version": item.model_version,
+                                 "wrong": item.wrong}, 201)
 
 
 @report_routes.get("/projects/<project_id:project_id>/report")
+@documented({200: HTML, 202: HTML}, errors=(404,))
 def report(project_id: int):
+    """The latest report page; 202 with a placeholder while the first one is measured."""
     rt = runtime()
     page = rt.loop.db.report_html(project_id)
     if page is None:
@@ -88,15 +60,19 @@ def report(project_id: int):
 
 
 @report_routes.get("/projects/<project_id:project_id>/measurement")
+@documented({200: Measurement}, errors=(404,))
 def measurement(project_id: int):
+    """The figures behind the report, for dashboards."""
     found = runtime().loop.db.measurement(project_id)
     if found is None:
         raise UnknownProjectError(f"project {project_id} has not been measured yet: measurement runs after each "
                                   "cycle, or ask for one with POST /projects/<id>/measure")
-    return jsonify(found)
+    return reply(Measurement, found.to_json())
 
 
 @report_routes.post("/projects/<project_id:project_id>/measure")
+@documented({202: JobRequested})
 def measure(project_id: int):
+    """Measure the loop again now, in the background."""
     status = runtime().request_measure(project_id)
-    return jsonify({"status": status, "project": project_id}), 202
+    return reply(JobRequested, {"status": status, "project": project_id}, 202)

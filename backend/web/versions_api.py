@@ -12,18 +12,28 @@ several projects cannot tell which project asks:
 """
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, request
+from pydantic import TypeAdapter
 
-from backend.errors import UnknownProjectError
 from backend.store import KeptVersion
+from backend.web.errors import UnknownProjectError
+from backend.web.ids import project_id_of
 from backend.web.ml_api import runtime
-from backend.web.webhook import project_id_of
+from backend.web.openapi import documented, query_parameter
+from backend.web.request_bodies import ProjectKeyInput
+from backend.web.response_bodies import Versions, reply
 
 versions_routes = Blueprint("labelqueue_versions", __name__)
 
 
+PROJECT_QUERY = query_parameter("project", TypeAdapter(ProjectKeyInput).json_schema(),
+                                "one project's versions; without it, those of every project kept here")
+
+
 @versions_routes.get("/versions")
+@documented({200: Versions}, query=(PROJECT_QUERY,), errors=(404,))
 def versions():
+    """Model versions kept on disk, newest first (``MLApi.get_versions``, a bare GET)."""
     rt = runtime()
     raw = request.args.get("project")
     projects = sorted(rt.known_projects())
@@ -34,4 +44,4 @@ def versions():
         projects = [project_id]
     kept: list[KeptVersion] = [v for pid in projects for v in rt.store.kept_versions(pid)]
     newest_first = sorted(kept, key=lambda v: v.saved_at, reverse=True)
-    return jsonify({"versions": list(dict.fromkeys(v.version for v in newest_first))})
+    return reply(Versions, {"versions": list(dict.fromkeys(v.version for v in newest_first))})

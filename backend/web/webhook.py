@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from backend.errors import ApiError
-from backend.web.ids import project_id_of
+from backend.web.request_bodies import WebhookRequest
 
 #: Actions after which the labelled set may have changed.
 ANNOTATION_ACTIONS = frozenset({
@@ -41,9 +40,5 @@ class WebhookEvent:
 
 
 def parse_event(body: dict[str, Any]) -> WebhookEvent:
-    action = body.get("action")
-    if not isinstance(action, str) or not action:
-        raise ApiError("webhook body needs an 'action' string", field="action")
-    project = body.get("project")
-    raw_id = project.get("id") if isinstance(project, dict) else project
-    return WebhookEvent(action=action, project_id=project_id_of(raw_id, field="project.id"))
+    request = WebhookRequest.parse(body)
+    return WebhookEvent(action=request.action, project_id=request.project_id)
