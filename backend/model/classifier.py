@@ -10,7 +10,6 @@ called with no arguments and must accept a list of strings in ``fit``.
 """
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 
-from backend.settings import SettingsError
+from backend.model.factories import build_from_factory
 
 
 def prior_balanced_weights(y: Sequence[Any]) -> np.ndarray:
@@ -74,17 +73,8 @@ def default_estimator() -> Pipeline:
 
 def load_estimator(dotted: str | None) -> BaseEstimator:
     """Build the configured estimator; ``None`` means the default pipeline."""
-    if not dotted:
-        return default_estimator()
-    module_name, _, attr = dotted.replace(":", ".").rpartition(".")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise SettingsError(f"LABELQUEUE_CLASSIFIER={dotted!r} cannot be imported: {exc}") from None
-    estimator = factory()
-    if not hasattr(estimator, "fit") or not hasattr(estimator, "predict_proba"):
-        raise SettingsError(f"LABELQUEUE_CLASSIFIER={dotted!r} has no fit/predict_proba")
-    return estimator
+    return build_from_factory(dotted, default_estimator, variable="LABELQUEUE_CLASSIFIER",
+                              methods=("fit", "predict_proba"))
 
 
 @dataclass

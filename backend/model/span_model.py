@@ -16,7 +16,6 @@ independent tokens, an approximation for a CRF).
 """
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from backend.model.crf_features import sentence_features
+from backend.model.factories import build_from_factory
 from backend.model.span_tokens import Offsets, Span, spans_to_tags, tokenize
-from backend.settings import SettingsError
 from selection.sequence_uncertainty import NEEDS_MARGINALS, sequence_uncertainty
 
 #: The measure pool scores are computed with (bench/RESULTS.md, "Entity extraction").
@@ -43,18 +42,8 @@ def default_tagger() -> Any:
 
 def load_tagger(dotted: str | None) -> Any:
     """Build the configured tagger; ``None`` means :func:`default_tagger`."""
-    if not dotted:
-        return default_tagger()
-    module_name, _, attr = dotted.replace(":", ".").rpartition(".")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise SettingsError(f"LABELQUEUE_SPAN_TAGGER={dotted!r} cannot be imported: {exc}") from None
-    tagger = factory()
-    missing = [m for m in ("fit", "predict", "predict_marginals") if not hasattr(tagger, m)]
-    if missing:
-        raise SettingsError(f"LABELQUEUE_SPAN_TAGGER={dotted!r} has no {'/'.join(missing)}")
-    return tagger
+    return build_from_factory(dotted, default_tagger, variable="LABELQUEUE_SPAN_TAGGER",
+                              methods=("fit", "predict", "predict_marginals"))
 
 
 @dataclass(frozen=True)
