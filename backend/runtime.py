@@ -275,7 +275,8 @@ class Runtime:
         per_class: dict[str, int] = {}
         for item in labelled.values():
             for label in item["labels"]:
-                per_class[label] = per_class.get(label, 0) + 1
+                name = label[-1] if isinstance(label, list) else label  # a span is stored as [start, end, type]
+                per_class[name] = per_class.get(name, 0) + 1
         queue = read_queue(self.store, project_id)
         return {
             "model_version": manifest.version if manifest else None,

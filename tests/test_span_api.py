@@ -47,3 +47,15 @@ def test_predict_for_a_ner_project_before_any_model_is_the_cold_start(app):
                                              "tasks": [{"id": 1, "data": {"text": "Ann at Acme"}}]})
     assert response.get_json()["results"] == [{"result": [], "score": 0.0, "model_version": "untrained",
                                                "uncertainty": 1.0}]
+
+
+def test_metrics_of_a_ner_project_count_entities_per_type(app):
+    store = app.extensions["labelqueue"].store
+    app.test_client().post("/setup", json={"project": "7.1", "schema": NER})
+    from backend.store import atomic_write_json
+
+    atomic_write_json(store.layout.labelled(7), {"1": {"labels": [[0, 5, "PERSON"], [9, 13, "ORG"]], "overridden": False},
+                                                 "2": {"labels": [[0, 3, "PERSON"]], "overridden": True}})
+    metrics = app.test_client().get("/metrics")
+    assert metrics.status_code == 200  # was a 500: span labels are lists, not hashable label names
+    assert metrics.get_json()["projects"]["7"]["labels"]["per_class"] == {"PERSON": 2, "ORG": 1}
