@@ -69,6 +69,7 @@ def test_control_rising_over_two_cycles_is_priced_and_falling_is_not_rising(db):
     seed = [task(1, "a"), task(2, "b"), task(3, "a"), task(4, "b")]
     rising = page_of(measure(db, [*seed, task(10, "a"), task(11, "b"), task(20, "a"), task(21, "c")]))
     assert "One point of control accuracy costs" in rising
+    assert "<td>1-2</td><td>2 / 2</td>" in rising  # the gain names the control items it rests on
     falling = page_of(measure(db, [*seed, task(10, "a"), task(11, "a"), task(20, "b"), task(21, "b")]))
     assert "control accuracy is not rising as labels are added (over 2 measured cycles)" in falling
 

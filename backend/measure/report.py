@@ -95,15 +95,19 @@ def learning_curve_section(m: Measurement) -> str:
 
 
 def cost_section(m: Measurement) -> str:
-    rows = [(r["cycle"], f"{r['gain_since']}-{r['cycle']}", r["labels_since"], fmt(r["cost_since"], 1),
+    control_n = {r["cycle"]: r["control"]["n"] for r in m.cycles if r["control"]}
+    rows = [(r["cycle"], f"{r['gain_since']}-{r['cycle']}", f"{control_n[r['gain_since']]} / {control_n[r['cycle']]}",
+             r["labels_since"], fmt(r["cost_since"], 1),
              fmt(r["gain_points_per_100"]), fmt(r["cost_per_point"], 1) if r["cost_per_point"] else "no gain")
             for r in m.cycles if r["gain_since"] is not None]
     return section("cost", "Gain per label and cost per point",
                    f"<p>Change in control accuracy since the previous measured cycle, per 100 labels added in "
-                   f"between, and the label cost ({esc(m.cost_unit)}) of one accuracy point.</p>",
+                   f"between, and the label cost ({esc(m.cost_unit)}) of one accuracy point. Each figure rests on "
+                   f"the control items of its two cycles (column <em>control items</em>): with a few, one item "
+                   f"moves accuracy by tens of points, so read the learning curve's intervals first.</p>",
                    image(report_figures.gain_and_cost, m, "gain and cost", "Needs two cycles with labelled control items."),
-                   table(("cycle", "since", "labels", "cost", "points per 100 labels", "cost per point"), rows)
-                   if rows else "")
+                   table(("cycle", "since", "control items", "labels", "cost", "points per 100 labels",
+                          "cost per point"), rows))
 
 
 def agreement_section(m: Measurement) -> str:
