@@ -40,3 +40,22 @@ def test_span_project_measures_entities_agreement_and_coverage():
     assert found["agreement"]["overall"]["span_f1"] == round(2 * 1 / 3, 6)
     counts = {c["label"]: c["labels"] for c in found["coverage"]["classes"]}
     assert counts == {"city": 3, "cuisine": 5}
+
+
+def test_spans_read_back_as_lists_are_measured_not_a_type_error():
+    """Label Studio's annotations and queue.json give spans as [start, end, type] lists; the
+    per-slice exact match used to put them in a set and raised TypeError (an e2e run's measure job)."""
+    as_lists = tuple(list(span) for span in THAI_OSLO)
+    record = queue([(10, "control", THAI_OSLO), (12, "uncertain", THAI_OSLO)])
+    tasks = {1: task(1, as_lists), 10: task(10, as_lists), 12: task(12, as_lists[:1])}
+    found = measure_loop(1, TYPES, [record], tasks, {1: 0}, [], CONFIG, kind=Spans()).to_json()
+    assert found["cycles"][0]["slices"]["uncertain"]["accuracy"] == 0.0
+    assert found["cycles"][0]["slices"]["control"]["accuracy"] == 1.0
+
+
+def test_a_span_queue_is_a_valid_queue_answer():
+    """``GET /projects/<id>/queue`` of a span project: its predictions are spans, not class names
+    (the answer's model refused them, a 500 the e2e NER test met)."""
+    from backend.web.response_bodies import QueueReply
+
+    QueueReply.model_validate(queue([(10, "control", THAI_OSLO), (11, "uncertain", ())]).to_api())

@@ -77,7 +77,8 @@ class QueueItem(ResponseBody):
     slice: str
     rank: int
     reason: dict[str, Any]
-    predicted: list[str] | None = None
+    predicted: list[str] | list[tuple[int, int, str]] | None = Field(
+        default=None, description="the model's labels: class names, or [start, end, entity type] spans")
     score: float | None = None
 
 
