@@ -194,7 +194,7 @@ class Runtime:
 
     def retrain_locked(self, project_id: int, force: bool) -> JobOutcome:
         """Retrain under the project's ``train`` lock, so other processes wait their turn; first
-        give Label Studio a moment to commit the annotation whose webhook asked for it. Does
+        give Label Studio a moment to commit the newest annotation whose webhook asked. Does
         nothing when no retrain is owed any more (see :meth:`_marked_force`).
 
         Trailing labels: a retrain that finds changed labels below the threshold leaves a
@@ -208,7 +208,6 @@ class Runtime:
         if wait > 0:  # overtaken by newer annotations, or a timer a moment early: ask again when due
             self.retrains.request_later(project_id, wait)
             return JobOutcome(project_id, False, f"trailing labels wait {wait:.0f} s more without annotations")
-        time.sleep(self.settings.retrain_settle_seconds)
         with self.store.lock(project_id, "train"):
             marked = self._marked_force(project_id)
             if marked is None:
@@ -218,6 +217,13 @@ class Runtime:
             pending, running = self.store.layout.retrain_pending(project_id), self.store.layout.retrain_running(project_id)
             with contextlib.suppress(FileNotFoundError):  # atomic: a request from now on writes a new one
                 os.replace(pending, running)
+            # Settle from the newest request this run takes over, not from this job's own: a run
+            # started for an earlier label also takes a webhook that arrived a moment ago, and must
+            # not read Label Studio before that annotation is committed (its retrain would find
+            # nothing left to do, and the label would wait for the next one).
+            settle = requested_at + self.settings.retrain_settle_seconds - self.clock()
+            if settle > 0:
+                time.sleep(min(settle, self.settings.retrain_settle_seconds))
             outcome = retrain(project_id, settings=self.settings, store=self.store, connections=self.connections,
                               force=force or marked, trailing=quiet > 0 and self.clock() - requested_at >= quiet)
             if outcome.figures.get("waiting") and quiet > 0 and not pending.exists():

@@ -111,6 +111,11 @@ def test_ner_project_gets_span_predictions_queue_and_report(label_studio, backen
     written = wait_for(queue, timeout=180, what="the first active-learning queue")
     first = written["items"][0]
     assert ls_client.tasks.get(id=first["task_id"]).data.get("labelqueue_slice") == first["slice"]
+    # The first batch was composed while the annotations were still arriving; a batch asked for
+    # once all of them are in holds none of the labelled sentences.
+    httpx.post(f"{backend.url}/projects/{project.id}/select", timeout=10)
+    written = wait_for(lambda: (found := queue()) and found["cycle"] > written["cycle"] and found, timeout=180,
+                       what="a batch composed after every annotation")
     assert not {item["task_id"] for item in written["items"]} & {t.id for t in labelled}
 
     # (4) The report of the span project is measured and served.

@@ -7,6 +7,8 @@ delayed request itself, in both job backends, is in ``tests/test_job_backends.py
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 import backend.runtime as runtime_module
@@ -160,3 +162,19 @@ def test_retrain_holds_labels_below_the_threshold_back_until_told_it_is_quiet(tm
     trained = training.retrain(1, settings=settings, store=store, connections=connections, trailing=True)
     assert trained.done and trained.reason == "trailing labels after a quiet period"
     assert trained.figures["n_examples"] == 3
+
+
+def test_a_run_settles_from_the_newest_request_it_takes_over(rt, monkeypatch):
+    """A run started for an earlier label that takes over a webhook from a moment ago waits until
+    that annotation can be committed before reading labels; it used to settle only from its own
+    start, so it read Label Studio too early, and the other worker's retrain for the new label
+    then found nothing owed (a label lost until the next one, seen with two gunicorn workers)."""
+    rt.settings = replace(rt.settings, retrain_settle_seconds=1.0)
+    slept: list[float] = []
+    monkeypatch.setattr(runtime_module.time, "sleep", slept.append)
+    at(rt, 1000).request_retrain(7)
+    at(rt, 1000.75).retrain_locked(7, True)
+    assert slept == [pytest.approx(0.25)]
+    at(rt, 1010).request_retrain(7)
+    at(rt, 1020).retrain_locked(7, True)
+    assert slept == [pytest.approx(0.25)]  # long settled: no wait
