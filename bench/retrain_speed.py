@@ -81,31 +81,23 @@ def measure(repeats: int, datasets: Path, *, previous: bool = True, warm: bool =
     data = load_dataset("banking77", datasets)
     texts, names = data.train.texts, [(data.categories[y],) for y in data.train.labels]
     models = {**(PREVIOUS if previous else {}), **CANDIDATES}
-    wall: dict[str, list[float]] = {name: [] for name in models}
-    cpu: dict[str, list[float]] = {name: [] for name in models}
-    accuracy: dict[str, float] = {}
     start_rows = np.sort(np.random.default_rng(0).permutation(len(texts))[:-100])
     start = fit_model([texts[i] for i in start_rows], [names[i] for i in start_rows],
                       labels=data.categories, multilabel=False, version="start") if warm else None
+    runs = {name: {"classifier": classifier} for name, classifier in models.items()}
     if warm:
-        wall[WARM], cpu[WARM] = [], []
+        runs[WARM] = {"warm_from": start}
+    wall: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
+    accuracy: dict[str, float] = {}
     for _ in range(repeats):
-        for name, classifier in models.items():
+        for name, options in runs.items():
             started, cpu_started = time.perf_counter(), time.process_time()
-            model = fit_model(texts, names, labels=data.categories, multilabel=False,
-                              version="speed", classifier=classifier)
+            model = fit_model(texts, names, labels=data.categories, multilabel=False, version="speed", **options)
             wall[name].append(time.perf_counter() - started)
             cpu[name].append(time.process_time() - cpu_started)
             predicted = model.predict_proba(data.test.texts).argmax(axis=1)
             accuracy[name] = float(np.mean(predicted == data.test.labels))
-        if warm:
-            started, cpu_started = time.perf_counter(), time.process_time()
-            model = fit_model(texts, names, labels=data.categories, multilabel=False,
-                              version="speed", warm_from=start)
-            wall[WARM].append(time.perf_counter() - started)
-            cpu[WARM].append(time.process_time() - cpu_started)
-            predicted = model.predict_proba(data.test.texts).argmax(axis=1)
-            accuracy[WARM] = float(np.mean(predicted == data.test.labels))
     return [(name, float(np.median(wall[name])), float(np.median(cpu[name])), accuracy[name])
             for name in wall]
 
