@@ -42,13 +42,16 @@ def test_span_project_measures_entities_agreement_and_coverage():
     assert counts == {"city": 3, "cuisine": 5}
 
 
-def test_spans_read_back_as_lists_are_measured_not_a_type_error():
-    """Label Studio's annotations and queue.json give spans as [start, end, type] lists; the
-    per-slice exact match used to put them in a set and raised TypeError (an e2e run's measure job)."""
-    as_lists = tuple(list(span) for span in THAI_OSLO)
-    record = queue([(10, "control", THAI_OSLO), (12, "uncertain", THAI_OSLO)])
-    tasks = {1: task(1, as_lists), 10: task(10, as_lists), 12: task(12, as_lists[:1])}
-    found = measure_loop(1, TYPES, [record], tasks, {1: 0}, [], CONFIG, kind=Spans()).to_json()
+def test_spans_read_back_from_sqlite_are_measured_not_a_type_error(tmp_path):
+    """SQLite gives the recorded predictions back as JSON; spans came back as [start, end, type]
+    lists, and the per-slice exact match put them in a set and raised TypeError (an e2e run's
+    measure job)."""
+    from backend.measure.cycles_db import CyclesDB
+
+    db = CyclesDB(tmp_path / "cycles.sqlite3")
+    db.record_queue(1, queue([(10, "control", THAI_OSLO), (12, "uncertain", THAI_OSLO)]), trained=[1])
+    tasks = {1: task(1, THAI_OSLO), 10: task(10, THAI_OSLO), 12: task(12, THAI_OSLO[:1])}
+    found = measure_loop(1, TYPES, db.cycles(1), tasks, {1: 0}, [], CONFIG, kind=Spans()).to_json()
     assert found["cycles"][0]["slices"]["uncertain"]["accuracy"] == 0.0
     assert found["cycles"][0]["slices"]["control"]["accuracy"] == 1.0
 

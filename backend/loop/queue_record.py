@@ -33,12 +33,13 @@ class QueuedTask:
     def from_json(cls, raw: dict[str, Any]) -> QueuedTask:
         predicted = raw.get("predicted")
         return cls(int(raw["task_id"]), str(raw["slice"]), int(raw["rank"]), dict(raw.get("reason") or {}),
-                   _label(predicted) if predicted is not None else None, raw.get("score"))
+                   label_from_json(predicted) if predicted is not None else None, raw.get("score"))
 
 
-def _label(raw: list) -> tuple:
-    """A label back from JSON: lists become tuples again (a span label is a tuple of spans)."""
-    return tuple(_label(x) if isinstance(x, list) else x for x in raw)
+def label_from_json(raw: list) -> tuple:
+    """A label back from JSON (``queue.json``, SQLite): lists become tuples again (a span label
+    is a tuple of spans), so labels compare and hash alike wherever they were read from."""
+    return tuple(label_from_json(x) if isinstance(x, list) else x for x in raw)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ from typing import Any, TypeVar
 
 from backend.ids import require_project_id
 from backend.layout import DB_NAME
-from backend.loop.queue_record import QueuedTask, QueueRecord
+from backend.loop.queue_record import QueuedTask, QueueRecord, label_from_json
 from backend.measure.measurement_record import Measurement
 
 logger = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ class CyclesDB:
             for cycle, task_id, slice_, rank, predicted, score, reason in conn.execute(
                     "SELECT cycle, task_id, slice, rank, predicted, score, reason FROM queue_items "
                     "WHERE project_id = ? ORDER BY cycle, rank", (project_id,)):
-                labels = tuple(json.loads(predicted)) if predicted is not None else None
+                labels = label_from_json(json.loads(predicted)) if predicted is not None else None
                 items.setdefault(cycle, []).append(
                     QueuedTask(task_id, slice_, rank, json.loads(reason) if reason else {}, labels, score))
         return [QueueRecord(cycle=cycle, model_version=version, created_at=created, labelled=labelled,

@@ -239,13 +239,8 @@ def cycle_row(record: QueueRecord, labels: Sequence[str], tasks: dict[int, Annot
     }
 
 
-def _accuracy(pairs: Sequence[tuple[Sequence, Sequence]]) -> float | None:
-    """Share of exact matches: the same class names, or the same spans (read back from JSON as lists)."""
-    return num(sum(_as_set(t) == _as_set(p) for t, p in pairs) / len(pairs)) if pairs else None
-
-
-def _as_set(labels: Sequence) -> set:
-    return {tuple(label) if isinstance(label, list) else label for label in labels}
+def _accuracy(pairs: Sequence[tuple[tuple[str, ...], tuple[str, ...]]]) -> float | None:
+    return num(sum(set(t) == set(p) for t, p in pairs) / len(pairs)) if pairs else None
 
 
 def add_gains(rows: list[dict[str, Any]], cost: CostModel) -> None:

@@ -111,7 +111,7 @@ class Spans:
         """Sentence exact-match accuracy (Wilson interval) and entity P/R/F1 (bootstrap interval)."""
         if not pairs:
             return None
-        correct = sum(1 for t, p in pairs if set(map(tuple, t)) == set(map(tuple, p)))  # spans may be lists
+        correct = sum(1 for t, p in pairs if set(t) == set(p))
         low, high = wilson_interval(correct, len(pairs))
         scores = entity_scores(pairs)
         f1_low, f1_high = entity_f1_interval(pairs, rng, n_resamples=BOOTSTRAP_RESAMPLES)
