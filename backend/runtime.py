@@ -170,8 +170,9 @@ class Runtime:
         return owed
 
     def _requested_at(self, project_id: int) -> float:
-        """When the newest retrain still owed was requested (epoch s); 0 for a marker without
-        the time (written by an older version), whose quiet period is then long over."""
+        """When the newest retrain still owed was requested (epoch s; for the check a retrain
+        leaves, when it read Label Studio); 0 for a marker without the time (written by an older
+        version), whose quiet period is then long over."""
         times = [0.0]
         for path in (self.store.layout.retrain_running(project_id), self.store.layout.retrain_pending(project_id)):
             with contextlib.suppress(StateFileError):
@@ -197,10 +198,11 @@ class Runtime:
         give Label Studio a moment to commit the newest annotation whose webhook asked. Does
         nothing when no retrain is owed any more (see :meth:`_marked_force`).
 
-        Trailing labels: a retrain that finds changed labels below the threshold leaves a
-        ``"trailing"`` marker and asks for a retrain once ``LABELQUEUE_TRAILING_QUIET_SECONDS``
-        have passed since the last request; a request in between starts the wait again. When
-        it is quiet that long, the held-back labels are trained on.
+        Trailing labels and lost webhooks: a retrain that trained, or found changed labels below
+        the threshold, leaves a ``"trailing"`` marker and asks for a retrain once
+        ``LABELQUEUE_TRAILING_QUIET_SECONDS`` have passed since the last request (see
+        :meth:`_check_when_quiet`); a request in between starts the wait again. When it is quiet
+        that long, any changed label is trained on.
         """
         if not self.store.exists(project_id):
             return JobOutcome(project_id, False, NOT_CONNECTED)
@@ -224,13 +226,25 @@ class Runtime:
             settle = requested_at + self.settings.retrain_settle_seconds - self.clock()
             if settle > 0:
                 time.sleep(min(settle, self.settings.retrain_settle_seconds))
+            read_at = self.clock()
             outcome = retrain(project_id, settings=self.settings, store=self.store, connections=self.connections,
-                              force=force or marked, trailing=quiet > 0 and self.clock() - requested_at >= quiet)
-            if outcome.figures.get("waiting") and quiet > 0 and not pending.exists():
-                atomic_write_json(pending, {"force": False, "requested_at": requested_at, "trailing": True})
-                self.retrains.request_later(project_id, requested_at + quiet - self.clock())
+                              force=force or marked, trailing=quiet > 0 and read_at - requested_at >= quiet)
+            if quiet > 0 and (outcome.done or outcome.figures.get("waiting")) and not pending.exists():
+                self._check_when_quiet(project_id, read_at)
             running.unlink(missing_ok=True)
             return outcome
+
+    def _check_when_quiet(self, project_id: int, read_at: float) -> None:
+        """Read Label Studio once more when no request has come for the quiet period after the
+        read at ``read_at``: it trains on labels the threshold held back, and on annotations
+        whose webhook never came. Label Studio drops a webhook that its ``WEBHOOK_TIMEOUT`` (1 s
+        by default) cuts off, for example while the worker it reached is busy, and never sends
+        it again; without this read such a label would wait for the next annotation. A read
+        that finds nothing changed asks for no further one, so each burst of annotations costs
+        one extra read."""
+        atomic_write_json(self.store.layout.retrain_pending(project_id),
+                          {"force": False, "requested_at": read_at, "trailing": True})
+        self.retrains.request_later(project_id, read_at + self.settings.trailing_quiet_seconds - self.clock())
 
     def degraded(self) -> Degraded | None:
         """Why background work is failing; None when all is well. ``/health`` shows only the

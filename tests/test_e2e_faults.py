@@ -47,8 +47,15 @@ def kill_9(pid: int) -> None:
 
 
 def retrain_markers(project_dir: Path) -> list[str]:
-    """The markers saying a retrain is still owed (pending, or taken up and not finished)."""
-    return [name for name in (PENDING_RETRAIN, RUNNING_RETRAIN) if (project_dir / name).exists()]
+    """The markers saying a retrain is still owed now (pending, or taken up and not finished);
+    not the check a retrain leaves for the end of the quiet period (``"trailing"``)."""
+    def owed(name: str) -> bool:
+        path = project_dir / name
+        try:
+            return not (name == PENDING_RETRAIN and json.loads(path.read_text()).get("trailing"))
+        except FileNotFoundError:
+            return False
+    return [name for name in (PENDING_RETRAIN, RUNNING_RETRAIN) if owed(name)]
 
 
 def model_of(url: str, project_id: int) -> dict:

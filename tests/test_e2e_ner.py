@@ -53,10 +53,6 @@ def span_result(text: str, spans) -> list[dict]:
              "value": {"start": a, "end": b, "text": text[a:b], "labels": [label]}} for i, (a, b, label) in enumerate(spans)]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect, not fixed: with two gunicorn workers the last of a fast burst of annotations "
-    "is sometimes not trained on until the next one arrives (2 of 4 runs trained on 29 of 30); "
-    "see the README's known limitations"))
 def test_ner_project_gets_span_predictions_queue_and_report(label_studio, backend, ls_client):
     rng = random.Random(16)
     rows, seen = [], set()

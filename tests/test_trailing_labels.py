@@ -20,17 +20,21 @@ QUIET = 30.0
 
 
 class FakeRetrain:
-    """Stands in for ``backend.loop.training.retrain``: three changed labels, under the
-    threshold, so it trains only when told the quiet period is over (or forced)."""
+    """Stands in for ``backend.loop.training.retrain``: Label Studio holds ``changed`` labels not
+    yet trained on (three, under the threshold of ten, to begin with); it trains when there are
+    ten, when told the quiet period is over (or forced), and then none are left."""
 
     def __init__(self):
         self.calls: list[bool] = []
+        self.changed = 3
 
     def __call__(self, project_id, *, force, trailing, **kwargs):
         self.calls.append(trailing)
-        if force or trailing:
+        if force or self.changed >= 10 or (trailing and self.changed):
+            self.changed = 0
             return JobOutcome(project_id, True, "trained", version=f"v{len(self.calls)}")
-        return JobOutcome(project_id, False, "3 changed label(s) < 10", figures={"changed": 3, "waiting": 3})
+        return JobOutcome(project_id, False, f"{self.changed} changed label(s) < 10",
+                          figures={"changed": self.changed, "waiting": self.changed})
 
 
 class DelayedRequests:
@@ -74,11 +78,28 @@ def at(rt: Runtime, when: float) -> Runtime:
 def test_labels_below_the_threshold_are_trained_on_after_the_quiet_period(rt):
     at(rt, 1000).request_retrain(7)
     first = at(rt, 1001).retrain_locked(7, False)
-    assert not first.done and rt.retrains.later == [(7, QUIET - 1)]
+    assert not first.done and rt.retrains.later == [(7, QUIET)]
     assert rt.store.layout.retrain_pending(7).exists()  # still owed, across a restart too
-    due = at(rt, 1000 + QUIET).retrain_locked(7, False)
+    due = at(rt, 1001 + QUIET).retrain_locked(7, False)
     assert due.done and runtime_module.retrain.calls == [False, True]
-    assert not rt.store.layout.retrain_pending(7).exists()
+
+
+def test_after_a_training_label_studio_is_read_once_more_when_quiet_and_then_not_again(rt):
+    runtime_module.retrain.changed = 10
+    at(rt, 1000).request_retrain(7)
+    assert at(rt, 1001).retrain_locked(7, False).done
+    assert rt.retrains.later == [(7, QUIET)] and rt.store.layout.retrain_pending(7).exists()
+    check = at(rt, 1001 + QUIET).retrain_locked(7, False)
+    assert not check.done and runtime_module.retrain.calls == [False, True]
+    assert not rt.store.layout.retrain_pending(7).exists() and rt.retrains.later == [(7, QUIET)]
+
+
+def test_an_annotation_whose_webhook_never_came_is_trained_on_after_the_quiet_period(rt):
+    runtime_module.retrain.changed = 10
+    at(rt, 1000).request_retrain(7)
+    assert at(rt, 1001).retrain_locked(7, False).done
+    runtime_module.retrain.changed = 1  # annotated in Label Studio; its webhook timed out
+    assert at(rt, 1001 + QUIET).retrain_locked(7, False).done
 
 
 def test_a_new_annotation_during_the_quiet_period_starts_it_again(rt):
@@ -86,19 +107,19 @@ def test_a_new_annotation_during_the_quiet_period_starts_it_again(rt):
     at(rt, 1001).retrain_locked(7, False)
     at(rt, 1020).request_retrain(7)  # another label, still below the threshold
     at(rt, 1021).retrain_locked(7, False)
-    early = at(rt, 1000 + QUIET).retrain_locked(7, False)  # the first delayed request fires
+    early = at(rt, 1001 + QUIET).retrain_locked(7, False)  # the first delayed request fires
     assert not early.done and "wait 20 s more" in early.reason
     assert runtime_module.retrain.calls == [False, False]  # no Label Studio read for it
-    assert at(rt, 1020 + QUIET).retrain_locked(7, False).done
-    assert rt.retrains.later == [(7, QUIET - 1), (7, QUIET - 1), (7, 20)]
+    assert at(rt, 1021 + QUIET).retrain_locked(7, False).done
+    assert rt.retrains.later[:3] == [(7, QUIET), (7, QUIET), (7, 20)]
 
 
 def test_a_delayed_request_that_fires_a_moment_early_asks_again(rt):
     at(rt, 1000).request_retrain(7)
     at(rt, 1001).retrain_locked(7, False)
-    assert not at(rt, 1000 + QUIET - 0.5).retrain_locked(7, False).done  # RQ schedules to the second
+    assert not at(rt, 1001 + QUIET - 0.5).retrain_locked(7, False).done  # RQ schedules to the second
     assert rt.retrains.later[-1] == (7, 0.5)
-    assert at(rt, 1000 + QUIET).retrain_locked(7, False).done
+    assert at(rt, 1001 + QUIET).retrain_locked(7, False).done
 
 
 def test_a_forced_request_does_not_wait_for_quiet(rt):
@@ -113,8 +134,8 @@ def test_a_restart_during_the_quiet_period_asks_again_when_it_is_due(rt):
     at(rt, 1001).retrain_locked(7, False)
     rt.retrains.later.clear()
     assert at(rt, 1010).resume_interrupted() == []
-    assert rt.retrains.later == [(7, QUIET - 10)]
-    assert at(rt, 1000 + QUIET).resume_interrupted() == [7]
+    assert rt.retrains.later == [(7, QUIET - 9)]
+    assert at(rt, 1001 + QUIET).resume_interrupted() == [7]
 
 
 def test_the_workers_periodic_check_leaves_labels_that_are_not_due_alone(rt):

@@ -92,8 +92,9 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
     classes = sorted({name for t in labelled for name in kind.label_names(t.labels)})
 
     if not force and changed < (1 if trailing else settings.min_new_annotations):
-        return JobOutcome(project_id, False, f"{changed} changed label(s) < "
-                          f"LABELQUEUE_MIN_NEW_ANNOTATIONS={settings.min_new_annotations}",
+        why = (f"{changed} changed label(s) < LABELQUEUE_MIN_NEW_ANNOTATIONS={settings.min_new_annotations}"
+               if changed else "no label changed since the model in service")
+        return JobOutcome(project_id, False, why,
                           figures={"n_examples": len(labelled), "changed": changed, "waiting": changed})
     if len(classes) < kind.min_label_names:
         return JobOutcome(project_id, False, f"cold start: {len(classes)} distinct label(s) seen, "
