@@ -285,12 +285,13 @@ def resolve_annotations(annotations: Iterable[dict[str, Any]], spec: TaskSpec) -
 
     Skipped or cancelled annotations must be filtered out by the caller. Labels are read by the
     project's task kind, which drops what is not in the config (renamed or removed labels)
-    rather than learn it.
+    rather than learn it, and says whether an empty result is a label: a span annotation with
+    no spans votes "no entities" (``()``), a classification with no choice does not vote.
     """
     votes: list[tuple[tuple[str, ...], tuple[str, int]]] = []
     for annotation in annotations:
         labels = kind_of(spec).labels_of(annotation.get("result") or [], spec)
-        if labels:
+        if labels is not None:
             recency = (str(annotation.get("updated_at") or annotation.get("created_at") or ""),
                        int(annotation.get("id") or 0))
             votes.append((labels, recency))
@@ -303,10 +304,11 @@ def resolve_annotations(annotations: Iterable[dict[str, Any]], spec: TaskSpec) -
 
 
 def latest_prediction_labels(predictions: Iterable[dict[str, Any]], spec: TaskSpec) -> tuple[str, ...] | None:
-    """The labels of the newest non-empty prediction, to tell whether an annotator overrode it."""
+    """The labels of the newest prediction that says something (a span model's "no entities"
+    does), to tell whether an annotator overrode it."""
     dated = [(str(p.get("created_at") or ""), int(p.get("id") or 0), p) for p in predictions]
     for _, _, prediction in sorted(dated, key=lambda d: d[:2], reverse=True):
         labels = kind_of(spec).labels_of(prediction.get("result") or [], spec)
-        if labels:
+        if labels is not None:
             return labels
     return None

@@ -76,7 +76,7 @@ def annotated_task(task: dict[str, Any], spec: TaskSpec) -> AnnotatedTask:
         who = annotation.get("completed_by")
         who = who.get("id") if isinstance(who, dict) else who
         when = str(annotation.get("updated_at") or annotation.get("created_at") or "")
-        if labels and who is not None and when >= latest.get(int(who), ("", ()))[0]:
+        if labels is not None and who is not None and when >= latest.get(int(who), ("", ()))[0]:
             latest[int(who)] = (when, labels)
     return AnnotatedTask(
         task_id=int(task["id"]), labels=resolve_annotations(usable, spec),

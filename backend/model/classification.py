@@ -62,15 +62,16 @@ class Classification:
         return TaskSpec(from_name=control.name, to_name=obj.name, value_key=str(obj.value)[1:], labels=labels,
                         multilabel=choice == "multiple", kind=self.name)
 
-    def labels_of(self, result: list[dict[str, Any]], spec: TaskSpec) -> tuple[str, ...]:
-        """The config's choices in one annotation or prediction result, in config order."""
+    def labels_of(self, result: list[dict[str, Any]], spec: TaskSpec) -> tuple[str, ...] | None:
+        """The config's choices in one annotation or prediction result, in config order; ``None``
+        when none is chosen (an empty result is no answer, not a class)."""
         chosen: set[str] = set()
         for region in result:
             if isinstance(region, dict) and region.get("from_name") == spec.from_name:
                 value = region.get("value") or {}
                 chosen.update(c for c in value.get("choices") or [] if isinstance(c, str))
         ordered = tuple(label for label in spec.labels if label in chosen)
-        return ordered if spec.multilabel else ordered[:1]
+        return (ordered if spec.multilabel else ordered[:1]) or None
 
     def fit(self, texts: Sequence[str], targets: Sequence[tuple[str, ...]], spec: TaskSpec, *, version: str,
             estimator: str | None, previous: TrainedModel | None = None) -> TrainedModel:

@@ -67,19 +67,23 @@ class Spans:
         return TaskSpec(from_name=control.name, to_name=obj.name, value_key=str(obj.value)[1:], labels=labels,
                         multilabel=False, kind=self.name)
 
-    def labels_of(self, result: list[dict[str, Any]], spec: TaskSpec) -> tuple[Span, ...]:
-        """The spans of ``spec.from_name`` in one result, sorted; types not in the config dropped."""
+    def labels_of(self, result: list[dict[str, Any]], spec: TaskSpec) -> tuple[Span, ...] | None:
+        """The spans of ``spec.from_name`` in one result, sorted; types not in the config dropped.
+
+        A result with no region of ``spec.from_name`` is the answer "no entities here": ``()``, a
+        label the tagger learns as all ``O``. A result whose regions all had to be dropped (a type
+        since removed or renamed, an empty range) is ``None``: we cannot tell what it says.
+        """
         spans: set[Span] = set()
         known = set(spec.labels)
-        for region in result:
-            if not isinstance(region, dict) or region.get("from_name") != spec.from_name:
-                continue
+        regions = [r for r in result if isinstance(r, dict) and r.get("from_name") == spec.from_name]
+        for region in regions:
             value = region.get("value") or {}
             start, end, names = value.get("start"), value.get("end"), value.get("labels") or []
             if not (isinstance(start, int) and isinstance(end, int) and end > start):
                 continue
             spans.update((start, end, n) for n in names[:1] if n in known)
-        return tuple(sorted(spans))
+        return tuple(sorted(spans)) if spans or not regions else None
 
     def fit(self, texts: Sequence[str], targets: Sequence[tuple[Span, ...]], spec: TaskSpec, *, version: str,
             estimator: str | None, previous: SpanModel | None = None) -> SpanModel:

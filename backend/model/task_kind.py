@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-#: One task's label as a kind reads it from an annotation; empty when the result holds none.
+#: One task's label as a kind reads it from an annotation. It may be empty where the kind says an
+#: empty answer is a label (a span project's sentence with no entities).
 Target = tuple[Hashable, ...]
 
 
@@ -60,8 +61,9 @@ class TaskKind(Protocol):
         """The spec of a parsed config (a ``LabelInterface``) this kind serves; ``None`` when it has
         no control of this kind; ``UnsupportedConfigError`` when it has one this kind cannot serve."""
 
-    def labels_of(self, result: list[dict[str, Any]], spec: TaskSpec) -> Target:
-        """The label in one annotation's or prediction's ``result`` (regions of ``spec.from_name``)."""
+    def labels_of(self, result: list[dict[str, Any]], spec: TaskSpec) -> Target | None:
+        """The label in one annotation's or prediction's ``result`` (regions of ``spec.from_name``);
+        ``None`` when the result holds nothing to learn (for classification: no choice made)."""
 
     def fit(self, texts: Sequence[str], targets: Sequence[Target], spec: TaskSpec, *, version: str,
             estimator: str | None, previous: Any = None) -> Any:
