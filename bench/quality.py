@@ -195,8 +195,8 @@ def render(result: dict) -> str:
     strategies = cfg["strategies"].split(",")
     lines = ["## Issue 12: the default mix against top-k margin and random", "",
              f"- Run started {result['started']}; machine {result['machine']}; wall time "
-             f"{result.get('seconds', 0) / 60:.0f} min with {cfg['workers']} worker processes, "
-             "machine shared with other engineers' test suites.",
+             f"{result.get('seconds', 0) / 60:.0f} min with {cfg['workers']} worker processes "
+             "(wall time depends on what else runs; the accuracy figures do not).",
              f"- Command: `python bench/quality.py --seeds {cfg['seeds']} --budget {budget} "
              f"--batch {cfg['batch']} --seed-size {cfg['seed_size']} --data {cfg['data']} "
              f"--scenarios {cfg['scenarios']} --strategies {cfg['strategies']}"
