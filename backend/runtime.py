@@ -203,10 +203,14 @@ class Runtime:
         ``LABELQUEUE_TRAILING_QUIET_SECONDS`` have passed since the last request (see
         :meth:`_check_when_quiet`); a request in between starts the wait again. When it is quiet
         that long, any changed label is trained on.
+
+        Whether the retrain is forced is read from the markers too, not from ``force``: this job's
+        forced request may have been served already by a run of another worker (which consumed
+        its marker), and must not turn that run's quiet-period check into a forced retrain.
         """
         if not self.store.exists(project_id):
             return JobOutcome(project_id, False, NOT_CONNECTED)
-        wait = 0.0 if force else self._quiet_left(project_id)
+        wait = self._quiet_left(project_id)
         if wait > 0:  # overtaken by newer annotations, or a timer a moment early: ask again when due
             self.retrains.request_later(project_id, wait)
             return JobOutcome(project_id, False, f"trailing labels wait {wait:.0f} s more without annotations")
@@ -228,7 +232,7 @@ class Runtime:
                 time.sleep(min(settle, self.settings.retrain_settle_seconds))
             read_at = self.clock()
             outcome = retrain(project_id, settings=self.settings, store=self.store, connections=self.connections,
-                              force=force or marked, trailing=quiet > 0 and read_at - requested_at >= quiet)
+                              force=marked, trailing=quiet > 0 and read_at - requested_at >= quiet)
             if quiet > 0 and (outcome.done or outcome.figures.get("waiting")) and not pending.exists():
                 self._check_when_quiet(project_id, read_at)
             running.unlink(missing_ok=True)

@@ -1,6 +1,7 @@
 """Shared steps of the end-to-end tests: building a banking77 project in a real Label Studio."""
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -9,6 +10,7 @@ from typing import TypeVar
 
 import httpx
 
+from backend.layout import PENDING_RETRAIN, RUNNING_RETRAIN
 from backend.local.quickstart_inputs import config_with_labels
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,3 +94,15 @@ def connect_backend(backend_url: str, project) -> None:
     response = httpx.post(f"{backend_url}/setup", json={"project": f"{project.id}.0", "schema": project.label_config},
                           timeout=30)
     assert response.status_code == 200, response.text
+
+
+def retrain_markers(project_dir: Path) -> list[str]:
+    """The markers saying a retrain is still owed now (pending, or taken up and not finished);
+    not the check a retrain leaves for the end of the quiet period (``"trailing"``)."""
+    def owed(name: str) -> bool:
+        try:
+            marker = json.loads((project_dir / name).read_text())
+        except FileNotFoundError:
+            return False
+        return not (name == PENDING_RETRAIN and marker.get("trailing"))
+    return [name for name in (PENDING_RETRAIN, RUNNING_RETRAIN) if owed(name)]

@@ -10,9 +10,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.layout import PENDING_RETRAIN, RUNNING_RETRAIN
 from backend.local.label_studio_server import start_backend
-from tests.helpers import SLOW_ENV, backend_metrics, connect_backend, fit_started, slow_project, wait_for
+from tests.helpers import (
+    SLOW_ENV,
+    backend_metrics,
+    connect_backend,
+    fit_started,
+    retrain_markers,
+    slow_project,
+    wait_for,
+)
 from tests.servers import start_worker
 from tests.slow_classifier import STARTED_MARKER
 
@@ -44,18 +51,6 @@ def kill_9(pid: int) -> None:
             os.kill(target, signal.SIGKILL)
         except ProcessLookupError:
             pass
-
-
-def retrain_markers(project_dir: Path) -> list[str]:
-    """The markers saying a retrain is still owed now (pending, or taken up and not finished);
-    not the check a retrain leaves for the end of the quiet period (``"trailing"``)."""
-    def owed(name: str) -> bool:
-        path = project_dir / name
-        try:
-            return not (name == PENDING_RETRAIN and json.loads(path.read_text()).get("trailing"))
-        except FileNotFoundError:
-            return False
-    return [name for name in (PENDING_RETRAIN, RUNNING_RETRAIN) if owed(name)]
 
 
 def model_of(url: str, project_id: int) -> dict:

@@ -11,9 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.layout import PENDING_RETRAIN, RUNNING_RETRAIN
 from backend.local.label_studio_server import LocalServer, start_backend
-from tests.helpers import SLOW_ENV, connect_backend, fit_started, slow_project, wait_for
+from tests.helpers import SLOW_ENV, connect_backend, fit_started, retrain_markers, slow_project, wait_for
 from tests.slow_classifier import RELEASE_MARKER, STARTED_MARKER
 
 pytestmark = pytest.mark.e2e
@@ -117,8 +116,7 @@ def test_200_start_training_webhooks_to_two_workers_give_at_most_two_trainings(l
         release.write_text("go")  # the first fit ends only now, after the whole flood
 
         project_dir = tmp_path / "data" / "projects" / str(project.id)
-        wait_for(lambda: retrain_runs(backend.log, project.id) >= 1 and not any(
-            (project_dir / name).exists() for name in (PENDING_RETRAIN, RUNNING_RETRAIN)), 120,
+        wait_for(lambda: retrain_runs(backend.log, project.id) >= 1 and not retrain_markers(project_dir), 120,
             "every retrain owed to have run")
         assert retrain_runs(backend.log, project.id) <= 2
     finally:

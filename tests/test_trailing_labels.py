@@ -199,3 +199,11 @@ def test_a_run_settles_from_the_newest_request_it_takes_over(rt, monkeypatch):
     at(rt, 1010).request_retrain(7)
     at(rt, 1020).retrain_locked(7, True)
     assert slept == [pytest.approx(0.25)]  # long settled: no wait
+
+
+def test_a_forced_job_whose_request_was_already_served_does_not_force_the_quiet_check(rt):
+    at(rt, 1000).request_retrain(7, force=True)
+    assert at(rt, 1001).retrain_locked(7, True).done  # the forced retrain, on any worker
+    # another worker's job for the same forced webhook runs afterwards: only the check is owed
+    late = at(rt, 1002).retrain_locked(7, True)
+    assert not late.done and "wait" in late.reason and runtime_module.retrain.calls == [False]
