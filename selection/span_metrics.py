@@ -14,7 +14,7 @@ from itertools import combinations
 
 import numpy as np
 
-__all__ = ["entity_f1_interval", "entity_scores", "pairwise_span_agreement", "span_cost", "type_coverage"]
+__all__ = ["entity_f1_interval", "entity_scores", "pairwise_span_agreement", "type_coverage"]
 
 Span = tuple[int, int, str]
 SpanSet = Sequence[Span]
@@ -98,9 +98,3 @@ def type_coverage(labels: Sequence[str], labelled: Iterable[SpanSet]) -> dict[st
     """Annotated spans per entity type, every configured type listed (0 where none yet)."""
     counts = Counter(s[2] for spans in labelled for s in spans)
     return {label: int(counts.get(label, 0)) for label in labels}
-
-
-def span_cost(seconds: float, tokens: int, entities: int) -> dict[str, float]:
-    """Annotator seconds per token and per entity (NaN where there is nothing to divide by)."""
-    return {"seconds_per_token": seconds / tokens if tokens else float("nan"),
-            "seconds_per_entity": seconds / entities if entities else float("nan")}

@@ -1,8 +1,13 @@
 """Loop measurement of a span project: entity scores on control, span agreement, coverage per type."""
 from __future__ import annotations
 
+import html
+
 from backend.loop.queue_record import QueueRecord
-from backend.measure.measurement import AnnotatedTask, CostModel, LoopConfig, measure_loop
+from backend.measure.measurement import AnnotatedTask, CostModel, LoopConfig, annotated_task, measure_loop
+from backend.measure.report import render_report
+from backend.model.classification import Classification
+from backend.model.labelconfig import TaskSpec
 from backend.model.spans import Spans
 from selection.loop_warnings import LoopThresholds
 
@@ -62,3 +67,34 @@ def test_a_span_queue_is_a_valid_queue_answer():
     from backend.web.response_bodies import QueueReply
 
     QueueReply.model_validate(queue([(10, "control", THAI_OSLO), (11, "uncertain", ())]).to_api())
+
+
+def ls_task(task_id, text, spans, lead_time):
+    """A task as Label Studio exports it, one annotation of ``spans``."""
+    result = [{"from_name": "label", "to_name": "text", "type": "labels",
+               "value": {"start": a, "end": b, "labels": [t]}} for a, b, t in spans]
+    return {"id": task_id, "data": {"text": text},
+            "annotations": [{"id": task_id, "result": result, "lead_time": lead_time, "completed_by": 1}]}
+
+
+SPEC = TaskSpec("label", "text", "text", TYPES, multilabel=False, kind="spans")
+
+
+def test_cost_is_given_per_token_and_per_entity_of_the_labelled_sentences():
+    tasks = {t.task_id: t for t in (annotated_task(raw, SPEC) for raw in (
+        ls_task(1, "find thai near Oslo", THAI_OSLO, 30.0),  # 4 tokens, 2 entities
+        ls_task(2, "nothing here at all today", (), 30.0)))}  # 5 tokens, no entity: still effort
+    found = measure_loop(1, TYPES, [], tasks, {}, [], CONFIG, kind=Spans()).to_json()
+    units = found["totals"]["cost_per_unit"]  # the default cost unit: annotator minutes
+    assert units["token"] == {"n": 9, "tasks": 2, "cost": round(1.0 / 9, 4)}
+    assert units["entity"] == {"n": 2, "tasks": 2, "cost": 0.5}
+    page = html.unescape(render_report(measure_loop(1, TYPES, [], tasks, {}, [], CONFIG, kind=Spans())))
+    assert "0.500 per entity (2 entities); 0.111 per token (9 tokens)" in page
+
+
+def test_without_lead_times_or_for_a_classification_no_unit_cost_is_claimed():
+    untimed = {1: annotated_task(ls_task(1, "find thai near Oslo", THAI_OSLO, 0.0), SPEC)}
+    found = measure_loop(1, TYPES, [], untimed, {}, [], CONFIG, kind=Spans())
+    assert found.totals["cost_per_unit"] == {}
+    assert "per token" not in render_report(found)
+    assert Classification().effort_units("find thai near Oslo", ("city",)) == {}

@@ -12,7 +12,6 @@ from selection.span_metrics import (
     entity_f1_interval,
     entity_scores,
     pairwise_span_agreement,
-    span_cost,
     type_coverage,
 )
 
@@ -58,8 +57,3 @@ def test_pairwise_agreement_is_exact_match_f1_over_annotator_pairs():
 
 def test_coverage_lists_every_configured_type():
     assert type_coverage(["PER", "ORG", "DATE"], [TRUTH, GUESS]) == {"PER": 2, "ORG": 3, "DATE": 1}
-
-
-def test_cost_per_token_and_entity():
-    assert span_cost(30.0, 10, 3) == {"seconds_per_token": 3.0, "seconds_per_entity": 10.0}
-    assert math.isnan(span_cost(5.0, 0, 0)["seconds_per_entity"])

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -65,6 +65,8 @@ class AnnotatedTask:
     annotations: int
     seconds: float
     data: dict[str, Any]
+    #: The task in the units its cost is also given per (a sentence's tokens and entities).
+    units: dict[str, int] = field(default_factory=dict)
 
 
 def annotated_task(task: dict[str, Any], spec: TaskSpec) -> AnnotatedTask:
@@ -78,11 +80,14 @@ def annotated_task(task: dict[str, Any], spec: TaskSpec) -> AnnotatedTask:
         when = str(annotation.get("updated_at") or annotation.get("created_at") or "")
         if labels is not None and who is not None and when >= latest.get(int(who), ("", ()))[0]:
             latest[int(who)] = (when, labels)
+    labels = resolve_annotations(usable, spec)
+    text = (task.get("data") or {}).get(spec.value_key)
     return AnnotatedTask(
-        task_id=int(task["id"]), labels=resolve_annotations(usable, spec),
+        task_id=int(task["id"]), labels=labels,
         ratings=tuple((who, labels) for who, (_, labels) in sorted(latest.items())),
         completed=len(usable), annotations=len(annotations),
-        seconds=float(sum(a.get("lead_time") or 0.0 for a in annotations)), data=dict(task.get("data") or {}))
+        seconds=float(sum(a.get("lead_time") or 0.0 for a in annotations)), data=dict(task.get("data") or {}),
+        units=kind_of(spec).effort_units(text, labels) if labels is not None and isinstance(text, str) else {})
 
 
 def read_annotated(gateway: LabelStudioGateway, spec: TaskSpec) -> dict[int, AnnotatedTask]:
@@ -190,11 +195,24 @@ def measure_loop(project_id: int, labels: Sequence[str], cycles: Sequence[QueueR
         project_id=project_id, measured_at=datetime.now(timezone.utc).isoformat(), labels=tuple(labels),
         cost_unit=config.cost.unit, thresholds=asdict(config.limits), cycles=tuple(rows),
         totals={"cycles": len(rows), "labels": sum(r["labels_added"]["total"] for r in rows),
-                "annotations": sum(r["annotations"] for r in rows), "cost": num(sum(r["cost"] for r in rows), 3)},
+                "annotations": sum(r["annotations"] for r in rows), "cost": num(sum(r["cost"] for r in rows), 3),
+                "cost_per_unit": cost_per_unit(tasks.values(), config.cost)},
         agreement=project_agreement, coverage=coverage,
         failure_modes=failure_modes(labels, named_pairs, rows, config),
         production=tuple(production_errors(rows, feedback)), warnings=tuple(asdict(w) for w in warnings),
         mix_changes=tuple(mix_changes))
+
+
+def cost_per_unit(tasks: Iterable[AnnotatedTask], cost: CostModel) -> dict[str, Any]:
+    """The cost of one token and of one entity labelled (for a span project; empty for a
+    classification, whose unit is the label): every labelled task's annotation time over the
+    units it holds, over the tasks whose annotators reported a ``lead_time``."""
+    timed = [t for t in tasks if t.units and t.seconds > 0]
+    spent = cost.of(sum(t.seconds for t in timed), sum(t.annotations for t in timed))
+    totals = Counter()
+    for task in timed:
+        totals.update(task.units)
+    return {unit: {"n": n, "tasks": len(timed), "cost": num(spent / n, 4)} for unit, n in sorted(totals.items()) if n}
 
 
 def _percent_and_items(figures: dict | None) -> tuple[float, int]:

@@ -105,9 +105,24 @@ def cost_section(m: Measurement) -> str:
                    f"between, and the label cost ({esc(m.cost_unit)}) of one accuracy point. Each figure rests on "
                    f"the control items of its two cycles (column <em>control items</em>): with a few, one item "
                    f"moves accuracy by tens of points, so read the learning curve's intervals first.</p>",
+                   unit_cost_paragraph(m),
                    image(report_figures.gain_and_cost, m, "gain and cost", "Needs two cycles with labelled control items."),
                    table(("cycle", "since", "control items", "labels", "cost", "points per 100 labels",
                           "cost per point"), rows))
+
+
+def unit_cost_paragraph(m: Measurement) -> str:
+    """A span project's cost per token and per entity: a long sentence costs more to label than
+    a short one, so the cost per label alone would hide where the effort goes."""
+    units = m.totals.get("cost_per_unit") or {}
+    if not units:
+        return ""
+    plural = {"entity": "entities"}
+    parts = [f"{fmt(figures['cost'], 3)} per {esc(unit)} ({figures['n']} {esc(plural.get(unit, unit + 's'))})"
+             for unit, figures in units.items()]
+    tasks = next(iter(units.values()))["tasks"]
+    return (f"<p>Label cost ({esc(m.cost_unit)}) per unit of annotator effort, over the {tasks} labelled "
+            f"sentences whose annotations carry a lead time: {'; '.join(parts)}.</p>")
 
 
 def agreement_section(m: Measurement) -> str:

@@ -91,6 +91,9 @@ class Classification:
     def label_names(self, target: tuple[str, ...]) -> tuple[str, ...]:
         return target
 
+    def effort_units(self, text: str, target: tuple[str, ...]) -> dict[str, int]:
+        return {}
+
     def agreement(self, rated: Sequence[Sequence[tuple[Any, tuple[str, ...]]]]) -> dict[str, Any] | None:
         return None
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from backend.errors import UnsupportedConfigError
 from backend.model.span_model import SpanModel, TaggedSentence, fit_span_model
-from backend.model.span_tokens import Span, tag_runs
+from backend.model.span_tokens import Span, tag_runs, tokenize
 from backend.model.task_kind import TaskSpec, num
 from selection.metrics import wilson_interval
 from selection.sequence_uncertainty import SEQUENCE_MEASURES
@@ -103,6 +103,9 @@ class Spans:
 
     def label_names(self, target: tuple[Span, ...]) -> tuple[str, ...]:
         return tuple(span[2] for span in target)
+
+    def effort_units(self, text: str, target: tuple[Span, ...]) -> dict[str, int]:
+        return {"token": len(tokenize(text)), "entity": len(target)}
 
     def agreement(self, rated: Sequence[Sequence[tuple[Any, tuple[Span, ...]]]]) -> dict[str, Any] | None:
         """Pairwise exact-match span F1 between annotators (the whole-label kappa beside it counts

@@ -83,6 +83,11 @@ class TaskKind(Protocol):
         """The config labels one label carries, repeats kept: the chosen labels of a
         classification, the type of every span of a span label (coverage counts these)."""
 
+    def effort_units(self, text: str, target: Target) -> dict[str, int]:
+        """What one labelled task is worth in the units its cost is also reported per (tokens and
+        entities of a sentence: a long sentence costs more than a short one); empty when the
+        task itself is the unit."""
+
     def agreement(self, rated: Sequence[Sequence[tuple[Hashable, Target]]]) -> dict[str, Any] | None:
         """Kind-specific agreement figures of tasks rated by several annotators (``None``: the
         generic percent agreement and kappa over whole labels say it all)."""
