@@ -24,6 +24,7 @@ PREFIX = "LABELQUEUE_"
 
 #: Upper bound of a batch, globally (``LABELQUEUE_BATCH_SIZE``) and per project (extra params).
 MAX_BATCH_SIZE = 10_000
+MAX_BATCH_TOKENS = 10_000_000
 
 
 class SettingsError(ValueError):
@@ -99,6 +100,8 @@ class Settings:
     span_tagger: str | None = None
     seed: int = 0
     batch_size: int = 100
+    #: A span project's batch also holds at most this many tokens (0: no token budget).
+    batch_tokens: int = 0
     #: The mix for projects that do not set their own (``extra_params``); unset (None), batches
     #: follow the share schedule (``selection.scheduled_mix``).
     mix: SliceMix | None = field(default=None, metadata={"parse": "parse_mix"})
@@ -222,7 +225,7 @@ def env_name(field_name: str) -> str:
 
 #: Integer settings and their bounds (inclusive).
 BOUNDS: tuple[tuple[str, int, int], ...] = (
-    ("batch_size", 1, MAX_BATCH_SIZE), ("min_new_annotations", 1, 10**9),
+    ("batch_size", 1, MAX_BATCH_SIZE), ("batch_tokens", 0, MAX_BATCH_TOKENS), ("min_new_annotations", 1, 10**9),
     ("max_request_bytes", 1, 2**40), ("max_tasks_per_predict", 1, 10**7), ("train_threads", 1, 256),
     ("keep_model_versions", 1, 1000), ("gain_patience", 1, 1000), ("rare_class_threshold", 1, 10**9),
     ("score_chunk_size", 1, 10**8), ("job_timeout", 1, 7 * 86400), ("max_projects", 1, 10**6),

@@ -29,7 +29,8 @@ from backend.model.scoring import PoolScorer
 from backend.outcome import JobOutcome
 from backend.settings import Settings
 from backend.store import ModelCache, ModelStore, atomic_write_json
-from selection.batch import compose_batch
+from selection.batch import Batch, compose_batch
+from selection.effort_budget import within_effort_budget
 from selection.errors import EmptyPoolError
 from selection.pool import LabelledSet, Pool
 
@@ -172,6 +173,8 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
                               measure=ctx.settings.uncertainty_measure)
     except EmptyPoolError as exc:
         return JobOutcome(project_id, False, str(exc), figures={"cycle": cycle - 1, "pool_size": len(cached.task_ids)})
+    if options.batch_tokens:
+        batch = within_effort_budget(batch, tokens_of(batch, cached, spec), options.batch_tokens)
     lap("select")
 
     progress(f"writing {len(batch.items)} tasks into the 'Active learning queue' tab")
@@ -192,6 +195,15 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
     return JobOutcome(project_id, True, f"queued {len(batch.items)} tasks", figures={
         "cycle": cycle, "model_version": model.version if model else None, "pool_size": len(cached.task_ids),
         "selectable": len(pool.task_ids), "counts": dict(batch.counts), "seconds": seconds})
+
+
+def tokens_of(batch: Batch, cached: CachedPool, spec: TaskSpec) -> dict[int, int]:
+    """The tokens of each batch item's text, as the project's task kind counts them (none for a
+    classification, whose batch a token budget therefore leaves whole)."""
+    index = {int(task_id): i for i, task_id in enumerate(cached.task_ids)}
+    kind = kind_of(spec)
+    return {item.task_id: kind.effort_units(cached.texts[index[item.task_id]], ()).get("token", 0)
+            for item in batch.items if item.task_id in index}
 
 
 def predictions_of(items, cached: CachedPool, model, spec: TaskSpec) -> dict[int, tuple[tuple, float]]:

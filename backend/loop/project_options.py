@@ -2,9 +2,11 @@
 
 Label Studio sends the connection's *Extra params* (JSON) to ``/setup``; labelqueue reads
 ``{"batch_size": 100, "mix": {"uncertain": 0.55, "diverse": 0.25, "failure": 0.15,
-"control": 0.05}, "control_overlap": 2}`` from it (``control_overlap``: annotators asked to
-label each control task, for agreement on a random sample; default 1, no overlap). Missing keys
-fall back to ``LABELQUEUE_BATCH_SIZE`` / ``LABELQUEUE_MIX``; with neither mix set, batches follow
+"control": 0.05}, "control_overlap": 2, "batch_tokens": 1500}`` from it (``control_overlap``:
+annotators asked to label each control task, for agreement on a random sample; default 1, no
+overlap; ``batch_tokens``: a span project's batch also holds at most that many tokens, 0 for no
+token budget). Missing keys fall back to ``LABELQUEUE_BATCH_SIZE`` / ``LABELQUEUE_MIX`` /
+``LABELQUEUE_BATCH_TOKENS``; with neither mix set, batches follow
 the share schedule (:meth:`ProjectOptions.mix_at`). An automatic lowering of the uncertain
 share (``backend/loop/mix_adjustment.py``) applies on top of the mix. The options are
 remembered on disk (only when they change, so ``/setup`` stays cheap) because selection runs
@@ -19,7 +21,7 @@ from dataclasses import dataclass, replace
 from backend.errors import InvalidOptionError
 from backend.layout import StateFileError, read_state
 from backend.loop.mix_adjustment import effective_mix
-from backend.settings import MAX_BATCH_SIZE, Settings
+from backend.settings import MAX_BATCH_SIZE, MAX_BATCH_TOKENS, Settings
 from backend.store import ModelStore, atomic_write_json
 from selection.mix import SliceMix, scheduled_mix
 
@@ -32,6 +34,8 @@ class ProjectOptions:
     #: None: no mix was set, so each batch follows the share schedule.
     mix: SliceMix | None
     control_overlap: int = 1
+    #: A span project's batch holds at most this many tokens (0: no token budget).
+    batch_tokens: int = 0
 
     def mix_at(self, labelled: int, classes: int) -> SliceMix:
         """The mix of a batch composed with ``labelled`` labels over ``classes`` classes: the
@@ -50,7 +54,7 @@ def parse_extra_params(raw: object) -> dict:
             raise InvalidOptionError("extra_params is not valid JSON", field="extra_params") from None
     if not isinstance(raw, dict):
         raise InvalidOptionError("extra_params must be a JSON object", field="extra_params")
-    return {k: raw[k] for k in ("batch_size", "mix", "control_overlap") if k in raw}
+    return {k: raw[k] for k in ("batch_size", "mix", "control_overlap", "batch_tokens") if k in raw}
 
 
 def resolve_options(params: dict, settings: Settings) -> ProjectOptions:
@@ -71,7 +75,11 @@ def resolve_options(params: dict, settings: Settings) -> ProjectOptions:
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 1 <= overlap <= MAX_CONTROL_OVERLAP:
         raise InvalidOptionError(f"control_overlap must be an integer from 1 to {MAX_CONTROL_OVERLAP}; got {overlap!r}",
                        field="extra_params.control_overlap")
-    return ProjectOptions(batch_size=size, mix=mix, control_overlap=overlap)
+    tokens = params.get("batch_tokens", settings.batch_tokens)
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or not 0 <= tokens <= MAX_BATCH_TOKENS:
+        raise InvalidOptionError(f"batch_tokens must be an integer from 0 (no token budget) to {MAX_BATCH_TOKENS}; "
+                                 f"got {tokens!r}", field="extra_params.batch_tokens")
+    return ProjectOptions(batch_size=size, mix=mix, control_overlap=overlap, batch_tokens=tokens)
 
 
 class ProjectOptionsStore:
