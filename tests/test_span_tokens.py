@@ -46,3 +46,12 @@ def test_span_outside_the_text_is_ignored_not_an_error():
 
 def test_stray_inside_tag_starts_an_entity():
     assert tag_runs(["O", "I-a", "I-a", "B-b", "I-a"]) == [(1, 3, "a"), (3, 4, "b"), (4, 5, "a")]
+
+
+def test_iob1_tags_read_back_as_the_same_entities_with_fewer_distinct_tags():
+    from backend.model.span_tokens import runs_to_tags, tag_runs
+
+    runs = [(0, 2, "PER"), (2, 3, "PER"), (4, 5, "LOC")]  # two PER entities side by side
+    iob1 = runs_to_tags(runs, 6, "iob1")
+    assert iob1 == ["I-PER", "I-PER", "B-PER", "O", "I-LOC", "O"]
+    assert tag_runs(iob1) == tag_runs(runs_to_tags(runs, 6, "bio")) == runs
