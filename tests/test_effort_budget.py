@@ -1,4 +1,4 @@
-"""A span project's batch bounded by tokens as well as by tasks (``batch_tokens``)."""
+"""A span project's batch bounded by tokens as well as by tasks (``batch_tokens``), and span labels in the cycle."""
 from __future__ import annotations
 
 import numpy as np
@@ -54,3 +54,10 @@ def test_batch_tokens_comes_from_extra_params_or_the_setting_and_is_checked():
     with pytest.raises(InvalidOptionError, match="batch_tokens"):
         resolve_options(parse_extra_params('{"batch_tokens": -5}'), settings)
     assert Settings.from_env({"LABELQUEUE_BATCH_TOKENS": "2000"}).batch_tokens == 2000
+
+
+def test_a_span_sentence_with_one_span_has_no_label_column_instead_of_failing_the_cycle():
+    from backend.loop.cycle import label_columns
+
+    assert label_columns([[[0, 3, "PER"]], [], [[0, 3, "PER"], [4, 7, "PER"]]], SPANS).tolist() == [-1, -1, -1]
+    assert label_columns([["b"], ["z"]], CHOICES).tolist() == [1, -1]

@@ -98,3 +98,10 @@ def test_without_lead_times_or_for_a_classification_no_unit_cost_is_claimed():
     assert found.totals["cost_per_unit"] == {}
     assert "per token" not in render_report(found)
     assert Classification().effort_units("find thai near Oslo", ("city",)) == {}
+
+
+def test_a_control_sentence_annotated_with_no_entities_is_measured():
+    record = queue([(10, "control", ()), (11, "control", ((5, 9, "city"),))])
+    tasks = {10: task(10, ()), 11: task(11, ())}
+    control = measure_loop(1, TYPES, [record], tasks, {}, [], CONFIG, kind=Spans()).to_json()["cycles"][0]["control"]
+    assert control["n"] == 2 and control["correct"] == 1  # "none" predicted right once, a false city once

@@ -244,7 +244,8 @@ def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskS
 
 def label_columns(labels: list[list[str]], spec: TaskSpec) -> np.ndarray:
     """Column of ``spec.labels`` each labelled task's one label names; -1 when a task has no
-    single known label (multi-label configs, a label removed from the config)."""
+    single known label (multi-label configs, a label removed from the config, and a span
+    project's sentences, whose labels are spans, not names)."""
     column = {name: i for i, name in enumerate(spec.labels)}
-    return np.array([column.get(names[0], -1) if len(names) == 1 and not spec.multilabel else -1
-                     for names in labels], dtype=np.int64)
+    return np.array([column.get(names[0], -1) if len(names) == 1 and isinstance(names[0], str)
+                     and not spec.multilabel else -1 for names in labels], dtype=np.int64)

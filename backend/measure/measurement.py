@@ -233,7 +233,7 @@ def cycle_row(record: QueueRecord, labels: Sequence[str], tasks: dict[int, Annot
         task = tasks.get(item.task_id)
         if task is None or last[item.task_id][0] != record.cycle:
             continue
-        if task.labels and item.predicted is not None:
+        if task.labels is not None and item.predicted is not None:
             measured.setdefault(item.slice, []).append((task.labels, item.predicted))
             if item.slice == "failure" and item.reason.get("source") == FLAGGED:
                 flagged.append((task.labels, item.predicted))
