@@ -1,4 +1,5 @@
-"""A span project's batch bounded by tokens as well as by tasks (``batch_tokens``), and span labels in the cycle."""
+"""A span project's batch bounded by tokens as well as by tasks (``batch_tokens``), span labels in the cycle, and
+the cached pool's lookup of texts by task id."""
 from __future__ import annotations
 
 import numpy as np
@@ -61,3 +62,11 @@ def test_a_span_sentence_with_one_span_has_no_label_column_instead_of_failing_th
 
     assert label_columns([[[0, 3, "PER"]], [], [[0, 3, "PER"], [4, 7, "PER"]]], SPANS).tolist() == [-1, -1, -1]
     assert label_columns([["b"], ["z"]], CHOICES).tolist() == [1, -1]
+
+
+def test_the_pool_finds_texts_by_task_id_and_refuses_an_id_it_does_not_hold():
+    cached = pool(["a b", "c", "d e f"])
+    assert cached.texts_of([13, 11]) == ["d e f", "a b"]
+    for missing in ([12, 14], [10]):
+        with pytest.raises(KeyError):
+            cached.texts_of(missing)

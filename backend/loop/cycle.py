@@ -200,10 +200,9 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
 def tokens_of(batch: Batch, cached: CachedPool, spec: TaskSpec) -> dict[int, int]:
     """The tokens of each batch item's text, as the project's task kind counts them (none for a
     classification, whose batch a token budget therefore leaves whole)."""
-    index = {int(task_id): i for i, task_id in enumerate(cached.task_ids)}
+    ids = [item.task_id for item in batch.items]
     kind = kind_of(spec)
-    return {item.task_id: kind.effort_units(cached.texts[index[item.task_id]], ()).get("token", 0)
-            for item in batch.items if item.task_id in index}
+    return {task_id: kind.effort_units(text, ()).get("token", 0) for task_id, text in zip(ids, cached.texts_of(ids))}
 
 
 def predictions_of(items, cached: CachedPool, model, spec: TaskSpec) -> dict[int, tuple[tuple, float]]:
@@ -213,9 +212,8 @@ def predictions_of(items, cached: CachedPool, model, spec: TaskSpec) -> dict[int
     unbiased sample of the model's answers on the pool. Asked of the task kind for the batch's
     texts only (a span model's pool scores hold no spans).
     """
-    rows = {int(t): r for r, t in enumerate(cached.task_ids)}
     ids = [item.task_id for item in items]
-    return dict(zip(ids, kind_of(spec).predicted(model, [cached.texts[rows[t]] for t in ids])))
+    return dict(zip(ids, kind_of(spec).predicted(model, cached.texts_of(ids))))
 
 
 def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskSpec, scorer: PoolScorer,

@@ -30,6 +30,7 @@ import json
 import logging
 import shutil
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,16 @@ class CachedPool:
     frequencies: np.ndarray
     idf: np.ndarray
     idf_documents: int
+
+    def texts_of(self, task_ids: Sequence[int]) -> list[str]:
+        """The texts of tasks in the pool, by a binary search of the ascending ids (no index over
+        the whole pool per call); ``KeyError`` for an id the pool does not hold."""
+        wanted = np.asarray(task_ids, dtype=np.int64)
+        rows = np.searchsorted(self.task_ids, wanted)
+        found = rows < len(self.task_ids)
+        if not found.all() or not np.array_equal(self.task_ids[rows], wanted):
+            raise KeyError(f"tasks not in the pool: {sorted(set(wanted.tolist()) - set(self.task_ids.tolist()))}")
+        return [self.texts[int(r)] for r in rows]
 
     @classmethod
     def empty(cls) -> CachedPool:

@@ -30,9 +30,8 @@ def tokenize(text: str) -> list[Offsets]:
     return [m.span() for m in TOKEN.finditer(text)]
 
 
-def spans_to_tags(offsets: Sequence[Offsets], spans: Sequence[Span], scheme: str = "bio") -> list[str]:
-    """Tags, one per token, for character ``spans`` snapped outwards to whole tokens (``scheme``:
-    see :func:`runs_to_tags`)."""
+def spans_to_tags(offsets: Sequence[Offsets], spans: Sequence[Span]) -> list[str]:
+    """BIO tags, one per token, for character ``spans`` snapped outwards to whole tokens."""
     taken = [False] * len(offsets)
     runs = []
     for start, end, label in sorted(spans, key=lambda s: (s[0], -(s[1] - s[0]))):
@@ -42,7 +41,7 @@ def spans_to_tags(offsets: Sequence[Offsets], spans: Sequence[Span], scheme: str
         for i in covered:
             taken[i] = True
         runs.append((covered[0], covered[-1] + 1, label))
-    return runs_to_tags(sorted(runs), len(offsets), scheme)
+    return runs_to_tags(sorted(runs), len(offsets))
 
 
 def runs_to_tags(runs: Sequence[tuple[int, int, str]], n: int, scheme: str = "bio") -> list[str]:
