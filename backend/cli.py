@@ -94,13 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     quickstart = add_command(commands, "quickstart", help="run Label Studio and the backend on this machine with a "
                                      "demo project (or your tasks) until the first queue is written; Ctrl-C stops")
-    quickstart.add_argument("--tasks", type=Path, help="CSV, JSON or JSONL with a 'text' column (default: the demo's 301 support messages)")
-    quickstart.add_argument("--labels", nargs="+", metavar="LABEL", help="the choices annotators pick from (default: the demo's intents, or those of --config)")
+    quickstart.add_argument("--task", choices=("classification", "ner"), help="what annotators do: pick labels "
+                            "(classification, the default) or mark entity spans (ner); picks the demo and the config "
+                            "--labels builds")
+    quickstart.add_argument("--tasks", type=Path, help="CSV, JSON or JSONL with a 'text' column (default: the demo's 301 support messages, or "
+                            "with --task ner its 240 order and support notes)")
+    quickstart.add_argument("--labels", nargs="+", metavar="LABEL", help="the choices annotators pick from, or with --task ner the entity types they mark (default: the "
+                            "demo's, or those of --config)")
     quickstart.add_argument("--multi-label", action="store_true", help="annotators may pick several labels")
     quickstart.add_argument("--config", type=Path, help="your labelling config (XML) instead of --labels (default: built from --labels)")
-    quickstart.add_argument("--label-field", help="column with known labels: a few rows per label are imported "
-                            "annotated so the first model can train (default: none; the demo has its own)")
-    quickstart.add_argument("--seed-per-label", type=int, default=2, help="annotated rows per label")
+    quickstart.add_argument("--label-field", help="column with known labels (for ner: a list of {\"start\", \"end\", "
+                            "\"label\"} entities): a few rows per label are imported annotated so the first model "
+                            "can train (default: none; the demo has its own)")
+    quickstart.add_argument("--seed-per-label", type=int, help="annotated rows per label "
+                            "(entity type) (default: 2; 4 with --task ner, where one sentence holds several types)")
     quickstart.add_argument("--batch-size", type=int, default=20, help="tasks per queue")
     quickstart.add_argument("--retrain-after", type=int, default=2, help="new labels that trigger a retrain")
     quickstart.add_argument("--port", type=int, default=8080, help="Label Studio's port, if free")

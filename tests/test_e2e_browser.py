@@ -251,12 +251,13 @@ STREAM_BATCH = 10
 OUTPUT = REPO / "tests" / "output"
 
 
-def log_in_and_open_the_queue(page, quickstart: QuickstartRun, project_id: int) -> None:
+def log_in_and_open_the_queue(page, quickstart: QuickstartRun, project_id: int,
+                              title: str = "labelqueue demo") -> None:
     page.goto(f"{quickstart.connection.label_studio_url}/user/login/")
     page.fill("#email", quickstart.printed(r"Email:\s+(\S+)"))
     page.fill("#password", quickstart.printed(r"Password:\s+(\S+)"))
     page.click("button.login-button")
-    page.get_by_text("labelqueue demo").first.click()
+    page.get_by_text(title).first.click()
     page.wait_for_url(re.compile(rf"/projects/{project_id}/data"))
     page.get_by_text("Active learning queue").first.click()
     page.locator("[data-testid=table-row]").first.wait_for()

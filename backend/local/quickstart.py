@@ -32,9 +32,7 @@ from backend.labelstudio.project_setup import LabelStudioAdmin
 from backend.labelstudio.queue_writer import QUEUE_TAB_TITLE
 from backend.local.label_studio_server import ADMIN_EMAIL, BackendCallError, StartupError, call_json
 from backend.local.quickstart_inputs import (
-    DEMO_LABEL_FIELD,
-    DEMO_TASKS,
-    SINGLE_LABEL_CONFIG,
+    DEMOS,
     QuickstartError,
     TaskFileError,
     TaskRow,
@@ -45,7 +43,7 @@ from backend.local.quickstart_inputs import (
     seed_rows,
 )
 from backend.local.quickstart_servers import Servers, label_studio_executable, new_run_dir
-from backend.model.labelconfig import TaskSpec
+from backend.model.labelconfig import TaskSpec, kind_of
 from backend.settings import Settings
 
 #: Title of the ML connection; also the project's ``model_version``, which makes Label Studio
@@ -58,6 +56,10 @@ HIDDEN_COLUMNS = ("inner_id", "annotations_results", "annotations_ids", "predict
                   "predictions_results", "file_upload", "storage_filename", "created_at", "updated_at",
                   "updated_by", "avg_lead_time", "draft_exists", "data.labelqueue_cycle")
 
+
+#: What an annotator does with one sentence of a span project, in the labelling UI's own terms.
+SPAN_INSTRUCTIONS = ("Check the marked entities: to add one, click its type above the text (or press its number "
+                     "key) and select the words; to remove one, click it and press Backspace. Then Submit.")
 
 #: The share of a batch labelled before the next is written (the backend's default
 #: ``LABELQUEUE_REFILL_AT``, which the quickstart keeps).
@@ -103,36 +105,52 @@ class Ready:
 
 
 def options_from_args(args: argparse.Namespace) -> QuickstartOptions:
-    """Read and check every input before any server starts, so mistakes cost no waiting."""
-    demo = args.tasks is None
+    """Read and check every input before any server starts, so mistakes cost no waiting.
+
+    ``--task`` picks the demo and the template ``--labels`` fills; a ``--config`` of its own says
+    whether the project is classification or span labelling, and must agree with ``--task``.
+    """
+    demo, task = args.tasks is None, args.task or "classification"
     if args.config and args.labels:
         raise QuickstartError("give either --config or --labels, not both")
+    if args.multi_label and task == "ner":
+        raise QuickstartError("--multi-label is for classification; in --task ner every span has one entity type")
     if args.config:
         config = _read_text(args.config)
     elif args.labels:
-        config = config_with_labels(args.labels, multilabel=args.multi_label)
+        config = config_with_labels(args.labels, multilabel=args.multi_label, spans=task == "ner")
     elif demo:
-        config = _read_text(SINGLE_LABEL_CONFIG)
+        config = _read_text(DEMOS[task].config)
     else:
         config = None
-    label_field = args.label_field or (DEMO_LABEL_FIELD if demo else None)
     spec = check_config(config) if config else None
-    rows = read_task_file(args.tasks or DEMO_TASKS, text_field=spec.value_key if spec else "text",
-                          label_field=label_field)
+    if spec and args.task and (spec.kind == "spans") != (task == "ner"):
+        raise QuickstartError(f"--task {args.task} does not fit {args.config}: it is {describe(spec)}")
+    spans = spec.kind == "spans" if spec else task == "ner"
+    label_field = args.label_field or (DEMOS[task].label_field if demo else None)
+    rows = read_task_file(args.tasks or DEMOS[task].tasks, text_field=spec.value_key if spec else "text",
+                          label_field=label_field, spans=spans)
     if config is None:
-        known = sorted({label for row in rows for label in row.labels})
-        if len(known) < 2:
-            raise QuickstartError("say what annotators should choose from: --labels A B C, or --config FILE, "
-                                  "or --label-field COLUMN with at least two distinct labels in it")
-        config = config_with_labels(known, multilabel=args.multi_label)
-    if args.seed_per_label < 0 or args.batch_size < 1 or args.retrain_after < 1:
+        config = _config_from_rows(rows, spans=spans, multilabel=args.multi_label)
+    seed_per_label = DEMOS[task].seed_per_label if args.seed_per_label is None else args.seed_per_label
+    if seed_per_label < 0 or args.batch_size < 1 or args.retrain_after < 1:
         raise QuickstartError("--seed-per-label must be at least 0, --batch-size and --retrain-after at least 1")
-    title = "labelqueue demo" if demo else f"labelqueue: {args.tasks.stem}"
+    title = DEMOS[task].title if demo else f"labelqueue: {args.tasks.stem}"
     return QuickstartOptions(config=config, rows=rows, data_root=Settings.from_env().data_dir / "quickstart",
-                             title=title, seed_per_label=args.seed_per_label,
+                             title=title, seed_per_label=seed_per_label,
                              batch_size=args.batch_size, retrain_after=args.retrain_after,
                              label_studio_port=args.port, backend_port=args.backend_port,
                              open_browser=not args.no_browser)
+
+
+def _config_from_rows(rows: list[TaskRow], *, spans: bool, multilabel: bool) -> str:
+    """The shipped template filled with the labels (entity types) that ``--label-field`` holds."""
+    known = sorted({span[2] if spans else span for row in rows for span in row.labels})
+    if len(known) < (1 if spans else 2):
+        what = "entity types to mark: --labels TYPE ..." if spans else "what annotators should choose from: --labels A B C"
+        held = "entities in it" if spans else "at least two distinct labels in it"
+        raise QuickstartError(f"say {what}, or --config FILE, or --label-field COLUMN with {held}")
+    return config_with_labels(known, multilabel=multilabel, spans=spans)
 
 
 def run(args: argparse.Namespace, console: Console | None = None) -> int:
@@ -193,9 +211,12 @@ def _start(options: QuickstartOptions, servers: Servers, steps: _Steps) -> Ready
     ls_url = servers.label_studio.url
     ls = LabelStudioAdmin(Connection(ls_url, servers.token))
     seeds = set(seed_rows(options.rows, spec, options.seed_per_label))
-    # The backend trains once labels of two classes exist; with fewer, the first queue is
-    # composed without a model (coverage and random control) and the annotators' labels train it.
-    trainable = len({label for index in seeds for label in options.rows[index].labels}) >= 2
+    # The backend trains once the seeds hold enough distinct labels (two classes; one entity
+    # type); with fewer, the first queue is composed without a model (coverage and random
+    # control) and the annotators' labels train it.
+    kind = kind_of(spec)
+    names = {name for index in seeds for name in kind.label_names(options.rows[index].labels)}
+    trainable = len(names) >= kind.min_label_names
     with steps("creating the project and importing tasks",
                f"project created, {len(options.rows)} tasks imported ({len(seeds)} already annotated)"):
         project = ls.create_project(options.title, options.config, "Created by labelqueue quickstart")
@@ -243,8 +264,11 @@ def print_ready(console: Console, ready: Ready, options: QuickstartOptions, serv
     counts = ", ".join(f"{name} {n}" for name, n in ready.queue["counts"].items() if n)
     version = ready.queue["model_version"]
     model = f"model {version}" if version else "no model yet (nothing is labelled)"
-    guess = ("with the model's guess preselected" if version else
+    spans = check_config(options.config).kind == "spans"
+    guess = ("with the model's guess preselected" if version and not spans else
+             "with the entities the model found already marked" if version else
              "(the model's guesses appear once the first labels have trained it)")
+    what_to_do = (SPAN_INSTRUCTIONS if spans else "Pick the right label and Submit.")
     console.print()
     console.print(f"[bold green]Active learning queue written {ready.seconds:.1f} s after the command started.[/]")
     console.print(f"  Label Studio: {ready.label_studio_url}")
@@ -260,7 +284,7 @@ def print_ready(console: Console, ready: Ready, options: QuickstartOptions, serv
     console.print(f"  2. The '{QUEUE_TAB_TITLE}' tab lists the tasks picked for labelling, in queue order; the "
                   "labelqueue_slice column says why each one is there.")
     console.print("  3. Click the arrow beside 'Label All Tasks' and choose 'Label Tasks As Displayed': tasks "
-                  f"come in queue order {guess}. Pick the right label and Submit.")
+                  f"come in queue order {guess}. {what_to_do}")
     console.print(f"  4. Keep labelling: every {options.retrain_after} labels the model retrains; once "
                   f"{REFILL_SHARE:.0%} of the batch is labelled the next one is written and the same stream goes on "
                   "with it (no reload needed).")
@@ -281,8 +305,7 @@ def _task(row: TaskRow, spec: TaskSpec, annotated: bool) -> dict[str, Any]:
     the import sends no webhooks (the backend is connected afterwards and trained once)."""
     task: dict[str, Any] = {"data": row.data}
     if annotated:
-        task["annotations"] = [{"result": [{"from_name": spec.from_name, "to_name": spec.to_name,
-                                            "type": "choices", "value": {"choices": list(row.labels)}}]}]
+        task["annotations"] = [{"result": kind_of(spec).result_of(row.data[spec.value_key], row.labels, spec)}]
     return task
 
 

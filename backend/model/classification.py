@@ -73,6 +73,9 @@ class Classification:
         ordered = tuple(label for label in spec.labels if label in chosen)
         return (ordered if spec.multilabel else ordered[:1]) or None
 
+    def result_of(self, text: str, target: tuple[str, ...], spec: TaskSpec) -> list[dict[str, Any]]:
+        return choices_result(target, spec)
+
     def fit(self, texts: Sequence[str], targets: Sequence[tuple[str, ...]], spec: TaskSpec, *, version: str,
             estimator: str | None, previous: TrainedModel | None = None) -> TrainedModel:
         return fit_model(texts, targets, labels=spec.labels, multilabel=spec.multilabel, version=version,
@@ -121,11 +124,16 @@ def chosen_labels(proba: np.ndarray, spec: TaskSpec) -> list[str]:
     return [spec.labels[top]]
 
 
+def choices_result(labels: Sequence[str], spec: TaskSpec) -> list[dict[str, Any]]:
+    """The one ``choices`` region of an annotation or prediction choosing ``labels``."""
+    return [{"from_name": spec.from_name, "to_name": spec.to_name, "type": "choices",
+             "value": {"choices": list(labels)}}]
+
+
 def prediction(proba: np.ndarray, uncertainty: float, spec: TaskSpec, version: str) -> dict[str, Any]:
     """One task's prediction, in the shape Label Studio stores."""
     return {
-        "result": [{"from_name": spec.from_name, "to_name": spec.to_name, "type": "choices",
-                    "value": {"choices": chosen_labels(proba, spec)}}],
+        "result": choices_result(chosen_labels(proba, spec), spec),
         "score": round(float(np.max(proba)), 6),
         "model_version": version,
         "uncertainty": round(float(uncertainty), 6),

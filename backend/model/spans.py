@@ -85,6 +85,9 @@ class Spans:
             spans.update((start, end, n) for n in names[:1] if n in known)
         return tuple(sorted(spans)) if spans or not regions else None
 
+    def result_of(self, text: str, target: tuple[Span, ...], spec: TaskSpec) -> list[dict[str, Any]]:
+        return [span_region(text, span, spec, f"seed{i}") for i, span in enumerate(target)]
+
     def fit(self, texts: Sequence[str], targets: Sequence[tuple[Span, ...]], spec: TaskSpec, *, version: str,
             estimator: str | None, previous: SpanModel | None = None) -> SpanModel:
         """A fresh CRF each time: crfsuite has no warm start, so ``previous`` is not used."""
@@ -142,11 +145,17 @@ def task_score(tagged: TaggedSentence) -> float:
     return round(float(np.exp(tagged.path_logprob)), 6)
 
 
+def span_region(text: str, span: Span, spec: TaskSpec, region_id: str) -> dict[str, Any]:
+    """One ``labels`` region, in the shape the labelling UI stores for ``<Labels>`` on ``<Text>``."""
+    start, end, label = span
+    return {"id": region_id, "from_name": spec.from_name, "to_name": spec.to_name, "type": "labels",
+            "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]}}
+
+
 def prediction(text: str, tagged: TaggedSentence, uncertainty: float, spec: TaskSpec,
                model: SpanModel) -> dict[str, Any]:
     """One task's prediction, in the shape Label Studio stores and prelabels with."""
-    result = [{"id": f"lq{i}", "from_name": spec.from_name, "to_name": spec.to_name, "type": "labels",
-               "value": {"start": a, "end": b, "text": text[a:b], "labels": [label]}, "score": round(score, 6)}
+    result = [span_region(text, (a, b, label), spec, f"lq{i}") | {"score": round(score, 6)}
               for i, (a, b, label, score) in enumerate(regions_of(tagged, model))]
     return {"result": result, "score": task_score(tagged), "model_version": model.version,
             "uncertainty": round(float(uncertainty), 6)}

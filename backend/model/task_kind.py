@@ -65,6 +65,10 @@ class TaskKind(Protocol):
         """The label in one annotation's or prediction's ``result`` (regions of ``spec.from_name``);
         ``None`` when the result holds nothing to learn (for classification: no choice made)."""
 
+    def result_of(self, text: str, target: Target, spec: TaskSpec) -> list[dict[str, Any]]:
+        """An annotation ``result`` saying ``target`` about ``text``, as the labelling UI would store
+        it: the inverse of :meth:`labels_of` (imported seed labels are written this way)."""
+
     def fit(self, texts: Sequence[str], targets: Sequence[Target], spec: TaskSpec, *, version: str,
             estimator: str | None, previous: Any = None) -> Any:
         """A fitted model (``version``, ``labels`` and ``predict_proba`` as ``TrainedModel``);
