@@ -71,6 +71,7 @@ bio_lbfgs_100 = partial(_crf, SchemeCRF, **LBFGS, max_iterations=100)  # the def
 bio_lbfgs_50 = partial(_crf, SchemeCRF, **LBFGS, max_iterations=50)
 bio_lbfgs_50_m20 = partial(_crf, SchemeCRF, **LBFGS, max_iterations=50, num_memories=20)
 bio_lbfgs_40_m20 = partial(_crf, SchemeCRF, **LBFGS, max_iterations=40, num_memories=20)
+bio_lbfgs_35_m20 = partial(_crf, SchemeCRF, **LBFGS, max_iterations=35, num_memories=20)
 bio_lbfgs_30_m20 = partial(_crf, SchemeCRF, **LBFGS, max_iterations=30, num_memories=20)
 bio_lbfgs_40_m20_minfreq2 = partial(_crf, SchemeCRF, **LBFGS, max_iterations=40, num_memories=20, min_freq=2)
 bio_lbfgs_minfreq2 = partial(_crf, SchemeCRF, **LBFGS, max_iterations=100, min_freq=2)
@@ -88,6 +89,7 @@ CANDIDATES = {
     "BIO, L-BFGS 50": "bench.ner_retrain_speed:bio_lbfgs_50",
     "BIO, L-BFGS 50, memory 20": "bench.ner_retrain_speed:bio_lbfgs_50_m20",
     "BIO, L-BFGS 40, memory 20": "bench.ner_retrain_speed:bio_lbfgs_40_m20",
+    "BIO, L-BFGS 35, memory 20": "bench.ner_retrain_speed:bio_lbfgs_35_m20",
     "BIO, L-BFGS 30, memory 20": "bench.ner_retrain_speed:bio_lbfgs_30_m20",
     "BIO, L-BFGS 100, feature min. freq. 2": "bench.ner_retrain_speed:bio_lbfgs_minfreq2",
     "BIO, L-BFGS 40, memory 20, feature min. freq. 2": "bench.ner_retrain_speed:bio_lbfgs_40_m20_minfreq2",

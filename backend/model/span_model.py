@@ -1,7 +1,8 @@
 """The span model: a sequence tagger over our tokens, wrapped with the labels and version it learned.
 
 The default tagger is a linear-chain CRF (``sklearn_crfsuite.CRF``, L-BFGS, ``c1 = c2 = 0.1``,
-100 iterations) over the features of :mod:`backend.model.crf_features`. It installs from PyPI
+100 iterations on small labelled sets, fewer on large ones: :mod:`backend.model.crf_tagger`) over
+the features of :mod:`backend.model.crf_features`. It installs from PyPI
 as wheels (python-crfsuite ships them for CPython 3.8-3.13), needs no downloaded weights, trains
 on 2,000 sentences in seconds on one core, and gives what active learning needs: the best
 path's probability and per-token marginals.
@@ -33,11 +34,11 @@ DEFAULT_SEQUENCE_MEASURE = "mnlp"
 
 
 def default_tagger() -> Any:
-    """sklearn-crfsuite's CRF with the ``snips_slots`` reference settings; see the module docstring."""
-    import sklearn_crfsuite
+    """sklearn-crfsuite's CRF with an iteration budget; imported here so a classification-only
+    process never loads crfsuite."""
+    from backend.model.crf_tagger import budgeted_crf
 
-    return sklearn_crfsuite.CRF(algorithm="lbfgs", c1=0.1, c2=0.1, max_iterations=100,
-                                all_possible_transitions=True)
+    return budgeted_crf()
 
 
 def load_tagger(dotted: str | None) -> Any:
