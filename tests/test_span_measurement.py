@@ -105,3 +105,27 @@ def test_a_control_sentence_annotated_with_no_entities_is_measured():
     tasks = {10: task(10, ()), 11: task(11, ())}
     control = measure_loop(1, TYPES, [record], tasks, {}, [], CONFIG, kind=Spans()).to_json()["cycles"][0]["control"]
     assert control["n"] == 2 and control["correct"] == 1  # "none" predicted right once, a false city once
+
+
+def test_the_report_of_a_span_project_names_exact_match_and_shows_entity_scores_per_type():
+    record = queue([(10, "control", THAI_OSLO), (11, "control", ((5, 9, "city"),)), (12, "uncertain", ())])
+    tasks = {1: task(1, THAI_OSLO), 10: task(10, THAI_OSLO), 11: task(11, ((5, 9, "cuisine"),)), 12: task(12, ())}
+    page = html.unescape(render_report(measure_loop(1, TYPES, [record], tasks, {1: 0}, [], CONFIG, kind=Spans())))
+    learning = page[page.index("id='learning-curve'"):page.index("id='cost'")]
+    assert "<td>1</td><td>2</td><td>50%</td><td>67%</td><td>67%</td><td>67%</td>" in learning
+    assert "<td>city</td><td>50%</td><td>100%</td><td>67%</td><td>1</td><td>2</td>" in learning
+    cycles = page[page.index("id='cycles'"):]
+    assert "control sentence exact match (n)" in cycles and "control entity F1" in cycles
+    assert "control accuracy" not in page and "macro-F1" not in page
+
+
+def test_the_report_of_a_classification_project_keeps_accuracy_and_macro_f1():
+    spec = TaskSpec("intent", "text", "text", ("a", "b"), False)
+    record = QueueRecord.from_json({"cycle": 1, "model_version": "v1", "labelled": 1, "created_at": "2025-01-01T00:00:00",
+                                    "size_requested": 1, "mix": {}, "counts": {}, "tab_id": 1,
+                                    "items": [{"task_id": 10, "slice": "control", "rank": 1, "reason": {},
+                                               "predicted": ["a"], "score": 0.9}]})
+    rated = AnnotatedTask(10, ("a",), ((1, ("a",)),), 1, 1, 20.0, {"text": "x"})
+    page = html.unescape(render_report(measure_loop(1, spec.labels, [record], {10: rated}, {}, [], CONFIG,
+                                                    kind=Classification())))
+    assert "control accuracy (n)" in page and "control macro-F1" in page and "entity precision" not in page

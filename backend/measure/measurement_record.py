@@ -49,6 +49,21 @@ class Measurement:
     mix_changes: tuple[dict[str, Any], ...] = ()
 
     @property
+    def is_spans(self) -> bool:
+        """A span project: its control figures carry entity precision / recall / F1."""
+        return any("entity_f1" in row["control"] for row in self.measured_cycles)
+
+    @property
+    def quality_name(self) -> str:
+        """What control's ``accuracy`` measures: for spans, every span of a sentence right."""
+        return "sentence exact match" if self.is_spans else "accuracy"
+
+    @property
+    def f1_figure(self) -> tuple[str, str]:
+        """The F1 the report shows beside it, as (key in the control figures, name)."""
+        return ("entity_f1", "entity F1") if self.is_spans else ("macro_f1", "macro-F1")
+
+    @property
     def measured_cycles(self) -> list[dict[str, Any]]:
         """The cycles with labelled control items: the points of the learning curve."""
         return [row for row in self.cycles if row["control"]]

@@ -91,7 +91,27 @@ def learning_curve_section(m: Measurement) -> str:
                    "<p>Quality of the model in service on control items, as it predicted them before they were "
                    "labelled. The control slice is a uniform random sample, so this estimates quality on the whole "
                    "pool; the interval shows how little a few items can tell.</p>",
-                   image(report_figures.learning_curve, m, "learning curve", "No control item has been labelled yet."))
+                   image(report_figures.learning_curve, m, "learning curve", "No control item has been labelled yet."),
+                   entity_tables(m))
+
+
+def entity_tables(m: Measurement) -> str:
+    """A span project's entity precision / recall / F1 on control per cycle, and per type for the
+    latest measured cycle: exact match alone would call a sentence with one wrong span of five wrong."""
+    rows = m.measured_cycles
+    if not m.is_spans:
+        return ""
+    per_cycle = [(r["cycle"], r["control"]["n"], pct(r["control"]["accuracy"]), pct(r["control"]["entity_precision"]),
+                  pct(r["control"]["entity_recall"]), pct(r["control"]["entity_f1"]),
+                  f"{pct(r['control']['f1_low'])}-{pct(r['control']['f1_high'])}") for r in rows]
+    latest = rows[-1]
+    per_type = [(name, pct(s["precision"]), pct(s["recall"]), pct(s["f1"]), s["support"], s["predicted"])
+                for name, s in latest["control"]["per_type"].items()]
+    return ("<p>Entities on control: exact span and type, counted over all control sentences of the cycle.</p>"
+            + table(("cycle", "control sentences", "sentence exact match", "entity precision", "entity recall",
+                     "entity F1", "95 % interval"), per_cycle)
+            + f"<p>Per entity type, cycle {latest['cycle']}:</p>"
+            + table(("type", "precision", "recall", "F1", "on control (annotated)", "predicted"), per_type))
 
 
 def cost_section(m: Measurement) -> str:
@@ -101,10 +121,10 @@ def cost_section(m: Measurement) -> str:
              fmt(r["gain_points_per_100"]), fmt(r["cost_per_point"], 1) if r["cost_per_point"] else "no gain")
             for r in m.cycles if r["gain_since"] is not None]
     return section("cost", "Gain per label and cost per point",
-                   f"<p>Change in control accuracy since the previous measured cycle, per 100 labels added in "
-                   f"between, and the label cost ({esc(m.cost_unit)}) of one accuracy point. Each figure rests on "
-                   f"the control items of its two cycles (column <em>control items</em>): with a few, one item "
-                   f"moves accuracy by tens of points, so read the learning curve's intervals first.</p>",
+                   f"<p>Change in control {esc(m.quality_name)} since the previous measured cycle, per 100 "
+                   f"labels added in between, and the label cost ({esc(m.cost_unit)}) of one point of it. Each "
+                   f"figure rests on the control items of its two cycles (column <em>control items</em>): with a "
+                   f"few, one item moves it by tens of points, so read the learning curve's intervals first.</p>",
                    unit_cost_paragraph(m),
                    image(report_figures.gain_and_cost, m, "gain and cost", "Needs two cycles with labelled control items."),
                    table(("cycle", "since", "control items", "labels", "cost", "points per 100 labels",
@@ -192,12 +212,13 @@ def cycles_section(m: Measurement) -> str:
                      r["labels_added"]["total"], ", ".join(f"{s} {n}" for s, n in sorted(r["labels_added"]["per_slice"].items())),
                      r["annotations"], fmt(r["cost"], 1),
                      f"{pct(control['accuracy'])} ({control['n']})" if control else "none labelled yet",
-                     fmt(control["macro_f1"]) if control else "", fmt(r["gain_points_per_100"]), agreement or ""))
+                     fmt(control[m.f1_figure[0]]) if control else "", fmt(r["gain_points_per_100"]), agreement or ""))
     return section("cycles", "Cycles",
                    f"<p class='muted'>Labels added: labels the cycle's model was trained on that the previous "
                    f"cycle's was not, by the slice they were queued in. Cost in {esc(m.cost_unit)}.</p>",
                    table(("cycle", "model", "trained on", "labels added", "per slice", "annotations", "cost",
-                          "control accuracy (n)", "control macro-F1", "points per 100 labels", "agreement"), rows))
+                          f"control {m.quality_name} (n)", f"control {m.f1_figure[1]}", "points per 100 labels",
+                          "agreement"), rows))
 
 
 def mix_changes_section(m: Measurement) -> str:

@@ -52,13 +52,14 @@ def answer_helping(m: Measurement) -> str:
         return "Not known yet: fewer than two cycles have labelled control items."
     half = len(rows) // 2
     early, late = pooled_control(rows[:half]), pooled_control(rows[half:])
-    evidence = (f"control accuracy was {interval(early)} in {cycle_span(rows[:half])} and "
+    evidence = (f"control {m.quality_name} was {interval(early)} in {cycle_span(rows[:half])} and "
                 f"{interval(late)} in {cycle_span(rows[half:])}")
     stalled = any(w["code"] == "low_gain" for w in m.warnings)
     if late["accuracy"] > early["accuracy"] and late["low"] > early["high"]:
         verdict = "Yes" if not stalled else "It did, but gains have now stalled"
     elif late["accuracy"] > early["accuracy"]:
-        verdict = "Not proven yet: accuracy is higher, but the intervals overlap (too few control items to be sure)"
+        verdict = (f"Not proven yet: {m.quality_name} is higher, but the intervals overlap (too few control items "
+                   "to be sure)")
     else:
         verdict = "Not visibly"
     return f"{verdict}: {evidence}."
@@ -83,12 +84,12 @@ def answer_cost(m: Measurement) -> str:
     per_cost = weighted_slope([cumulative[r["cycle"]] for r in rows], [r["control"]["accuracy"] for r in rows], weights)
     per_label = weighted_slope([r["training_labels"] for r in rows], [r["control"]["accuracy"] for r in rows], weights)
     if per_label <= 0:
-        return (f"No price can be put on it: control accuracy is not rising as labels are added "
+        return (f"No price can be put on it: control {m.quality_name} is not rising as labels are added "
                 f"(over {len(rows)} measured cycles).")
     cost_text = (f"about {1 / (per_cost * 100):.1f} {m.cost_unit}" if per_cost and per_cost > 0
                  else "an unknown cost (no annotation time was recorded)")
     labels = 1 / (per_label * 100)
-    return (f"One point of control accuracy costs {cost_text}, or {labels:.{0 if labels >= 10 else 1}f} labels "
+    return (f"One point of control {m.quality_name} costs {cost_text}, or {labels:.{0 if labels >= 10 else 1}f} labels "
             f"(slope of the learning curve over {len(rows)} measured cycles, weighted by control items).")
 
 

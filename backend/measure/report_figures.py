@@ -27,7 +27,8 @@ def png(figure: Figure) -> bytes:
 
 
 def learning_curve(m: Measurement) -> bytes | None:
-    """Control accuracy (95 % Wilson interval) and macro-F1 against the training-set size."""
+    """Control accuracy (sentence exact match for spans; 95 % Wilson interval) and macro-F1 (entity F1)
+    against the training-set size."""
     rows = m.measured_cycles
     if not rows:
         return None
@@ -38,10 +39,11 @@ def learning_curve(m: Measurement) -> bytes | None:
     below = [a - r["control"]["low"] for a, r in zip(acc, rows)]
     above = [r["control"]["high"] - a for a, r in zip(acc, rows)]
     ax.errorbar(x, acc, yerr=[below, above], fmt="o-", color=SLICE_COLOURS["control"], capsize=4,
-                label="accuracy on control (95 % interval)")
+                label=f"{m.quality_name} on control (95 % interval)")
     ax.fill_between(x, [r["control"]["low"] for r in rows], [r["control"]["high"] for r in rows],
                     color=SLICE_COLOURS["control"], alpha=0.12)
-    ax.plot(x, [r["control"]["macro_f1"] for r in rows], "s--", color="#555555", label="macro-F1 on control")
+    key, name = m.f1_figure
+    ax.plot(x, [r["control"][key] for r in rows], "s--", color="#555555", label=f"{name} on control")
     for xi, yi, r in zip(x, acc, rows):
         ax.annotate(f"c{r['cycle']} n={r['control']['n']}", (xi, yi), textcoords="offset points", xytext=(4, 6),
                     fontsize=7)
@@ -64,14 +66,14 @@ def gain_and_cost(m: Measurement) -> bytes | None:
     threshold = m.thresholds["gain_per_label"] * 10_000
     gain_ax.axhline(threshold, color="#333333", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     gain_ax.axhline(0, color="#999999", linewidth=0.8)
-    gain_ax.set(xlabel="cycle", ylabel="accuracy points per 100 labels", title="gain per label")
+    gain_ax.set(xlabel="cycle", ylabel=f"{m.quality_name} points per 100 labels", title="gain per label")
     gain_ax.legend(fontsize=8)
     costs = [r["cost_per_point"] for r in rows]
     cost_ax.bar(cycles, [c or 0 for c in costs], color="#7570b3")
     for i, c in enumerate(costs):
         if c is None:
             cost_ax.annotate("no gain", (i, 0), ha="center", va="bottom", fontsize=7, rotation=90)
-    cost_ax.set(xlabel="cycle", ylabel=f"{m.cost_unit} per point", title="label cost per point of accuracy")
+    cost_ax.set(xlabel="cycle", ylabel=f"{m.cost_unit} per point", title=f"label cost per point of {m.quality_name}")
     for ax in (gain_ax, cost_ax):
         ax.grid(axis="y", alpha=0.3)
     return png(figure)
