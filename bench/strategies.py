@@ -107,7 +107,7 @@ def labelqueue(mix: SliceMix | None, measure: str = "margin", tuning: Tuning = T
     def select(state: CycleState, size: int, seed: int) -> np.ndarray:
         pool = Pool(np.arange(1, len(state.proba) + 1), state.proba, state.embeddings)
         labelled = LabelledSet(state.labelled + 1, state.embeddings[state.labelled],
-                               state.overridden, labels=state.given)
+                               state.overridden, labels=state.given, proba=state.proba[state.labelled])
         batch = compose_batch(pool, labelled, flagged=(state.flagged + 1).tolist(), size=size,
                               mix=mix, seed=seed, measure=measure, tuning=tuning)
         return np.array([item.task_id - 1 for item in batch.items], dtype=np.int64)

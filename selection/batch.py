@@ -26,7 +26,7 @@ import numpy as np
 from selection.control import select_control
 from selection.diversity import select_diverse
 from selection.errors import DuplicateTaskIdError, EmptyPoolError, InvalidTuningError
-from selection.failure import failure_candidates, nominal_failure_count
+from selection.failure import accepted_overrides, failure_candidates, nominal_failure_count
 from selection.interleave import interleave, spread
 from selection.mix import SLICES, SliceMix, allocate, redistribute, scheduled_mix
 from selection.pool import LabelledSet, Pool, selectable_rows
@@ -189,7 +189,7 @@ def compose_batch(
         flagged,
         labelled.task_ids,
         labelled.embeddings,
-        labelled.overridden,
+        accepted_overrides(labelled.overridden, labelled.labels, None if pool.multilabel else labelled.proba),
         size,
         failure_rng,
         max_candidates=tuning.max_failure_candidates,

@@ -11,6 +11,12 @@ retrain that learned the overridden item, its near-copies are usually right. So,
 current probabilities, a neighbour counts only where the model's prediction differs from the
 label the annotator gave the overridden item, or where the model is unsure of it; and
 neighbours that are near duplicates of one already ranked are skipped.
+
+An override is only worth following where the retrained model has taken it on: where the
+model, trained on the corrected label, still predicts another class for the overridden item
+itself, the label more likely is an annotator's slip (its neighbours outvote it) than a mistake
+with neighbours, and its neighbours, which the model gets right, would pass the filter above
+(:func:`accepted_overrides`).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 
 from selection.neighbours import nearest, sample_rows, unit_rows
 
-__all__ = ["failure_candidates", "nominal_failure_count"]
+__all__ = ["accepted_overrides", "failure_candidates", "nominal_failure_count"]
 
 # Candidate rows normalised at once while scanning for override neighbours (16 MB at d=256).
 _SCAN_ROWS = 16_384
@@ -35,6 +41,19 @@ def _flagged_rows(flagged: Sequence[int], ids: np.ndarray, rows: np.ndarray) -> 
         if position < len(ids) and ids[position] == task_id:
             found.append(int(rows[position]))
     return found
+
+
+def accepted_overrides(
+    overridden: np.ndarray, labelled_labels: np.ndarray | None, labelled_proba: np.ndarray | None
+) -> np.ndarray:
+    """``overridden`` without the overrides the current model rejects on the item itself: a
+    known label (``>= 0``) that is not the model's top class there. Without labels or
+    probabilities nothing says an override is a slip, and every one is kept."""
+    if labelled_labels is None or labelled_proba is None or not np.any(overridden):
+        return overridden
+    labels = np.asarray(labelled_labels)
+    rejected = (labels >= 0) & (np.asarray(labelled_proba).argmax(axis=1) != labels)
+    return overridden & ~rejected
 
 
 def nominal_failure_count(

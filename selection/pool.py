@@ -81,12 +81,18 @@ class LabelledSet:
         Column of ``Pool.proba`` the annotator chose for each item (-1 if unknown or
         multi-label). With it the failure slice keeps only override neighbours the current
         model still gets wrong or is unsure of; without it, only the unsure ones.
+    proba : ndarray of shape (m, k), optional
+        The current model's class probabilities on the labelled items (only the overridden
+        rows are read). With ``labels``, an override whose item the retrained model still
+        puts in another class is taken for an annotator's slip and its neighbours are not
+        chased.
     """
 
     task_ids: np.ndarray
     embeddings: np.ndarray
     overridden: np.ndarray
     labels: np.ndarray | None = None
+    proba: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task_ids", _task_ids("labelled.task_ids", self.task_ids))
@@ -98,6 +104,9 @@ class LabelledSet:
         if self.labels is not None:
             object.__setattr__(self, "labels", _task_ids("labelled.labels", self.labels))
             _check("labelled.labels", self.labels, 1, m)
+        if self.proba is not None:
+            object.__setattr__(self, "proba", np.asarray(self.proba))
+            _check("labelled.proba", self.proba, 2, m)
 
 
 def selectable_rows(pool: Pool, labelled: LabelledSet, exclude: Sequence[int]) -> np.ndarray:

@@ -113,6 +113,8 @@ def test_score_pool_splits_labelled_from_unlabelled_and_keeps_overrides(tmp_path
     assert unlabelled.task_ids.tolist() == [3, 4] and unlabelled.proba.shape == (2, 2)
     assert labelled.task_ids.tolist() == [1, 2] and labelled.overridden.tolist() == [True, False]
     assert labelled.labels.tolist() == [0, 1]  # the override filter compares these with the model
+    assert np.allclose(labelled.proba[0], model.predict_proba(["good"])[0])  # scored: overridden
+    assert np.allclose(labelled.proba[1], 0.5)  # not overridden: never read, not scored
 
 
 def test_label_columns_are_unknown_for_multilabel_and_removed_labels():

@@ -271,3 +271,17 @@ def test_selection_does_not_import_flask_or_the_label_studio_sdk():
         [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_neighbours_of_an_override_the_model_rejects_are_not_queued_as_failures():
+    pool, labelled = small_pool()
+    overridden = np.zeros(10, dtype=bool)
+    overridden[0] = True
+    proba = np.tile([0.1, 0.8, 0.1], (10, 1))
+    accepted = replace(labelled, overridden=overridden, labels=np.ones(10, dtype=np.int64), proba=proba)
+    rejected = replace(accepted, labels=np.zeros(10, dtype=np.int64))
+    mix = SliceMix(uncertain=0.5, diverse=0.2, failure=0.3, control=0.0)
+    sources = [[item.reason.get("source") for item in compose_batch(pool, chosen, size=20, mix=mix, seed=0).items
+                if item.slice == "failure"] for chosen in (accepted, rejected)]
+    assert sources[0] and set(sources[0]) == {"override"}
+    assert sources[1] == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from selection.failure import failure_candidates
+from selection.failure import accepted_overrides, failure_candidates
 
 IDS = np.arange(100, 110)  # selectable task ids, sorted
 ROWS = np.arange(10)
@@ -151,3 +151,16 @@ def test_near_duplicate_override_neighbours_are_kept_once():
     picks = _filtered(embeddings, reference, proba, scores=np.full(10, 0.1))
     rows = [row for row, _ in picks]
     assert 0 in rows and len({1, 2} & set(rows)) == 1
+
+
+def test_an_override_the_retrained_model_rejects_on_its_own_item_is_not_followed():
+    overridden = np.array([True, True, False, True])
+    labels = np.array([0, 1, 1, -1])
+    proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.9, 0.1], [0.9, 0.1]])  # item 1's label 1 is rejected
+    assert accepted_overrides(overridden, labels, proba).tolist() == [True, False, False, True]
+
+
+def test_without_labels_or_probabilities_every_override_is_followed():
+    overridden = np.array([True, False])
+    assert accepted_overrides(overridden, None, np.ones((2, 2))).tolist() == [True, False]
+    assert accepted_overrides(overridden, np.array([1, 0]), None).tolist() == [True, False]

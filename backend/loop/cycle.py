@@ -223,7 +223,9 @@ def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskS
     Without a model every class is equally likely: uncertainty is then flat and the batch is
     driven by diversity, failures and the random control slice. The labelled set carries each
     single-label task's class column (-1 for multi-label tasks or a label outside the config), so
-    the failure slice keeps only override neighbours the model still gets wrong or is unsure of.
+    the failure slice keeps only override neighbours the model still gets wrong or is unsure of,
+    and the model's probabilities on the overridden ones, so it does not chase the neighbours of
+    an override the retrained model rejects (``selection.failure.accepted_overrides``).
     """
     is_labelled = np.isin(cached.task_ids, np.fromiter(labelled, dtype=np.int64, count=len(labelled)))
     rows = np.flatnonzero(~is_labelled)
@@ -237,7 +239,20 @@ def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskS
     return (Pool(task_ids=cached.task_ids[rows], proba=proba, embeddings=cached.embeddings[rows],
                  multilabel=spec.multilabel),
             LabelledSet(task_ids=cached.task_ids[done], embeddings=cached.embeddings[done], overridden=overridden,
-                        labels=label_columns([labelled[int(t)]["labels"] for t in cached.task_ids[done]], spec)))
+                        labels=label_columns([labelled[int(t)]["labels"] for t in cached.task_ids[done]], spec),
+                        proba=overridden_proba(cached, done, overridden, model, spec, scorer, project_id)))
+
+
+def overridden_proba(cached: CachedPool, done: np.ndarray, overridden: np.ndarray, model, spec: TaskSpec,
+                     scorer: PoolScorer, project_id: int) -> np.ndarray | None:
+    """The model's probabilities on the labelled rows ``done``, scored for the overridden ones
+    only (the rest stay uniform and are never read); ``None`` where no class column applies."""
+    if model is None or spec.kind != "classification" or spec.multilabel or not overridden.any():
+        return None
+    proba = np.full((len(done), len(spec.labels)), 1.0 / len(spec.labels))
+    hit = np.flatnonzero(overridden)
+    proba[hit] = scorer.score(project_id, model, [cached.texts[i] for i in done[hit]])
+    return proba
 
 
 def label_columns(labels: list[list[str]], spec: TaskSpec) -> np.ndarray:
