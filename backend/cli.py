@@ -45,6 +45,35 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def project_id(text: str) -> int:
+    """``--project``: the id rule of the HTTP edge and the store, checked before anything runs."""
+    from backend.ids import InvalidProjectId, parse_project_id
+
+    try:
+        return parse_project_id(text)
+    except InvalidProjectId as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def task_id(text: str) -> int:
+    """``--task-ids``: Label Studio's ids are positive 32-bit keys, as project ids are."""
+    try:
+        return project_id(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"a task id is an integer from 1 to {2**31 - 1}; got {text!r}") from None
+
+
+def positive(text: str) -> int:
+    """A count that must be at least 1 (batch size, workers, connections)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1; got {text!r}")
+    return value
+
+
 def add_command(commands: argparse._SubParsersAction, name: str, *, help: str) -> argparse.ArgumentParser:  # noqa: A002
     """A subcommand whose one-line help is also its description, with defaults shown."""
     return commands.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
@@ -60,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = add_command(commands, "serve", help="run the ML backend that Label Studio connects to")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     serve.add_argument("--port", type=int, default=9090, help="port to listen on")
-    serve.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
-    serve.add_argument("--connections", type=int, default=1000,
+    serve.add_argument("--workers", type=positive, default=1, help="gunicorn worker processes")
+    serve.add_argument("--connections", type=positive, default=1000,
                        help="simultaneous connections per worker (each a greenlet, not a thread)")
     serve.add_argument("--dev", action="store_true", help="Flask's development server instead of gunicorn")
     serve.set_defaults(handler=run_serve)
@@ -75,20 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(handler=run_worker)
 
     select = add_command(commands, "select", help="compose the next batch and write it into the project's queue")
-    select.add_argument("--project", type=int, required=True, help="Label Studio project id")
-    select.add_argument("--size", type=int, default=None, help="batch size (default: project or LABELQUEUE_BATCH_SIZE)")
+    select.add_argument("--project", type=project_id, required=True, help="Label Studio project id")
+    select.add_argument("--size", type=positive, default=None, help="batch size (default: project or LABELQUEUE_BATCH_SIZE)")
     select.set_defaults(handler=run_select)
 
     failures = add_command(commands, "failures", help="flag tasks as production failures")
     failure_commands = failures.add_subparsers(required=True, metavar="ACTION")
     add = add_command(failure_commands, "add", help="flag tasks so the failure slice picks them")
-    add.add_argument("--project", type=int, required=True, help="Label Studio project id")
-    add.add_argument("--task-ids", type=int, nargs="+", required=True, metavar="ID",
+    add.add_argument("--project", type=project_id, required=True, help="Label Studio project id")
+    add.add_argument("--task-ids", type=task_id, nargs="+", required=True, metavar="ID",
                      help="Label Studio ids of the tasks to flag")
     add.set_defaults(handler=run_failures_add)
 
     report = add_command(commands, "report", help="measure the loop now and write the HTML report")
-    report.add_argument("--project", type=int, required=True, help="Label Studio project id")
+    report.add_argument("--project", type=project_id, required=True, help="Label Studio project id")
     report.add_argument("--out", type=Path, default=Path("report.html"), help="where to write the page")
     report.set_defaults(handler=run_report)
 

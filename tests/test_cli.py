@@ -83,3 +83,19 @@ def test_setup_refuses_a_config_check_config_refuses():
 
     with pytest.raises(UnsupportedConfigError, match="learns exactly one"):
         parse_label_config(TWO_CHOICES)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["select", "--project", "0"], "argument --project: project id must be an integer from 1 to 2147483647"),
+    (["report", "--project", "99999999999"], "argument --project: project id must be an integer"),
+    (["failures", "add", "--project", "1", "--task-ids", "3", "-4"], "argument --task-ids: a task id is an integer"),
+    (["select", "--project", "1", "--size", "0"], "argument --size: must be a whole number of at least 1"),
+    (["serve", "--workers", "none"], "argument --workers: must be a whole number of at least 1"),
+])
+def test_ids_and_counts_out_of_range_are_refused_before_anything_runs(tmp_path, monkeypatch, capsys, arguments,
+                                                                       message):
+    monkeypatch.setenv("LABELQUEUE_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(SystemExit) as exit_:
+        main(arguments)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
