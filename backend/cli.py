@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from backend.ids import MAX_PROJECT_ID, InvalidProjectId, valid_project_id
 from backend.settings import Settings, SettingsError, mask_url
 
 logger = logging.getLogger("labelqueue")
@@ -47,20 +48,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def project_id(text: str) -> int:
     """``--project``: the id rule of the HTTP edge and the store, checked before anything runs."""
-    from backend.ids import InvalidProjectId, parse_project_id
-
-    try:
-        return parse_project_id(text)
-    except InvalidProjectId as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not valid_project_id(text):
+        raise argparse.ArgumentTypeError(str(InvalidProjectId(text)))
+    return int(text)
 
 
 def task_id(text: str) -> int:
     """``--task-ids``: Label Studio's ids are positive 32-bit keys, as project ids are."""
-    try:
-        return project_id(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"a task id is an integer from 1 to {2**31 - 1}; got {text!r}") from None
+    if not valid_project_id(text):
+        raise argparse.ArgumentTypeError(f"a task id is an integer from 1 to {MAX_PROJECT_ID}; got {text!r}")
+    return int(text)
 
 
 def positive(text: str) -> int:

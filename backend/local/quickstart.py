@@ -74,6 +74,8 @@ class QuickstartOptions:
     """What to run on and where; everything has a demo default."""
 
     config: str
+    #: ``config`` parsed once, when the inputs are checked.
+    spec: TaskSpec
     rows: list[TaskRow]
     #: Runs go under ``<data root>/<start time>/``; the template database under ``template/``.
     data_root: Path
@@ -132,11 +134,12 @@ def options_from_args(args: argparse.Namespace) -> QuickstartOptions:
                           label_field=label_field, spans=spans)
     if config is None:
         config = _config_from_rows(rows, spans=spans, multilabel=args.multi_label)
+        spec = check_config(config)
     seed_per_label = DEMOS[task].seed_per_label if args.seed_per_label is None else args.seed_per_label
     if seed_per_label < 0 or args.batch_size < 1 or args.retrain_after < 1:
         raise QuickstartError("--seed-per-label must be at least 0, --batch-size and --retrain-after at least 1")
     title = DEMOS[task].title if demo else f"labelqueue: {args.tasks.stem}"
-    return QuickstartOptions(config=config, rows=rows, data_root=Settings.from_env().data_dir / "quickstart",
+    return QuickstartOptions(config=config, spec=spec, rows=rows, data_root=Settings.from_env().data_dir / "quickstart",
                              title=title, seed_per_label=seed_per_label,
                              batch_size=args.batch_size, retrain_after=args.retrain_after,
                              label_studio_port=args.port, backend_port=args.backend_port,
@@ -201,7 +204,7 @@ def start(options: QuickstartOptions, servers: Servers, console: Console, starte
 
 
 def _start(options: QuickstartOptions, servers: Servers, steps: _Steps) -> Ready:
-    spec = check_config(options.config)
+    spec = options.spec
     steps.console.print(f"Labelling config: {describe(spec)}")
     with steps("starting Label Studio and the labelqueue backend", "Label Studio and the backend are up"):
         servers.start(options.data_root, label_studio_port=options.label_studio_port,
@@ -264,7 +267,7 @@ def print_ready(console: Console, ready: Ready, options: QuickstartOptions, serv
     counts = ", ".join(f"{name} {n}" for name, n in ready.queue["counts"].items() if n)
     version = ready.queue["model_version"]
     model = f"model {version}" if version else "no model yet (nothing is labelled)"
-    spans = check_config(options.config).kind == "spans"
+    spans = options.spec.kind == "spans"
     guess = ("with the model's guess preselected" if version and not spans else
              "with the entities the model found already marked" if version else
              "(the model's guesses appear once the first labels have trained it)")

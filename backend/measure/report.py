@@ -98,9 +98,9 @@ def learning_curve_section(m: Measurement) -> str:
 def entity_tables(m: Measurement) -> str:
     """A span project's entity precision / recall / F1 on control per cycle, and per type for the
     latest measured cycle: exact match alone would call a sentence with one wrong span of five wrong."""
-    rows = m.measured_cycles
     if not m.is_spans:
         return ""
+    rows = m.measured_cycles
     per_cycle = [(r["cycle"], r["control"]["n"], pct(r["control"]["accuracy"]), pct(r["control"]["entity_precision"]),
                   pct(r["control"]["entity_recall"]), pct(r["control"]["entity_f1"]),
                   f"{pct(r['control']['f1_low'])}-{pct(r['control']['f1_high'])}") for r in rows]
@@ -204,6 +204,7 @@ def production_section(m: Measurement) -> str:
 
 
 def cycles_section(m: Measurement) -> str:
+    f1_key, f1_name = m.f1_figure
     rows = []
     for r in m.cycles:
         control = r["control"]
@@ -212,12 +213,12 @@ def cycles_section(m: Measurement) -> str:
                      r["labels_added"]["total"], ", ".join(f"{s} {n}" for s, n in sorted(r["labels_added"]["per_slice"].items())),
                      r["annotations"], fmt(r["cost"], 1),
                      f"{pct(control['accuracy'])} ({control['n']})" if control else "none labelled yet",
-                     fmt(control[m.f1_figure[0]]) if control else "", fmt(r["gain_points_per_100"]), agreement or ""))
+                     fmt(control[f1_key]) if control else "", fmt(r["gain_points_per_100"]), agreement or ""))
     return section("cycles", "Cycles",
                    f"<p class='muted'>Labels added: labels the cycle's model was trained on that the previous "
                    f"cycle's was not, by the slice they were queued in. Cost in {esc(m.cost_unit)}.</p>",
                    table(("cycle", "model", "trained on", "labels added", "per slice", "annotations", "cost",
-                          f"control {m.quality_name} (n)", f"control {m.f1_figure[1]}", "points per 100 labels",
+                          f"control {m.quality_name} (n)", f"control {f1_name}", "points per 100 labels",
                           "agreement"), rows))
 
 
