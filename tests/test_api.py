@@ -249,7 +249,11 @@ def test_interrupted_retrain_request_is_resumed_on_restart(tmp_path):
     first.test_client().post("/webhook", json={"action": "START_TRAINING", "project": {"id": 8}})
     assert (tmp_path / "projects" / "8" / "retrain.pending").exists()
     restarted = create_app(settings)  # as after kill -9: the marker is still there
-    assert restarted.extensions["labelqueue"].retrains.snapshot()[8]["requests"] == 1
+    try:
+        assert restarted.extensions["labelqueue"].retrains.snapshot()[8]["requests"] == 1
+    finally:  # neither app's retry timers may outlive the test (they would retry for the session)
+        for app in (first, restarted):
+            app.extensions["labelqueue"].close()
 
 
 @pytest.mark.parametrize("project", ["¹", "٣.1", "0.5", "-3", "99999999999999999999", 2**40])
