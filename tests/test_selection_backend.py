@@ -192,3 +192,19 @@ def test_a_pool_cache_of_unweighted_features_is_rebuilt(tmp_path):
     written = json.loads((meta / "meta.json").read_text())
     (meta / "meta.json").write_text(json.dumps({k: v for k, v in written.items() if k != "features"}))
     assert len(cache.load(1).task_ids) == 0
+
+
+def test_every_hashed_n_gram_reaches_the_embedding():
+    # A projection too sparse for 2**18 hashed n-grams drops most of them: short texts embed to
+    # zero and two texts that share only a dropped word look unrelated.
+    words = [f"w{i}" for i in range(2000)]  # one distinct hashed n-gram each
+    embedded = embed_texts(["ok", "thanks", "no", *words])
+    assert (np.abs(embedded).sum(axis=1) > 0).mean() > 0.99
+
+
+def test_a_cache_of_the_earlier_projection_is_rebuilt(tmp_path):
+    cache = PoolCache(ModelStore(tmp_path), seed=0, failure_field=None)
+    cache.save(5, cache._extend(CachedPool.empty(), [task(1, "a")], SPEC))
+    meta = tmp_path / "projects" / "5" / "pool" / "g000001" / "meta.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "features": "hashed-idf-1"}))
+    assert len(cache.load(5).task_ids) == 0  # empty: the next sync embeds every task again

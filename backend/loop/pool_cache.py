@@ -46,8 +46,9 @@ from backend.store import ModelStore, atomic_write_bytes, atomic_write_json, npy
 logger = logging.getLogger(__name__)
 
 KEEP_GENERATIONS = 2
-#: Recorded in ``meta.json``; a cache of other features is rebuilt (before IDF: none recorded).
-FEATURES = "hashed-idf-1"
+#: Recorded in ``meta.json``; a cache of other features is rebuilt (before IDF: none recorded;
+#: ``hashed-idf-1``: the sparser projection that dropped most n-grams).
+FEATURES = "hashed-idf-2"
 #: The IDF is refitted when the pool reaches this multiple of the texts it was fitted on.
 REFIT_GROWTH = 2.0
 
