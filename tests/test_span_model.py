@@ -5,6 +5,7 @@ import json
 import pickle
 import random
 
+import numpy as np
 import pytest
 
 from backend.labelstudio.gateway import LabelledTask
@@ -148,3 +149,18 @@ def test_queued_span_predictions_survive_the_queue_file():
     item = QueuedTask(7, "control", 1, {}, ((0, 5, "city"),), 0.9)
     again = QueuedTask.from_json(json.loads(json.dumps(item.to_json())))
     assert again.predicted == ((0, 5, "city"),) and hash(again.predicted)
+
+
+def test_tagging_without_false_flags_gives_the_paths_and_marginals_of_the_full_features(model):
+    # The model tags with false flags left out; the training features must score identically.
+    from backend.model.crf_features import sentence_features
+    from backend.model.span_tokens import tokenize
+
+    texts = ["book a sushi place in Oslo tonight", "any good Thai restaurants in PARIS ?", "I want 2 pizzas"]
+    tagged = model.tag(texts, marginals=True)
+    full = [sentence_features([t[a:b] for a, b in tokenize(t)]) for t in texts]
+    marginals = model.tagger.predict_marginals(full)
+    assert [list(s.tags) for s in tagged] == [list(p) for p in model.tagger.predict(full)]
+    for sentence_tagged, per_token in zip(tagged, marginals):
+        expected = [[m.get(name, 0.0) for name in model.tag_names] for m in per_token]
+        assert np.allclose(sentence_tagged.marginals, expected, atol=1e-9)

@@ -100,7 +100,7 @@ class SpanModel:
         three times the cost of the best path alone). Serialised: a python-crfsuite tagger holds
         one sentence at a time."""
         offsets = [tokenize(t) for t in texts]
-        features = [sentence_features([t[a:b] for a, b in o]) for t, o in zip(texts, offsets)]
+        features = [sentence_features([t[a:b] for a, b in o], false_flags=False) for t, o in zip(texts, offsets)]
         with self._lock:
             raw = _crfsuite_paths(self.tagger, features, self.tag_names, marginals)
             if raw is None:
