@@ -9,9 +9,9 @@ tokens labelled (a long sentence costs more to label).
 
 Strategies: ``random``; pure top-k by ``least_confidence``, ``mnlp`` (Shen et al. 2017),
 ``max_entropy`` and ``total_entropy`` (sum of token entropies, which favours long sentences);
-``default``: labelqueue's batch (``selection.compose_batch`` with the backend's default mix,
-uncertain slice ranked by the model's default sequence measure, diverse slice on the
-backend's sentence embeddings, failure slice from annotators' overrides of the model's spans,
+``default``: labelqueue's batch (``selection.compose_batch`` with the backend's share schedule
+over the config's entity types, uncertain slice ranked by the model's default sequence measure,
+diverse slice on the backend's IDF-weighted sentence embeddings, failure slice from annotators' overrides of the model's spans,
 uniform control). Annotators: ``oracle`` (the gold spans) and ``noisy`` (each gold span,
 independently with probability 0.15, is dropped, gets another type, or loses or gains a token
 at one end: the mistakes span annotators make).
@@ -38,12 +38,12 @@ from pathlib import Path
 import numpy as np
 from seqeval.metrics import f1_score
 
-from backend.model.features import embed_texts
+from backend.model.features import embed_texts, pool_idf
 from backend.model.span_model import DEFAULT_SEQUENCE_MEASURE, SpanModel, fit_span_model
 from backend.model.span_tokens import Span, spans_to_tags, tag_runs, tokenize
 from bench.data import DEFAULT_DATASETS
 from selection.batch import compose_batch
-from selection.mix import SliceMix
+from selection.mix import scheduled_mix
 from selection.pool import LabelledSet, Pool
 from selection.sequence_uncertainty import SEQUENCE_MEASURES, total_token_entropy
 
@@ -127,7 +127,7 @@ def pick(strategy: str, model: SpanModel, pool: Sentences, embeddings: np.ndarra
             Pool(task_ids=free, proba=np.column_stack([1 - u / 2, u / 2]), embeddings=embeddings[free]),
             LabelledSet(task_ids=np.array(labelled), embeddings=embeddings[labelled],
                         overridden=np.array(overridden, dtype=bool)),
-            size=size, mix=SliceMix(), seed=seed, measure="margin")
+            size=size, mix=scheduled_mix(len(labelled), len(model.labels)), seed=seed, measure="margin")
         return [item.task_id for item in batch.items]
     else:
         scores = SEQUENCE_MEASURES[strategy](logp, lengths, [s.marginals for s in tagged] if full else None)
@@ -140,7 +140,7 @@ def run(strategy: str, annotator: str, seed: int, train: Sentences, test: Senten
     rng = np.random.default_rng([seed, STRATEGIES.index(strategy), ANNOTATORS.index(annotator)])
     pool_rows = np.random.default_rng(seed).choice(len(train.texts), size=args.pool, replace=False)
     pool = Sentences([train.texts[i] for i in pool_rows], [train.spans[i] for i in pool_rows], train.tokens[pool_rows])
-    embeddings = embed_texts(pool.texts, seed=0)
+    embeddings = embed_texts(pool.texts, seed=0, idf=pool_idf(pool.texts))  # as the pool cache embeds
     noise_rng = np.random.default_rng([seed, 99])
     answers = [noisy_spans(t, s, types, noise_rng) for t, s in zip(pool.texts, pool.spans)] \
         if annotator == "noisy" else pool.spans
