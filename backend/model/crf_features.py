@@ -30,22 +30,26 @@ def word_shape(word: str) -> str:
     return _REPEATS.sub(r"\1", shape)
 
 
+def _flags(false_flags: bool, *named: tuple[str, bool]) -> tuple[tuple[str, bool], ...]:
+    """``named`` flags, without the false ones unless ``false_flags`` (see :func:`sentence_features`)."""
+    return tuple(flag for flag in named if false_flags or flag[1])
+
+
 @functools.lru_cache(maxsize=200_000)
 def _own(word: str, false_flags: bool) -> tuple[tuple[str, Any], ...]:
     """A word's own features; cached (documented cache: words repeat, and this is most of the cost)."""
     lower = word.lower()
-    flags = (("title", word.istitle()), ("upper", word.isupper()), ("digit", word.isdigit()),
-             ("has_digit", any(c.isdigit() for c in word)))
     return (("bias", 1.0), ("lower", lower), ("shape", word_shape(word)), ("prefix2", lower[:2]),
             ("prefix3", lower[:3]), ("suffix2", lower[-2:]), ("suffix3", lower[-3:]),
-            *(flag for flag in flags if false_flags or flag[1]), ("length", min(len(word), 12)))
+            *_flags(false_flags, ("title", word.istitle()), ("upper", word.isupper()), ("digit", word.isdigit()),
+                    ("has_digit", any(c.isdigit() for c in word))),
+            ("length", min(len(word), 12)))
 
 
 @functools.lru_cache(maxsize=200_000)
 def _context(word: str, offset: int, false_flags: bool) -> tuple[tuple[str, Any], ...]:
     """What a token sees of the word ``offset`` positions away; cached like :func:`_own`."""
-    title = word.istitle()
-    return ((f"{offset:+d}:lower", word.lower()), *(((f"{offset:+d}:title", title),) if false_flags or title else ()),
+    return ((f"{offset:+d}:lower", word.lower()), *_flags(false_flags, (f"{offset:+d}:title", word.istitle())),
             (f"{offset:+d}:shape", word_shape(word)))
 
 
