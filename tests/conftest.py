@@ -3,15 +3,18 @@ on two ``labelqueue worker`` processes through a real ``redis-server``), all on 
 
 Label Studio takes 20-40 s to start (migrations on a fresh data dir), so it is started once per
 test session; each end-to-end test creates its own project. Both servers log to files in the
-session's temp dir, and their tails are reported when a fixture fails to start.
+session's temp dir; their tails are reported when a fixture fails to start, and with the
+failure of any test that used them (a CI run on another machine leaves nothing else to tell a
+slow job from a stuck one).
 """
 from __future__ import annotations
 
 import contextlib
 import csv
 import os
+import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +35,35 @@ os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="labelqueue-test-config-
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("LABELQUEUE_DATASETS", REPO.parent / "shared" / "datasets"))
+
+#: Log lines a failure report leaves out: the tests' own polling of health and metrics.
+POLLING = re.compile(r'"GET /(health|metrics)[^"]*" 200 ')
+#: How many lines of each server log a failure report shows.
+LOG_TAIL_LINES = 60
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    """A failed test that used our servers shows their log tails: the backend's, the RQ
+    workers' beside it, and Label Studio's."""
+    report = yield
+    if report.failed and call.when == "call":
+        for log in server_logs(getattr(item, "funcargs", {}).values()):
+            report.sections.append((f"last lines of {log}", log_tail(log)))
+    return report
+
+
+def server_logs(fixtures: Iterable[object]) -> list[Path]:
+    """Every log in the folders of the servers among ``fixtures``, or in a tuple one returns (a
+    worker logs beside its backend)."""
+    values = [part for value in fixtures for part in (value if isinstance(value, tuple) else (value,))]
+    folders = {value.log.parent for value in values if isinstance(value, LocalServer)}
+    return sorted(log for folder in folders for log in folder.glob("*.log"))
+
+
+def log_tail(log: Path) -> str:
+    lines = [line for line in log.read_text(errors="replace").splitlines() if not POLLING.search(line)]
+    return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
 @contextlib.contextmanager

@@ -40,24 +40,16 @@ def label_studio_down(message: str = "connection refused") -> None:
         raise httpx.ConnectError(message)
 
 
-def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25,
-             logs: Iterable[Path] = ()) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout`` s.
-    ``logs`` are the servers' log files whose last lines the failure shows: a CI run on another
-    machine leaves nothing else to tell a slow job from a stuck one."""
+def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout`` s
+    (the failure report then shows the servers' log tails, see ``conftest.py``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = probe()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}" + "".join(map(log_tail, logs)))
-
-
-def log_tail(log: Path, lines: int = 40) -> str:
-    """The last ``lines`` lines of a server's log, headed by its name, for a failure message."""
-    text = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else ["(no log)"]
-    return f"\n--- last {len(text)} lines of {log.name} ---\n" + "\n".join(text)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def backend_metrics(url: str) -> dict:

@@ -70,9 +70,8 @@ def test_backend_learns_from_label_studio_annotations(label_studio, deployment, 
 
     # 240 s: the whole test takes under a minute on an idle 2-core machine, but a CI machine
     # running Label Studio, two gunicorn workers and two job workers on two cores once needed
-    # over 120 s for this step; the failure message shows the servers' last log lines.
-    model = wait_for(trained_on_all, timeout=240, what=f"a model trained on {len(to_label)} labels",
-                     logs=sorted(backend.log.parent.glob("*.log")))
+    # over 120 s for this step; the failure report shows the servers' last log lines.
+    model = wait_for(trained_on_all, timeout=240, what=f"a model trained on {len(to_label)} labels")
     seconds_to_model = time.monotonic() - last_annotation
     assert sorted(model["classes"]) == sorted(INTENTS)
     version = backend_metrics(backend.url)["projects"][str(project.id)]["model_version"]

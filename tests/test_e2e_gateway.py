@@ -1,4 +1,5 @@
-"""The gateway's paged reads against a real Label Studio 1.23: never a page past the last.
+"""The gateway's reads against a real Label Studio 1.23: never a page past the last, and every
+annotated task, whatever its stored annotation counter says.
 
 Label Studio answers a page past the end with 404 and logs an ERROR traceback ("Invalid page")
 each time. The SDK's pager (2.1.2) asks for one after every non-empty page and hides the 404;
@@ -86,3 +87,16 @@ def test_paged_reads_never_ask_for_a_page_past_the_last(project, monkeypatch):
 
     gateway.recorder.pages.clear()
     assert gateway.tasks_after(ids[-1]) == [] and gateway.recorder.pages == [(1, 200)]
+
+
+def test_an_annotated_task_whose_counter_was_overwritten_is_still_read(project, ls_client):
+    """A task update that overlaps an annotation's creation writes back the task's old
+    ``total_annotations`` (``task_counters.py``); training must still see that label, and a
+    task with several annotations once."""
+    gateway, ids = project
+    ls_client.annotations.create(id=ids[0], result=choice_result("intent", "text", ["no"]))
+    gateway.set_counters(ids[1], 0, 0, False)  # as the overlapping save leaves it
+
+    labelled = {t.task_id: t.labels for t in gateway.labelled(gateway.spec())}
+
+    assert sorted(labelled) == ids[:4] and labelled[ids[1]] == ("yes",)

@@ -51,9 +51,9 @@ def test_tab_loaded_once_serves_a_queued_task_sixty_times_across_batches(backend
         assert task["id"] not in labelled, f"request {step + 1}: task {task['id']} was served again"
         # Labelling the last queued task before the next batch is written would empty the queue
         # for real (not a broken stream): a person would wait for the next batch, so does the test.
-        # Tasks this person labelled already do not count: Label Studio can list a task just
-        # annotated as not yet completed for a moment (its completion lags the annotation, as its
-        # annotation count does), but never serves it to the same person again.
+        # Tasks this person labelled already do not count: a task annotated while the writer
+        # tags it is listed as not yet completed until the writer restores its counters at the
+        # end of its write (task_counters.py), but is never served to the same person again.
         wait_for(lambda: len(set(queued_now()) - labelled) > 1, timeout=180,
                  what=f"a new batch after {len(labelled)} labels")
         ls_client.annotations.create(id=task["id"], result=choice_result("intent", "text", [truth[task["data"]["text"]]]))

@@ -245,3 +245,26 @@ def test_every_next_task_during_a_write_is_a_queued_task(ls_client, gateway):
     assert all(data.get(RANK_FIELD) for _, data in served)
     assert {task_id for task_id, _ in served} <= set(ids[:6]) | set(second)
     assert next_task_as_displayed(ls_client, project_id, first.tab_id, loaded)["id"] == second[0]
+
+
+def test_a_task_annotated_during_its_write_leaves_the_tab(ls_client, gateway):
+    """Label Studio's ``PATCH`` saves the whole task row: an annotation submitted while the
+    writer tags that task loses its counter update (seen in CI: ``total_annotations`` 0 and
+    ``is_labeled`` false on an annotated task, still served by the tab). Here the annotation
+    comes right after the task's tag and its counters are then set to what such a save leaves;
+    the write must end with them restored."""
+    project_id, ids = make_project(ls_client, 6, "queue writer: annotated mid-write")
+    annotated = ids[1]
+
+    class AnnotatedMidWrite(LabelStudioGateway):
+        def update_data(self, task_id, data, outage=None):
+            super().update_data(task_id, data, outage)
+            if task_id == annotated:
+                ls_client.annotations.create(id=task_id, result=choice_result("intent", "text", ["no"]))
+                self.set_counters(task_id, 0, 0, False)  # the row as the overlapping save wrote it
+
+    result = write_queue(AnnotatedMidWrite(gateway(project_id).connection, project_id), batch(ids[:4]), cycle=1)
+
+    task = ls_client.tasks.get(id=str(annotated))
+    assert (task.total_annotations, task.is_labeled, result.repaired) == (1, True, 1)
+    assert listed(ls_client, project_id, result.tab_id) == [ids[0], ids[2], ids[3]]

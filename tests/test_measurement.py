@@ -6,6 +6,7 @@ import sqlite3
 import pytest
 
 from backend.labelstudio.errors import LabelStudioRefused
+from backend.labelstudio.gateway import StoredCounts
 from backend.loop.queue_record import QueueRecord
 from backend.measure.control_overlap import apply_control_overlap
 from backend.measure.cycles_db import CyclesDB, CyclesDBError, Feedback
@@ -251,6 +252,9 @@ class RecordingGateway:
 
     def update_data(self, task_id: int, data: dict) -> None:
         self._update(task_id, {"data": data})
+
+    def annotation_counts(self, task_ids: list[int], chunk: int, outage=None) -> dict[int, StoredCounts]:
+        return {i: StoredCounts(total=0, cancelled=0, annotations=0) for i in task_ids}
 
 
 def test_control_overlap_is_asked_on_new_control_tasks_and_unfinished_ones_are_carried_over(db):

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from backend.labelstudio.gateway import StoredCounts
 from backend.labelstudio.queue_writer import QUEUE_FIELDS, QUEUE_VIEW, RANK_FIELD, StaleBatchError, write_queue
 from selection.batch import BatchItem
 
@@ -41,6 +42,39 @@ class RecordingGateway:
         with self.lock:
             self.writes.append((task_id, data))
             self.data[task_id] = dict(data)
+
+    def annotation_counts(self, task_ids, chunk, outage=None):
+        return {i: StoredCounts(total=0, cancelled=0, annotations=0) for i in task_ids if i in self.data}
+
+
+class AnnotatedDuringItsWrite(RecordingGateway):
+    """Task 3 is annotated while its tags are written, and the write's whole-row save puts back
+    its counters from before the annotation, as Label Studio's ``PATCH`` does."""
+
+    def __init__(self):
+        super().__init__()
+        self.stored = {3: (0, 0, False)}
+        self.restored: list[tuple[int, int, int, bool]] = []
+
+    def annotation_counts(self, task_ids, chunk, outage=None):
+        counts = super().annotation_counts(task_ids, chunk, outage)
+        if 3 in counts:
+            total, cancelled, _ = self.stored[3]
+            counts[3] = StoredCounts(total=total, cancelled=cancelled, annotations=1)
+        return counts
+
+    def task(self, task_id, outage=None):
+        total, cancelled, is_labeled = self.stored[task_id]
+        return {"id": task_id, "overlap": 1, "total_annotations": total, "cancelled_annotations": cancelled,
+                "is_labeled": is_labeled,
+                "annotations": [{"id": 9, "was_cancelled": False, "completed_by": {"id": 2}, "result": []}]}
+
+    def ignores_skipped(self, outage=None):
+        return False
+
+    def set_counters(self, task_id, total, cancelled, is_labeled, outage=None):
+        self.restored.append((task_id, total, cancelled, is_labeled))
+        self.stored[task_id] = (total, cancelled, is_labeled)
 
 
 def batch(task_ids: list[int]) -> list[BatchItem]:
@@ -77,3 +111,11 @@ def test_a_batch_naming_a_task_the_project_lacks_writes_nothing():
     with pytest.raises(StaleBatchError, match="has no task"):
         write_queue(gateway, batch([1, 99]), cycle=1)
     assert gateway.writes == []
+
+
+def test_counters_a_write_overwrote_are_restored_once():
+    gateway = AnnotatedDuringItsWrite()
+
+    result = write_queue(gateway, batch([1, 2, 3, 4]), cycle=1)
+
+    assert gateway.restored == [(3, 1, 0, True)] and result.repaired == 1

@@ -36,10 +36,15 @@ Label Studio has no bulk task update that preserves ``data``, so a write is one 
 all touched tasks plus one ``PATCH`` per task whose data actually changes (each takes Label
 Studio ~0.1-0.2 s): a task whose tags are already what the new batch says is not written. The
 ``PATCH``es of each phase (tagging, then clearing) run ``WRITE_CONCURRENCY`` at a time; the
-clearing phase starts only once every tag is written. A task edited in Label Studio between that read and its ``PATCH`` loses
-the edit; batches are written right after they are composed, while imported task data is
-normally left alone. Labelled tasks keep their tags as a record; the tab's "not yet labelled"
-filter hides them.
+clearing phase starts only once every tag is written. A task edited in Label Studio between that
+read and its ``PATCH`` loses the edit; batches are written right after they are composed, while
+imported task data is normally left alone. Labelled tasks keep their tags as a record; the tab's
+"not yet labelled" filter hides them.
+
+Each ``PATCH`` saves the whole task row, so an annotation submitted on a task during its
+``PATCH`` loses its counter update (``total_annotations``, ``is_labeled``) and the tab would
+serve that task again. Once both phases are done, the tasks written are checked and such
+counters restored (``task_counters.py``).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from typing import Any
 
 from backend.labelstudio.errors import QueueWriteError
 from backend.labelstudio.gateway import LabelStudioGateway
+from backend.labelstudio.task_counters import repair_counters
 from selection.batch import BatchItem
 from selection.errors import DuplicateTaskIdError, SelectionError
 
@@ -109,6 +115,9 @@ class QueueWriteResult:
         Tasks carrying this cycle's tags (the batch size).
     cleared : int
         Earlier-cycle tasks whose tags were removed.
+    repaired : int
+        Written tasks whose annotation counters a concurrent annotation's update was lost from,
+        and were restored (see ``task_counters.py``).
     seconds : float
         Wall time of the whole write.
     """
@@ -117,6 +126,7 @@ class QueueWriteResult:
     cycle: int
     tagged: int
     cleared: int
+    repaired: int
     seconds: float
 
 
@@ -191,24 +201,27 @@ def write_queue(
             for item in sorted(items, key=lambda item: item.rank)]
     clears = [(task_id, _untagged(current[task_id])) for task_id in leaving if task_id in current]
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="queue-write") as pool:
-        _write_changed(gateway, pool, current, tags)  # every tag lands before the first clear
+        tagged = _write_changed(gateway, pool, current, tags)  # every tag lands before the first clear
         cleared = _write_changed(gateway, pool, current, clears)
+    repaired = repair_counters(gateway, tagged + cleared, chunk=READ_CHUNK, outage=QueueWriteError)
 
     result = QueueWriteResult(
         tab_id=tab_id,
         cycle=cycle,
         tagged=len(queued),
-        cleared=cleared,
+        cleared=len(cleared),
+        repaired=len(repaired),
         seconds=time.monotonic() - started,
     )
     logger.info(
-        "project %d cycle %d: tagged %d tasks %s, cleared %d of %d earlier, tab %d, %.2fs",
+        "project %d cycle %d: tagged %d tasks %s, cleared %d of %d earlier, %d counter(s) restored, tab %d, %.2fs",
         project_id,
         cycle,
         result.tagged,
         dict(Counter(item.slice for item in items)),
         result.cleared,
         len(leaving),
+        result.repaired,
         result.tab_id,
         result.seconds,
     )
@@ -249,15 +262,15 @@ def _untagged(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_changed(gateway: LabelStudioGateway, pool: ThreadPoolExecutor, current: dict[int, dict],
-                   writes: list[tuple[int, dict]]) -> int:
-    """Replace the ``data`` of each task whose new data differs from ``current``; how many were
+                   writes: list[tuple[int, dict]]) -> list[int]:
+    """Replace the ``data`` of each task whose new data differs from ``current``; the ids
     written. Returns only when every write has finished; the first failure is raised."""
     changed = [(task_id, new) for task_id, new in writes if new != current[task_id]]
     for _ in pool.map(lambda write: gateway.update_data(*write, outage=QueueWriteError), changed):
         pass
     for task_id, new in changed:
         logger.debug("task %d: labelqueue tags %s", task_id, {k: new.get(k) for k in QUEUE_FIELDS})
-    return len(changed)
+    return [task_id for task_id, _ in changed]
 
 
 #: The tab's filters and ordering: the same in every cycle (see the module docstring).

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 from backend.labelstudio.errors import LabelStudioRefused
 from backend.labelstudio.gateway import LabelStudioGateway
-from backend.labelstudio.queue_writer import CYCLE_FIELD, queue_tags
+from backend.labelstudio.queue_writer import CYCLE_FIELD, READ_CHUNK, queue_tags
+from backend.labelstudio.task_counters import repair_counters
 from backend.loop.queue_record import QueueRecord
 from backend.measure.cycles_db import CyclesDB
 from backend.measure.measurement import AnnotatedTask
@@ -81,7 +82,8 @@ def apply_control_overlap(gateway: LabelStudioGateway, db: CyclesDB, cycles: lis
         with skipping_deleted(project_id, task_id):
             gateway.update_data(task_id, data)
             result.carried.append(task_id)
-    if result.requested or result.carried:
+    if result.requested or result.carried:  # each a task update, which can lose an annotation's counts
+        repair_counters(gateway, result.requested + result.carried, chunk=READ_CHUNK)
         logger.info("project %s: overlap %d asked on control tasks %s; carried into cycle %d: %s", project_id,
                     overlap, result.requested, newest, result.carried)
     return result

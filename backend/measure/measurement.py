@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.labelstudio.gateway import LabelStudioGateway, resolve_annotations
+from backend.labelstudio.gateway import LabelStudioGateway, annotator_of, resolve_annotations
 from backend.loop.queue_record import QueuedTask, QueueRecord
 from backend.measure.cycles_db import Feedback
 from backend.measure.measurement_record import Measurement
@@ -75,11 +75,10 @@ def annotated_task(task: dict[str, Any], spec: TaskSpec) -> AnnotatedTask:
     latest: dict[int, tuple[str, tuple[str, ...]]] = {}
     for annotation in usable:
         labels = kind_of(spec).labels_of(annotation.get("result") or [], spec)
-        who = annotation.get("completed_by")
-        who = who.get("id") if isinstance(who, dict) else who
+        who = annotator_of(annotation)
         when = str(annotation.get("updated_at") or annotation.get("created_at") or "")
-        if labels is not None and who is not None and when >= latest.get(int(who), ("", ()))[0]:
-            latest[int(who)] = (when, labels)
+        if labels is not None and who is not None and when >= latest.get(who, ("", ()))[0]:
+            latest[who] = (when, labels)
     labels = resolve_annotations(usable, spec)
     text = (task.get("data") or {}).get(spec.value_key)
     return AnnotatedTask(
