@@ -198,15 +198,11 @@ class Runtime:
         give Label Studio a moment to commit the newest annotation whose webhook asked. Does
         nothing when no retrain is owed any more (see :meth:`_marked_force`).
 
-        Trailing labels and lost webhooks: a retrain that trained, found changed labels below
-        the threshold, or was asked for by a request (a webhook) and found nothing, leaves a
-        ``"trailing"`` marker and asks for a retrain once ``LABELQUEUE_TRAILING_QUIET_SECONDS``
-        have passed since the last request (see :meth:`_check_when_quiet`); a request in between
-        starts the wait again. When it is quiet that long, any changed label is trained on. The
-        third case is Label Studio's: it can send an annotation's webhook before the task's
-        annotation count (which the labelled-task query filters on) shows it, so a read for
-        that webhook finds nothing new, and without another read the label would wait for the
-        next annotation (seen in CI: 159 of 160 labels).
+        Trailing labels and lost webhooks: a retrain that trained, or found changed labels below
+        the threshold, leaves a ``"trailing"`` marker and asks for a retrain once
+        ``LABELQUEUE_TRAILING_QUIET_SECONDS`` have passed since the last request (see
+        :meth:`_check_when_quiet`); a request in between starts the wait again. When it is quiet
+        that long, any changed label is trained on.
 
         Whether the retrain is forced is read from the markers too, not from ``force``: this job's
         forced request may have been served already by a run of another worker (which consumed
@@ -235,10 +231,9 @@ class Runtime:
             if settle > 0:
                 time.sleep(min(settle, self.settings.retrain_settle_seconds))
             read_at = self.clock()
-            trailing = quiet > 0 and read_at - requested_at >= quiet
             outcome = retrain(project_id, settings=self.settings, store=self.store, connections=self.connections,
-                              force=marked, trailing=trailing)
-            if quiet > 0 and not pending.exists() and (outcome.done or outcome.figures.get("waiting") or not trailing):
+                              force=marked, trailing=quiet > 0 and read_at - requested_at >= quiet)
+            if quiet > 0 and (outcome.done or outcome.figures.get("waiting")) and not pending.exists():
                 self._check_when_quiet(project_id, read_at)
             running.unlink(missing_ok=True)
             return outcome
@@ -246,11 +241,11 @@ class Runtime:
     def _check_when_quiet(self, project_id: int, read_at: float) -> None:
         """Read Label Studio once more when no request has come for the quiet period after the
         read at ``read_at``: it trains on labels the threshold held back, and on annotations
-        whose webhook never came or came before the annotation showed. Label Studio drops a
-        webhook that its ``WEBHOOK_TIMEOUT`` (1 s by default) cuts off, for example while the
-        worker it reached is busy, and never sends it again; without this read such a label
-        would wait for the next annotation. This read, when it finds nothing changed, asks for no
-        further one, so each burst of annotations costs one extra read."""
+        whose webhook never came. Label Studio drops a webhook that its ``WEBHOOK_TIMEOUT`` (1 s
+        by default) cuts off, for example while the worker it reached is busy, and never sends
+        it again; without this read such a label would wait for the next annotation. A read
+        that finds nothing changed asks for no further one, so each burst of annotations costs
+        one extra read."""
         atomic_write_json(self.store.layout.retrain_pending(project_id),
                           {"force": False, "requested_at": read_at, "trailing": True})
         self.retrains.request_later(project_id, read_at + self.settings.trailing_quiet_seconds - self.clock())

@@ -42,10 +42,9 @@ def trainings(monkeypatch, tmp_path):
 
 def worker(tmp_path) -> Runtime:
     """One gunicorn worker's runtime on the shared data dir (its own schedulers and file locks),
-    with project 7 connected. The quiet-period read after a burst is off: these tests count the
-    runs requests cause (that read is tests/test_trailing_labels.py's)."""
-    rt = Runtime.build(Settings(data_dir=tmp_path, retrain_settle_seconds=0, trailing_quiet_seconds=0,
-                                label_studio_url="http://127.0.0.1:9", label_studio_api_key="x"))
+    with project 7 connected."""
+    rt = Runtime.build(Settings(data_dir=tmp_path, retrain_settle_seconds=0, label_studio_url="http://127.0.0.1:9",
+                                label_studio_api_key="x"))
     rt.store.create_project(7)
     return rt
 

@@ -207,14 +207,3 @@ def test_a_forced_job_whose_request_was_already_served_does_not_force_the_quiet_
     # another worker's job for the same forced webhook runs afterwards: only the check is owed
     late = at(rt, 1002).retrain_locked(7, True)
     assert not late.done and "wait" in late.reason and runtime_module.retrain.calls == [False]
-
-
-def test_a_requested_read_that_finds_nothing_is_read_again_when_quiet(rt):
-    # Label Studio sent the webhook before the task's annotation count showed the annotation:
-    # the read it asked for finds nothing; the quiet-period read must still come.
-    runtime_module.retrain.changed = 0
-    at(rt, 1000).request_retrain(7)
-    assert not at(rt, 1001).retrain_locked(7, False).done
-    assert rt.retrains.later == [(7, QUIET)] and rt.store.layout.retrain_pending(7).exists()
-    runtime_module.retrain.changed = 1  # now visible in Label Studio
-    assert at(rt, 1001 + QUIET).retrain_locked(7, False).done
