@@ -63,11 +63,11 @@ class AnnotatedDuringItsWrite(RecordingGateway):
             counts[3] = StoredCounts(total=total, cancelled=cancelled, annotations=1)
         return counts
 
-    def task(self, task_id, outage=None):
-        total, cancelled, is_labeled = self.stored[task_id]
-        return {"id": task_id, "overlap": 1, "total_annotations": total, "cancelled_annotations": cancelled,
-                "is_labeled": is_labeled,
-                "annotations": [{"id": 9, "was_cancelled": False, "completed_by": {"id": 2}, "result": []}]}
+    def tasks_with_annotations(self, task_ids, chunk, outage=None):
+        return [{"id": i, "overlap": 1, "total_annotations": self.stored[i][0], "cancelled_annotations": self.stored[i][1],
+                 "is_labeled": self.stored[i][2], "annotations": [{"id": 9, "was_cancelled": False, "completed_by": 2,
+                                                                   "result": []}]}
+                for i in task_ids]
 
     def ignores_skipped(self, outage=None):
         return False

@@ -225,10 +225,17 @@ class LabelStudioGateway:
                 fields="all", include="id,total_annotations,cancelled_annotations,annotations_ids"))
         return found
 
-    def task(self, task_id: int, outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> dict[str, Any]:
-        """One task with its annotations, as a plain dict."""
-        with translated(f"reading task {task_id}", outage=outage):
-            return self._client().tasks.get(id=str(task_id)).model_dump()
+    def tasks_with_annotations(self, task_ids: list[int], chunk: int,
+                               outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> list[dict[str, Any]]:
+        """Those ``task_ids`` in the project, whole (annotations included). A list read, not
+        ``GET /api/tasks/<id>``: that one has Label Studio ask the ML backend for a prediction of
+        a task without one, which would date a labelled task's newest prediction after its label."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(task_ids), chunk):
+            ids = task_ids[start:start + chunk]
+            found += self._pages(f"reading {len(ids)} tasks of project {self.project_id}", chunk, outage, len(ids),
+                                 query=json.dumps({"selectedItems": {"all": False, "included": ids}}), fields="all")
+        return found
 
     def ignores_skipped(self, outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> bool:
         """Whether the project counts a skipped annotation towards a task's completion."""

@@ -55,17 +55,16 @@ def repair_counters(gateway: LabelStudioGateway, task_ids: Iterable[int], *, chu
     suspects, repaired, ignore_skipped = sorted(set(task_ids)), set(), None
     for _ in range(ROUNDS):
         stale = sorted(tid for tid, counts in gateway.annotation_counts(suspects, chunk, outage).items() if counts.stale)
+        if not stale:
+            break
+        if ignore_skipped is None:
+            ignore_skipped = gateway.ignores_skipped(outage)
         fixed = []
-        for task_id in stale:
-            task = gateway.task(task_id, outage)
-            if ignore_skipped is None:
-                ignore_skipped = gateway.ignores_skipped(outage)
-            total, cancelled, is_labeled = counters_of(task.get("annotations") or [], task.get("overlap") or 1,
-                                                       ignore_skipped)
-            stored = (task.get("total_annotations"), task.get("cancelled_annotations"), task.get("is_labeled"))
-            if stored != (total, cancelled, is_labeled):
-                gateway.set_counters(task_id, total, cancelled, is_labeled, outage)
-                fixed.append(task_id)
+        for task in gateway.tasks_with_annotations(stale, chunk, outage):
+            counters = counters_of(task.get("annotations") or [], task.get("overlap") or 1, ignore_skipped)
+            if (task.get("total_annotations"), task.get("cancelled_annotations"), task.get("is_labeled")) != counters:
+                gateway.set_counters(int(task["id"]), *counters, outage)
+                fixed.append(int(task["id"]))
         if not fixed:
             break
         logger.info("project %s: restored the annotation counters of task(s) %s, which a task update "
