@@ -199,43 +199,35 @@ class LabelStudioGateway:
         return [int(task["id"]) for task in self._pages(f"reading the task ids of project {self.project_id}",
                                                          LIGHT_PAGE_SIZE * 5, include="id")]
 
-    def tasks_data(self, task_ids: list[int], chunk: int,
-                   outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> dict[int, dict[str, Any]]:
-        """Current ``data`` of those ``task_ids`` that are in the project, ``chunk`` ids per request
-        (the ids travel in the query string, which servers cap)."""
-        found: dict[int, dict[str, Any]] = {}
+    def _selected(self, what: str, task_ids: list[int], chunk: int, outage: type[LabelStudioUnavailable],
+                  **params: Any) -> Iterator[dict[str, Any]]:
+        """Those ``task_ids`` that are in the project, ``chunk`` ids per request (the ids travel in
+        the query string, which servers cap); ``what`` names the read in errors."""
         for start in range(0, len(task_ids), chunk):
             ids = task_ids[start:start + chunk]
-            found.update((int(t["id"]), dict(t.get("data") or {})) for t in self._pages(
-                f"reading {len(ids)} tasks of project {self.project_id}", chunk, outage, len(ids),
-                query=json.dumps({"selectedItems": {"all": False, "included": ids}}),
-                fields="task_only", include="id,data"))
-        return found
+            yield from self._pages(f"{what} {len(ids)} tasks of project {self.project_id}", chunk, outage, len(ids),
+                                   query=json.dumps({"selectedItems": {"all": False, "included": ids}}), **params)
+
+    def tasks_data(self, task_ids: list[int], chunk: int,
+                   outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> dict[int, dict[str, Any]]:
+        """Current ``data`` of those ``task_ids`` that are in the project."""
+        return {int(t["id"]): dict(t.get("data") or {}) for t in self._selected(
+            "reading", task_ids, chunk, outage, fields="task_only", include="id,data")}
 
     def annotation_counts(self, task_ids: list[int], chunk: int,
                           outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> dict[int, StoredCounts]:
         """For those ``task_ids`` in the project: the annotation counters Label Studio stores on
         the task, and how many annotations it has (a light read: no annotation bodies)."""
-        found: dict[int, StoredCounts] = {}
-        for start in range(0, len(task_ids), chunk):
-            ids = task_ids[start:start + chunk]
-            found.update((int(t["id"]), stored_counts(t)) for t in self._pages(
-                f"reading the annotation counts of {len(ids)} tasks of project {self.project_id}", chunk, outage,
-                len(ids), query=json.dumps({"selectedItems": {"all": False, "included": ids}}),
-                fields="all", include="id,total_annotations,cancelled_annotations,annotations_ids"))
-        return found
+        return {int(t["id"]): stored_counts(t) for t in self._selected(
+            "reading the annotation counts of", task_ids, chunk, outage,
+            fields="all", include="id,total_annotations,cancelled_annotations,annotations_ids")}
 
     def tasks_with_annotations(self, task_ids: list[int], chunk: int,
                                outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> list[dict[str, Any]]:
         """Those ``task_ids`` in the project, whole (annotations included). A list read, not
         ``GET /api/tasks/<id>``: that one has Label Studio ask the ML backend for a prediction of
         a task without one, which would date a labelled task's newest prediction after its label."""
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(task_ids), chunk):
-            ids = task_ids[start:start + chunk]
-            found += self._pages(f"reading {len(ids)} tasks of project {self.project_id}", chunk, outage, len(ids),
-                                 query=json.dumps({"selectedItems": {"all": False, "included": ids}}), fields="all")
-        return found
+        return list(self._selected("reading", task_ids, chunk, outage, fields="all"))
 
     def ignores_skipped(self, outage: type[LabelStudioUnavailable] = LabelStudioUnavailable) -> bool:
         """Whether the project counts a skipped annotation towards a task's completion."""
