@@ -39,7 +39,7 @@ __all__ = ["counters_of", "repair_counters"]
 ROUNDS = 3
 
 
-def counters_of(annotations: Iterable[Mapping[str, Any]], overlap: int, ignore_skipped: bool) -> tuple[int, int, bool]:
+def counters_of(annotations: Iterable[Mapping[str, Any]], overlap: int | None, ignore_skipped: bool) -> tuple[int, int, bool]:
     """``(total_annotations, cancelled_annotations, is_labeled)`` as Label Studio computes them."""
     annotations = list(annotations)
     cancelled = sum(1 for a in annotations if a.get("was_cancelled"))
@@ -61,7 +61,7 @@ def repair_counters(gateway: LabelStudioGateway, task_ids: Iterable[int], *, chu
             ignore_skipped = gateway.ignores_skipped(outage)
         fixed = []
         for task in gateway.tasks_with_annotations(stale, chunk, outage):
-            counters = counters_of(task.get("annotations") or [], task.get("overlap") or 1, ignore_skipped)
+            counters = counters_of(task.get("annotations") or [], task.get("overlap"), ignore_skipped)
             if (task.get("total_annotations"), task.get("cancelled_annotations"), task.get("is_labeled")) != counters:
                 gateway.set_counters(int(task["id"]), *counters, outage)
                 fixed.append(int(task["id"]))
