@@ -6,7 +6,7 @@ Layout (all under ``LABELQUEUE_DATA_DIR``; every folder is created 0700, every f
     projects/<id>/                        one folder per project; <id> is ASCII digits, 1..2**31-1
         current.json                      manifest of the model in service: version, file, HMAC
         models/<version>.pkl              pickled TrainedModel (backend/store.py)
-        <name>.lock                       flocks: train, select, pool, measure, failures
+        <name>.lock                       flocks: train, select, pool, measure, failures, tasks
         retrain.pending                   a retrain was requested and has not started (runtime.py)
         retrain.running                   that retrain was taken up and has not finished (runtime.py)
         labelled.json                     training set of the model in service (loop/training.py)

@@ -232,7 +232,10 @@ class ModelStore:
         ``name`` lock.
 
         ``train`` serialises retrains, ``select`` serialises selection cycles, ``failures``
-        guards the flagged-failure list against concurrent read-modify-write.
+        guards the flagged-failure list against concurrent read-modify-write, and ``tasks``
+        serialises labelqueue's own updates of a project's tasks in Label Studio (the queue
+        writer's and the control-overlap step's): Label Studio saves a whole task row on every
+        update, so two at once can undo each other's fields.
         """
         return self.locks.hold(project_id, name)
 

@@ -238,8 +238,9 @@ class RecordingGateway:
 
     project_id = 2
 
-    def __init__(self, deleted: tuple[int, ...] = ()):
+    def __init__(self, deleted: tuple[int, ...] = (), data: dict[int, dict] | None = None):
         self.deleted = deleted
+        self.data = dict(data or {})
         self.updates: list[tuple[int, dict]] = []
 
     def _update(self, task_id: int, fields: dict) -> None:
@@ -252,6 +253,10 @@ class RecordingGateway:
 
     def update_data(self, task_id: int, data: dict) -> None:
         self._update(task_id, {"data": data})
+        self.data[task_id] = data
+
+    def tasks_data(self, task_ids: list[int], chunk: int) -> dict[int, dict]:
+        return {i: dict(self.data[i]) for i in task_ids if i in self.data and i not in self.deleted}
 
     def annotation_counts(self, task_ids: list[int], chunk: int, outage=None) -> dict[int, StoredCounts]:
         return {i: StoredCounts(total=0, cancelled=0, annotations=0) for i in task_ids}
@@ -265,12 +270,33 @@ def test_control_overlap_is_asked_on_new_control_tasks_and_unfinished_ones_are_c
 
     gateway.updates.clear()
     db.record_queue(2, queue(2, "v1", 1, [(20, "control", "a")]), trained=[10])
-    once = AnnotatedTask(10, ("a",), ((1, ("a",)),), 1, 1, 5.0,
-                         {"text": "x", "labelqueue_cycle": 1, "labelqueue_rank": "000001", "labelqueue_slice": "control"})
-    result = apply_control_overlap(gateway, db, db.cycles(2), {10: once}, overlap=2)
+    gateway.data[10] = TAGGED_IN_CYCLE_1
+    result = apply_control_overlap(gateway, db, db.cycles(2), {10: labelled_once(TAGGED_IN_CYCLE_1)}, overlap=2)
     assert result.requested == [20] and result.carried == [10]
     carried = dict(gateway.updates)[10]["data"]
     assert (carried["labelqueue_cycle"], carried["labelqueue_rank"], carried["text"]) == (2, "000000", "x")
+
+
+TAGGED_IN_CYCLE_1 = {"text": "x", "labelqueue_cycle": 1, "labelqueue_rank": "000001", "labelqueue_slice": "control"}
+
+
+def labelled_once(data: dict) -> AnnotatedTask:
+    """Task 10 as the measurement read it: one of the two annotations it needs."""
+    return AnnotatedTask(10, ("a",), ((1, ("a",)),), 1, 1, 5.0, data)
+
+
+def test_a_carried_task_is_tagged_over_what_it_holds_now_not_what_the_measurement_read(db):
+    """The queue writer may have updated the task since the measurement read it: what it wrote stays."""
+    db.record_queue(2, queue(1, "v1", 0, [(10, "control", "a")]), trained=[])
+    db.request_overlap(2, 1, [10], 2)
+    db.record_queue(2, queue(2, "v1", 1, [(20, "uncertain", "a")]), trained=[10])
+    gateway = RecordingGateway(data={10: {**TAGGED_IN_CYCLE_1, "note": "added by a reviewer"}})
+    result = apply_control_overlap(gateway, db, db.cycles(2), {10: labelled_once(TAGGED_IN_CYCLE_1)}, overlap=2)
+    assert result.carried == [10] and gateway.data[10]["note"] == "added by a reviewer"
+
+    gateway = RecordingGateway(data={10: {**TAGGED_IN_CYCLE_1, "labelqueue_cycle": 2, "labelqueue_rank": "000003"}})
+    result = apply_control_overlap(gateway, db, db.cycles(2), {10: labelled_once(TAGGED_IN_CYCLE_1)}, overlap=2)
+    assert result.carried == [] and gateway.updates == []  # already in the newest cycle: left as written
 
 
 def test_control_overlap_skips_a_task_deleted_since_it_was_queued(db):

@@ -1,7 +1,7 @@
 """Per-project locks in Redis, with an expiry, for workers on several machines.
 
 ``flock`` on a shared filesystem is not dependable (NFS, SMB), so in RQ mode every project lock
-(``train``, ``select``, ``measure``, ``failures``, and each job's run lease) is a redis-py
+(``train``, ``select``, ``measure``, ``failures``, ``tasks``, and each job's run lease) is a redis-py
 ``Lock`` with a short expiry that a background thread renews while the holder is alive. A
 worker that dies (``kill -9``, a lost machine) stops renewing, so its lock lapses within
 ``ttl`` seconds and the next holder proceeds: no lock outlives its process for long, and a

@@ -175,21 +175,22 @@ def _run_locked(ctx: CycleContext, project_id: int, size: int | None, progress: 
         return JobOutcome(project_id, False, str(exc), figures={"cycle": cycle - 1, "pool_size": len(cached.task_ids)})
     if options.batch_tokens:
         batch = within_effort_budget(batch, tokens_of(batch, cached, spec), options.batch_tokens)
+    predicted = predictions_of(batch.items, cached, model, spec) if model is not None else {}
     lap("select")
 
     progress(f"writing {len(batch.items)} tasks into the 'Active learning queue' tab")
     stale = [item.task_id for item in previous.items if item.task_id not in labelled] if previous else []
-    written = write_queue(gateway, batch.items, cycle, previous=stale)
+    with ctx.store.lock(project_id, "tasks"):  # the control-overlap step writes the same tasks
+        written = write_queue(gateway, batch.items, cycle, previous=stale)
+        queue = QueueRecord(
+            cycle=cycle, model_version=model.version if model else None, labelled=len(labelled),
+            created_at=datetime.now(timezone.utc).isoformat(), tab_id=written.tab_id, counts=dict(batch.counts),
+            size_requested=size, mix=dict(mix.__dict__),
+            items=tuple(QueuedTask(i.task_id, i.slice, i.rank, i.reason, *predicted.get(i.task_id, (None, None)))
+                        for i in batch.items))
+        atomic_write_json(ctx.store.layout.queue(project_id), queue.to_json())
+        ctx.recorder.record_queue(project_id, queue, trained=tuple(labelled))
     lap("write")
-    predicted = predictions_of(batch.items, cached, model, spec) if model is not None else {}
-    queue = QueueRecord(
-        cycle=cycle, model_version=model.version if model else None, labelled=len(labelled),
-        created_at=datetime.now(timezone.utc).isoformat(), tab_id=written.tab_id, counts=dict(batch.counts),
-        size_requested=size, mix=dict(mix.__dict__),
-        items=tuple(QueuedTask(i.task_id, i.slice, i.rank, i.reason, *predicted.get(i.task_id, (None, None)))
-                    for i in batch.items))
-    atomic_write_json(ctx.store.layout.queue(project_id), queue.to_json())
-    ctx.recorder.record_queue(project_id, queue, trained=tuple(labelled))
     logger.info("project %s: cycle %d queued %d tasks %s in %.2fs", project_id, cycle, len(batch.items),
                 batch.counts, sum(seconds.values()))
     return JobOutcome(project_id, True, f"queued {len(batch.items)} tasks", figures={

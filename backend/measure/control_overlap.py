@@ -54,6 +54,11 @@ def apply_control_overlap(gateway: LabelStudioGateway, db: CyclesDB, cycles: lis
 
     New means: in a cycle after the last one handled, or in the newest cycle when none was
     handled yet (turning the option on does not reopen the project's history).
+
+    The caller holds the project's ``tasks`` lock, which the queue writer holds too: Label
+    Studio's task update saves the whole row, so two writers updating one task at once can undo
+    each other's fields. A carried task's tags are written over the ``data`` it holds now, read
+    under that lock, not over ``tasks`` (read earlier, perhaps before a queue write).
     """
     result, project_id = OverlapResult(), gateway.project_id
     if not cycles:
@@ -74,13 +79,13 @@ def apply_control_overlap(gateway: LabelStudioGateway, db: CyclesDB, cycles: lis
                 requested[task_id] = overlap
             db.request_overlap(project_id, record.cycle, fresh, overlap)
             result.requested += fresh
-    for task_id, wanted in sorted(requested.items()):
-        task = tasks.get(task_id)
-        if task is None or not 1 <= task.completed < wanted or task.data.get(CYCLE_FIELD) == newest:
+    unfinished = [task_id for task_id, wanted in sorted(requested.items())
+                  if task_id in tasks and 1 <= tasks[task_id].completed < wanted]
+    for task_id, data in sorted(gateway.tasks_data(unfinished, READ_CHUNK).items()):
+        if data.get(CYCLE_FIELD) == newest:
             continue
-        data = {**task.data, **queue_tags("control", 0, newest)}
         with skipping_deleted(project_id, task_id):
-            gateway.update_data(task_id, data)
+            gateway.update_data(task_id, {**data, **queue_tags("control", 0, newest)})
             result.carried.append(task_id)
     if result.requested or result.carried:  # each a task update, which can lose an annotation's counts
         repair_counters(gateway, result.requested + result.carried, chunk=READ_CHUNK)

@@ -95,7 +95,8 @@ class LoopMonitor:
             return JobOutcome(project_id, False, "no cycle recorded yet")
         overlap = self.options.get(project_id).control_overlap
         if overlap > 1 or self.db.overlap_requested(project_id):
-            apply_control_overlap(gateway, self.db, cycles, tasks, overlap)
+            with self.store.lock(project_id, "tasks"):  # after any queue write in progress, and its cycle
+                apply_control_overlap(gateway, self.db, self.db.cycles(project_id), tasks, overlap)
         measurement = self._measure(project_id, spec, cycles, tasks)
         if self.settings.auto_adjust_mix and self.adjust_mix(project_id, cycles[-1].cycle, measurement):
             measurement = self._measure(project_id, spec, cycles, tasks)
