@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from selection.batch import LabelledSet, Pool, Tuning, compose_batch
+from selection.batch import Batch, LabelledSet, Pool, Tuning, compose_batch
 from selection.mix import SliceMix
 from selection.uncertainty import uncertainty_scores
 
@@ -99,18 +99,29 @@ def top_k(measure: str) -> SelectFn:
     return select
 
 
+def compose(state: CycleState, size: int, seed: int, mix: SliceMix | None = None, measure: str = "margin",
+            tuning: Tuning = Tuning()) -> Batch:
+    """The product's ``compose_batch`` on one cycle's state, as the backend calls it: task id =
+    row + 1 (ids are positive), the given labels and the model's probabilities on the labelled
+    items passed with the labelled set."""
+    pool = Pool(np.arange(1, len(state.proba) + 1), state.proba, state.embeddings)
+    labelled = LabelledSet(state.labelled + 1, state.embeddings[state.labelled],
+                           state.overridden, labels=state.given, proba=state.proba[state.labelled])
+    return compose_batch(pool, labelled, flagged=(state.flagged + 1).tolist(), size=size,
+                         mix=mix, seed=seed, measure=measure, tuning=tuning)
+
+
+def batch_rows(batch: Batch) -> np.ndarray:
+    """Pool rows of a batch :func:`compose` returned, in queue order."""
+    return np.array([item.task_id - 1 for item in batch.items], dtype=np.int64)
+
+
 def labelqueue(mix: SliceMix | None, measure: str = "margin", tuning: Tuning = Tuning()
                ) -> SelectFn:
-    """The product's ``compose_batch`` with a given mix (``None``: the scheduled default);
-    task id = row + 1 (ids are positive). The given labels are passed as the backend does."""
+    """:func:`compose` with a given mix (``None``: the scheduled default) as a strategy."""
 
     def select(state: CycleState, size: int, seed: int) -> np.ndarray:
-        pool = Pool(np.arange(1, len(state.proba) + 1), state.proba, state.embeddings)
-        labelled = LabelledSet(state.labelled + 1, state.embeddings[state.labelled],
-                               state.overridden, labels=state.given, proba=state.proba[state.labelled])
-        batch = compose_batch(pool, labelled, flagged=(state.flagged + 1).tolist(), size=size,
-                              mix=mix, seed=seed, measure=measure, tuning=tuning)
-        return np.array([item.task_id - 1 for item in batch.items], dtype=np.int64)
+        return batch_rows(compose(state, size, seed, mix, measure, tuning))
 
     return select
 

@@ -30,7 +30,7 @@ from selection.failure import accepted_overrides, failure_candidates, nominal_fa
 from selection.interleave import interleave, spread
 from selection.mix import SLICES, SliceMix, allocate, redistribute, scheduled_mix
 from selection.pool import LabelledSet, Pool, selectable_rows
-from selection.uncertain import select_uncertain
+from selection.uncertain import band_edge, select_uncertain
 from selection.uncertainty import uncertainty_scores
 
 __all__ = ["Batch", "BatchItem", "LabelledSet", "Pool", "Tuning", "compose_batch"]
@@ -182,6 +182,11 @@ def compose_batch(
         np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(4)
     )
 
+    n = len(rows)
+    planned = nominal_failure_count(ids, rows, flagged, labelled.overridden, size)
+    counts = allocate(
+        mix, size, {"uncertain": n, "diverse": n, "failure": min(planned, n), "control": n}
+    )
     failures = failure_candidates(
         ids,
         rows,
@@ -195,14 +200,8 @@ def compose_batch(
         max_candidates=tuning.max_failure_candidates,
         max_overrides=tuning.max_overrides,
         scores=scores,
-        proba=None if pool.multilabel else pool.proba,
-        labelled_labels=labelled.labels,
+        unsure=band_edge(scores[rows], counts["uncertain"] or min(size, n), tuning.band_factor),
         max_similarity=tuning.duplicate_similarity,
-    )
-    n = len(rows)
-    planned = nominal_failure_count(ids, rows, flagged, labelled.overridden, size)
-    counts = allocate(
-        mix, size, {"uncertain": n, "diverse": n, "failure": min(planned, n), "control": n}
     )
     total = min(size, n)
     taken = np.zeros(len(pool.task_ids), dtype=bool)

@@ -79,8 +79,7 @@ class LabelledSet:
         True where the annotator's label disagreed with the model's prediction.
     labels : ndarray of shape (m,) of int, optional
         Column of ``Pool.proba`` the annotator chose for each item (-1 if unknown or
-        multi-label). With it the failure slice keeps only override neighbours the current
-        model still gets wrong or is unsure of; without it, only the unsure ones.
+        multi-label); read with ``proba`` (below).
     proba : ndarray of shape (m, k), optional
         The current model's class probabilities on the labelled items (only the overridden
         rows are read). With ``labels``, an override whose item the retrained model still

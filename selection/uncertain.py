@@ -16,13 +16,27 @@ import numpy as np
 
 from selection.neighbours import unit_rows
 
-__all__ = ["select_uncertain"]
+__all__ = ["band_edge", "band_size", "select_uncertain"]
 
 
 def _ranking(scores: np.ndarray, rows: np.ndarray, top: int) -> np.ndarray:
     """Positions of the ``top`` highest scores, best first (ties broken by row)."""
     best = np.argpartition(-scores, top - 1)[:top] if top < len(scores) else np.arange(len(scores))
     return best[np.lexsort((rows[best], -scores[best]))]
+
+
+def band_size(count: int, band_factor: float, candidates: int) -> int:
+    """Candidates in the band for ``count`` slots: ``max(count, ceil(band_factor * count))``,
+    at most all ``candidates``."""
+    return min(candidates, max(count, math.ceil(band_factor * count)))
+
+
+def band_edge(scores: np.ndarray, count: int, band_factor: float) -> float:
+    """The lowest uncertainty inside the band for ``count`` slots: what "unsure" means for the
+    pool now, whatever the number of classes or how calibrated the model is (at least the
+    top score when ``count`` is 0)."""
+    size = max(1, band_size(count, band_factor, len(scores)))
+    return float(np.partition(scores, len(scores) - size)[len(scores) - size])
 
 
 def select_uncertain(
@@ -73,7 +87,7 @@ def select_uncertain(
         raise ValueError(f"band_factor must be >= 1 (1 = plain top-k); got {band_factor}")
     picked: list[tuple[int, dict]] = []
     taken: list[np.ndarray] = []
-    start, stop = 0, min(len(rows), max(count, math.ceil(band_factor * count)))
+    start, stop = 0, band_size(count, band_factor, len(rows))
     while len(picked) < count and start < stop:
         segment = _ranking(scores, rows, stop)[start:]
         unit = unit_rows(embeddings, rows[segment])

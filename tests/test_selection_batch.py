@@ -21,6 +21,8 @@ from selection.errors import (
     UnknownMeasureError,
 )
 from selection.mix import SLICES, SliceMix, allocate
+from selection.uncertain import band_edge
+from selection.uncertainty import uncertainty_scores
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -285,3 +287,21 @@ def test_neighbours_of_an_override_the_model_rejects_are_not_queued_as_failures(
                 if item.slice == "failure"] for chosen in (accepted, rejected)]
     assert sources[0] and set(sources[0]) == {"override"}
     assert sources[1] == []
+
+
+def test_override_neighbours_count_as_failures_only_as_uncertain_as_the_uncertain_band():
+    """Most of the pool scores >= 0.5 here, yet only neighbours inside the uncertain slice's band
+    (the top 3 x its slots) are unsure enough to be queued as failures."""
+    n, d = 300, 8
+    rng = np.random.default_rng(3)
+    top = rng.uniform(0.34, 0.5, n)  # margins up to 0.33: every row scores >= 0.5 by margin
+    proba = np.column_stack([top, 1 - top - 0.1, np.full(n, 0.1)])
+    pool = Pool(np.arange(n), proba, rng.standard_normal((n, d)))
+    labelled = LabelledSet(np.arange(1000, 1010), pool.embeddings[:10] + 0.01, np.ones(10, dtype=bool))
+    mix = SliceMix(uncertain=0.5, diverse=0.2, failure=0.3, control=0.0)
+    batch = compose_batch(pool, labelled, size=20, mix=mix, seed=0)
+    scores = uncertainty_scores(proba, "margin")
+    edge = band_edge(scores, 10, 3.0)  # 10 uncertain slots of 20, band factor 3 (the default)
+    failures = [item.task_id for item in batch.items if item.slice == "failure"]
+    assert failures and all(scores[task_id] >= edge for task_id in failures)
+    assert np.mean(scores >= edge) < 0.15 and np.mean(scores >= 0.5) == 1.0

@@ -112,43 +112,39 @@ def _near_copies_of_one_override():
     return embeddings, reference
 
 
-def _filtered(embeddings, reference, proba, scores, corrected=1, **kwargs):
+def _filtered(embeddings, reference, scores, **kwargs):
     return failure_candidates(
         IDS, ROWS, embeddings, (), np.array([900]), reference, np.array([True]), 3,
-        np.random.default_rng(0), proba=proba, scores=scores,
-        labelled_labels=np.array([corrected]), **kwargs,
+        np.random.default_rng(0), scores=scores, **kwargs,
     )
 
 
-def test_override_neighbours_the_model_now_gets_right_and_is_sure_of_are_dropped():
+def test_override_neighbours_the_model_is_sure_of_are_dropped():
     embeddings, reference = _near_copies_of_one_override()
-    proba = np.tile([0.05, 0.95], (10, 1))  # predicts the corrected label 1 everywhere
-    picks = _filtered(embeddings, reference, proba, scores=np.full(10, 0.1))
-    assert picks == []
-
-
-def test_override_neighbours_the_model_still_gets_wrong_are_kept():
-    embeddings, reference = _near_copies_of_one_override()
-    proba = np.tile([0.05, 0.95], (10, 1))
-    proba[1] = [0.9, 0.1]  # row 1 still predicted as class 0, not the corrected 1
-    picks = _filtered(embeddings, reference, proba, scores=np.full(10, 0.1))
-    assert [row for row, _ in picks] == [1]
+    assert _filtered(embeddings, reference, scores=np.full(10, 0.1)) == []
 
 
 def test_override_neighbours_the_model_is_unsure_of_are_kept():
     embeddings, reference = _near_copies_of_one_override()
-    proba = np.tile([0.05, 0.95], (10, 1))
     scores = np.full(10, 0.1)
     scores[2] = 0.9
-    picks = _filtered(embeddings, reference, proba, scores=scores)
-    assert [row for row, _ in picks] == [2]
+    assert [row for row, _ in _filtered(embeddings, reference, scores=scores)] == [2]
+
+
+def test_unsure_is_the_threshold_given_not_a_fixed_one():
+    """``compose_batch`` passes the uncertain band's edge: 0.6 is unsure when the edge is 0.6,
+    and not when the pool's uncertain band starts at 0.7."""
+    embeddings, reference = _near_copies_of_one_override()
+    scores = np.full(10, 0.1)
+    scores[1] = 0.6
+    assert [row for row, _ in _filtered(embeddings, reference, scores=scores, unsure=0.6)] == [1]
+    assert _filtered(embeddings, reference, scores=scores, unsure=0.7) == []
 
 
 def test_near_duplicate_override_neighbours_are_kept_once():
     embeddings, reference = _near_copies_of_one_override()
     embeddings[2] = embeddings[1]  # rows 1 and 2 are the same text
-    proba = np.tile([0.9, 0.1], (10, 1))  # every row disagrees with the corrected label
-    picks = _filtered(embeddings, reference, proba, scores=np.full(10, 0.1))
+    picks = _filtered(embeddings, reference, scores=np.full(10, 0.9))
     rows = [row for row, _ in picks]
     assert 0 in rows and len({1, 2} & set(rows)) == 1
 

@@ -223,10 +223,9 @@ def score_pool(cached: CachedPool, labelled: dict[int, dict], model, spec: TaskS
 
     Without a model every class is equally likely: uncertainty is then flat and the batch is
     driven by diversity, failures and the random control slice. The labelled set carries each
-    single-label task's class column (-1 for multi-label tasks or a label outside the config), so
-    the failure slice keeps only override neighbours the model still gets wrong or is unsure of,
-    and the model's probabilities on the overridden ones, so it does not chase the neighbours of
-    an override the retrained model rejects (``selection.failure.accepted_overrides``).
+    single-label task's class column (-1 for multi-label tasks or a label outside the config)
+    and the model's probabilities on the overridden ones, so the failure slice does not chase
+    the neighbours of an override the retrained model rejects (``selection.failure.accepted_overrides``).
     """
     is_labelled = np.isin(cached.task_ids, np.fromiter(labelled, dtype=np.int64, count=len(labelled)))
     rows = np.flatnonzero(~is_labelled)
