@@ -190,12 +190,17 @@ def _paired(a: dict, b: dict, fn) -> tuple[float, float, int, int]:
             int(np.sum(diffs >= 0)), len(diffs))
 
 
-def _reach_ratio(mix: dict, reach: dict[int, float | None], target: float) -> str:
-    """The mix's mean labels to ``target`` over this strategy's (the ratio the issue's target
+def _reach_by_seed(curves: dict, target: float) -> dict[int, float | None]:
+    """Labels each seed's curve needs to reach ``target`` (``None`` where it never does)."""
+    return {seed: labels_to_reach(*curve, target) for seed, curve in curves.items()}
+
+
+def _reach_ratio(mix: dict[int, float | None], reach: dict[int, float | None]) -> str:
+    """The mix's mean labels to the target over this strategy's (the ratio the issue's target
     is stated in), and the sample spread of the same ratio taken seed by seed; "n/a" unless both
-    reach the target in every shared seed."""
+    reach the target in every shared seed. Both map seed -> :func:`_reach_by_seed`."""
     seeds = sorted(set(mix) & set(reach))
-    pairs = [(labels_to_reach(*mix[seed], target), reach[seed]) for seed in seeds]
+    pairs = [(mix[seed], reach[seed]) for seed in seeds]
     if not pairs or any(m is None or r is None for m, r in pairs):
         return "n/a"
     per_seed = [m / r for m, r in pairs]
@@ -215,9 +220,10 @@ def _reach_misses(acc: dict, full_pool: dict, names: list[str], scenarios: list[
     for name in names:
         target = 0.95 * full_pool[name]
         for scenario in scenarios:
-            mix, margin = acc.get((name, scenario, "lq-mix"), {}), acc.get((name, scenario, "topk-margin"), {})
+            mix = _reach_by_seed(acc.get((name, scenario, "lq-mix"), {}), target)
+            margin = _reach_by_seed(acc.get((name, scenario, "topk-margin"), {}), target)
             seeds = sorted(set(mix) & set(margin))
-            reach = [(labels_to_reach(*mix[seed], target), labels_to_reach(*margin[seed], target)) for seed in seeds]
+            reach = [(mix[seed], margin[seed]) for seed in seeds]
             if len(seeds) > STATED_SEEDS and all(None not in pair for pair in reach):
                 cells[(name, scenario)] = (seeds, np.array(reach))
     if not cells:
@@ -275,6 +281,7 @@ def render(result: dict) -> str:
         for scenario in cfg["scenarios"].split(","):
             mix_acc = acc.get((name, scenario, "lq-mix"), {})
             mix_prod = prod.get((name, scenario, "lq-mix"), {})
+            mix_reach = _reach_by_seed(mix_acc, 0.95 * full)
             for strategy in strategies:
                 a = acc.get((name, scenario, strategy), {})
                 p = prod.get((name, scenario, strategy), {})
@@ -282,13 +289,13 @@ def render(result: dict) -> str:
                     continue
                 au = [aulc(*c) for c in a.values()]
                 pu = [aulc(*c) for c in p.values()]
-                reach = {seed: labels_to_reach(*c, 0.95 * full) for seed, c in a.items()}
+                reach = _reach_by_seed(a, 0.95 * full)
                 got = [r for r in reach.values() if r is not None]
                 reach_text = (f"{np.mean(got):,.0f} ± {np.std(got, ddof=1) if len(got) > 1 else 0:,.0f}"
                               if len(got) == len(reach)
                               else f"{np.mean(got):,.0f} ({len(got)}/{len(reach)})" if got
                               else f"> {budget:,}")
-                ratio_text = _reach_ratio(mix_acc, reach, 0.95 * full) if strategy != "lq-mix" else "—"
+                ratio_text = _reach_ratio(mix_reach, reach) if strategy != "lq-mix" else "—"
                 drop = max(float(np.max(-np.diff(c[1]), initial=0.0)) for c in a.values())
                 if strategy == "lq-mix":
                     delta = pdelta = "—"
