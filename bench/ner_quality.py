@@ -8,7 +8,7 @@ have the annotator label them. After every fit the model is scored on all of tes
 tokens labelled (a long sentence costs more to label).
 
 Strategies: ``random``; pure top-k by ``least_confidence``, ``mnlp`` (Shen et al. 2017),
-``max_entropy`` and ``total_entropy`` (sum of token entropies, which favours long sentences);
+``mean_entropy``, ``max_entropy`` and ``total_entropy`` (sum of token entropies, which favours long sentences);
 ``default``: labelqueue's batch (``selection.compose_batch`` with the backend's share schedule
 over the config's entity types, uncertain slice ranked by the model's default sequence measure,
 diverse slice on the backend's IDF-weighted sentence embeddings, failure slice from annotators' overrides of the model's spans,
@@ -45,13 +45,13 @@ from bench.data import DEFAULT_DATASETS
 from selection.batch import compose_batch
 from selection.mix import scheduled_mix
 from selection.pool import LabelledSet, Pool
-from selection.sequence_uncertainty import SEQUENCE_MEASURES, total_token_entropy
+from selection.sequence_uncertainty import NEEDS_MARGINALS, SEQUENCE_MEASURES, total_token_entropy
 
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "ner_quality.jsonl"
-STRATEGIES = ("random", "mnlp", "total_entropy", "default", "least_confidence", "max_entropy")
+STRATEGIES = ("random", "mnlp", "total_entropy", "default", "least_confidence", "max_entropy", "mean_entropy")
 ANNOTATORS = ("oracle", "noisy")
 NOISE = 0.15
 
@@ -115,7 +115,7 @@ def pick(strategy: str, model: SpanModel, pool: Sentences, embeddings: np.ndarra
     if strategy == "random":
         return rng.choice(free, size=min(size, len(free)), replace=False).tolist()
     texts = [pool.texts[i] for i in free]
-    full = strategy in ("total_entropy", "max_entropy")
+    full = strategy == "total_entropy" or strategy in NEEDS_MARGINALS
     tagged = model.tag(texts, marginals=full)
     logp = np.array([s.path_logprob for s in tagged])
     lengths = np.array([len(s.offsets) for s in tagged])
