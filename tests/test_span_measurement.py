@@ -89,7 +89,34 @@ def test_cost_is_given_per_token_and_per_entity_of_the_labelled_sentences():
     assert units["token"] == {"n": 9, "tasks": 2, "cost": round(1.0 / 9, 4)}
     assert units["entity"] == {"n": 2, "tasks": 2, "cost": 0.5}
     page = html.unescape(render_report(measure_loop(1, TYPES, [], tasks, {}, [], CONFIG, kind=Spans())))
-    assert "0.500 per entity (2 entities); 0.111 per token (9 tokens)" in page
+    assert "0.50 per entity (2 entities); 0.11 per token (9 tokens)" in page
+
+
+def test_the_report_of_a_span_project_gives_span_f1_between_annotators_overall_and_per_slice():
+    """Whole-sentence agreement calls one differing span of five as far apart as none shared; the
+    report used to show only that and a kappa, with the span F1 it had measured left out."""
+    record = queue([(10, "control", THAI_OSLO), (11, "uncertain", THAI_OSLO), (12, "uncertain", THAI_OSLO)])
+    # overall: 3 spans shared of 4 + 3 + 3 marked, F1 2 * 3 / 10
+    tasks = {10: task(10, THAI_OSLO, ratings=((1, THAI_OSLO), (2, THAI_OSLO))),  # 2 of 2 spans shared
+             11: task(11, THAI_OSLO, ratings=((1, THAI_OSLO), (2, THAI_OSLO[:1]))),  # 1 of 3: F1 2/3
+             12: task(12, THAI_OSLO, ratings=((1, THAI_OSLO), (2, ((5, 9, "city"),))))}  # 0 of 3
+    found = measure_loop(1, TYPES, [record], tasks, {}, [], CONFIG, kind=Spans())
+    assert found.agreement["per_slice"]["uncertain"]["span_f1"] == round(2 * 1 / 6, 6)
+    assert found.agreement["per_slice"]["control"]["span_f1"] == 1.0
+    page = html.unescape(render_report(found))
+    agreement = page[page.index("id='agreement'"):page.index("id='coverage'")]
+    assert "<th>span F1</th><th>whole sentence agreed</th>" in agreement
+    assert "<td>uncertain</td><td>2</td><td>2</td><td>33%</td><td>0%</td>" in agreement
+    assert ("On 3 sentences labelled by two or more annotators, 60% of their spans match (exact-match span F1); "
+            "they agree on every span of 33% of the sentences. Control: 100%, uncertain: 33%.") in page
+    cycles = page[page.index("id='cycles'"):]
+    assert "span F1 among annotators" in cycles and "control 100% (1); uncertain 33% (2)" in cycles
+
+
+def test_a_small_cost_is_shown_to_two_significant_digits_not_as_zero():
+    from backend.measure.report_answers import amount
+
+    assert [amount(v) for v in (0.0042, 0.25, 1.234, 12.6, 0.0, None)] == ["0.0042", "0.25", "1.2", "13", "0.0", "n/a"]
 
 
 def test_without_lead_times_or_for_a_classification_no_unit_cost_is_claimed():

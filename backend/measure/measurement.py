@@ -139,6 +139,12 @@ def agreement_figures(found: Agreement) -> dict[str, Any]:
             "kappa": num(found.kappa), "kappa_kind": found.kappa_kind}
 
 
+def rated_agreement(rated: Sequence[Sequence[tuple[Any, Any]]], kind: TaskKind) -> dict[str, Any]:
+    """Whole-label agreement and kappa of tasks rated by several annotators, with the task kind's
+    own figures beside them (a span project's span F1), so every slice is read the same way."""
+    return agreement_figures(agreement(rated)) | (kind.agreement(rated) or {})
+
+
 def error_rate(wrong: int, n: int) -> dict[str, Any]:
     low, high = wilson_interval(wrong, n)
     return {"n": n, "wrong": wrong, "error": num(wrong / n) if n else None, "low": num(low), "high": num(high)}
@@ -171,10 +177,8 @@ def measure_loop(project_id: int, labels: Sequence[str], cycles: Sequence[QueueR
     by_slice: dict[str, list] = {}
     for task_id, ratings in rated.items():
         by_slice.setdefault(slice_of.get(task_id, UNQUEUED), []).append(ratings)
-    project_agreement = {"overall": agreement_figures(agreement(list(rated.values()))),
-                         "per_slice": {s: agreement_figures(agreement(items)) for s, items in sorted(by_slice.items())}}
-    if (extra := kind.agreement(list(rated.values()))) is not None:
-        project_agreement["overall"].update(extra)
+    project_agreement = {"overall": rated_agreement(list(rated.values()), kind),
+                         "per_slice": {s: rated_agreement(items, kind) for s, items in sorted(by_slice.items())}}
 
     control_pairs = [pair for row in rows for pair in row.pop("_control_pairs")]
     per_class = Counter(label for t in tasks.values() if t.labels for label in kind.label_names(t.labels))
@@ -251,7 +255,7 @@ def cycle_row(record: QueueRecord, labels: Sequence[str], tasks: dict[int, Annot
         "slices": {s: {"n": len(p), "accuracy": _accuracy(p)} for s, p in sorted(measured.items())},
         "edge": {"n": len(edge), "accuracy": _accuracy(edge)},
         "flagged": {"n": len(flagged), "accuracy": _accuracy(flagged)},
-        "agreement": {s: agreement_figures(agreement(items)) for s, items in sorted(rated.items())},
+        "agreement": {s: rated_agreement(items, kind) for s, items in sorted(rated.items())},
         "_control_pairs": control_pairs,
     }
 

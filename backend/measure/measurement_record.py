@@ -50,8 +50,9 @@ class Measurement:
 
     @property
     def is_spans(self) -> bool:
-        """A span project: its control figures carry entity precision / recall / F1."""
-        return any("entity_f1" in row["control"] for row in self.measured_cycles)
+        """A span project: its agreement figures carry span F1, its control figures entity F1."""
+        return "span_f1" in self.agreement["overall"] or any("entity_f1" in row["control"]
+                                                             for row in self.measured_cycles)
 
     @property
     def quality_name(self) -> str:

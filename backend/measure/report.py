@@ -16,6 +16,7 @@ from typing import Any
 from backend.measure import report_figures
 from backend.measure.measurement_record import Measurement
 from backend.measure.report_answers import (
+    amount,
     answer_agreement,
     answer_cost,
     answer_coverage,
@@ -98,9 +99,9 @@ def learning_curve_section(m: Measurement) -> str:
 def entity_tables(m: Measurement) -> str:
     """A span project's entity precision / recall / F1 on control per cycle, and per type for the
     latest measured cycle: exact match alone would call a sentence with one wrong span of five wrong."""
-    if not m.is_spans:
-        return ""
     rows = m.measured_cycles
+    if not m.is_spans or not rows:
+        return ""
     per_cycle = [(r["cycle"], r["control"]["n"], pct(r["control"]["accuracy"]), pct(r["control"]["entity_precision"]),
                   pct(r["control"]["entity_recall"]), pct(r["control"]["entity_f1"]),
                   f"{pct(r['control']['f1_low'])}-{pct(r['control']['f1_high'])}") for r in rows]
@@ -117,8 +118,8 @@ def entity_tables(m: Measurement) -> str:
 def cost_section(m: Measurement) -> str:
     control_n = {r["cycle"]: r["control"]["n"] for r in m.cycles if r["control"]}
     rows = [(r["cycle"], f"{r['gain_since']}-{r['cycle']}", f"{control_n[r['gain_since']]} / {control_n[r['cycle']]}",
-             r["labels_since"], fmt(r["cost_since"], 1),
-             fmt(r["gain_points_per_100"]), fmt(r["cost_per_point"], 1) if r["cost_per_point"] else "no gain")
+             r["labels_since"], amount(r["cost_since"]),
+             fmt(r["gain_points_per_100"]), amount(r["cost_per_point"]) if r["cost_per_point"] else "no gain")
             for r in m.cycles if r["gain_since"] is not None]
     return section("cost", "Gain per label and cost per point",
                    f"<p>Change in control {esc(m.quality_name)} since the previous measured cycle, per 100 "
@@ -138,7 +139,7 @@ def unit_cost_paragraph(m: Measurement) -> str:
     if not units:
         return ""
     plural = {"entity": "entities"}
-    parts = [f"{fmt(figures['cost'], 3)} per {esc(unit)} ({figures['n']} {esc(plural.get(unit, unit + 's'))})"
+    parts = [f"{amount(figures['cost'])} per {esc(unit)} ({figures['n']} {esc(plural.get(unit, unit + 's'))})"
              for unit, figures in units.items()]
     tasks = next(iter(units.values()))["tasks"]
     return (f"<p>Label cost ({esc(m.cost_unit)}) per unit of annotator effort, over the {tasks} labelled "
@@ -146,13 +147,24 @@ def unit_cost_paragraph(m: Measurement) -> str:
 
 
 def agreement_section(m: Measurement) -> str:
-    rows = [(name, a["items"], a["annotators"], pct(a["percent"]), fmt(a["kappa"]), a["kappa_kind"])
-            for name, a in [("all slices", m.agreement["overall"]), *m.agreement["per_slice"].items()]]
-    return section("agreement", "Agreement among labellers",
-                   "<p>Tasks labelled by two or more annotators. Cohen's kappa when the same two annotators labelled "
-                   "every task, Fleiss' kappa otherwise.</p>",
+    """Agreement per slice; a span project's leads with span F1, since whole-sentence agreement
+    calls two annotators who differ on one span of five as far apart as two who share none."""
+    slices = [("all slices", m.agreement["overall"]), *m.agreement["per_slice"].items()]
+    rows = [(name, a["items"], a["annotators"], pct(a["percent"]), fmt(a["kappa"]), a["kappa_kind"]) for name, a in slices]
+    headers = ("slice", "tasks", "annotators", "agreement", "kappa", "kind")
+    intro = ("<p>Tasks labelled by two or more annotators. Cohen's kappa when the same two annotators labelled "
+             "every task, Fleiss' kappa otherwise.</p>")
+    if m.is_spans:
+        rows = [(name, a["items"], a["annotators"], pct(a.get("span_f1")), pct(a["percent"]), fmt(a["kappa"]),
+                 a["kappa_kind"]) for name, a in slices]
+        headers = ("slice", "sentences", "annotators", "span F1", "whole sentence agreed", "kappa", "kind")
+        intro = ("<p>Sentences labelled by two or more annotators. Span F1: of the spans two annotators marked, the "
+                 "share both marked with the same start, end and type, pooled over every pair of annotators. Whole "
+                 "sentence agreed, and its kappa (Cohen's for two annotators on every sentence, Fleiss' otherwise), "
+                 "count a sentence only when every span matches.</p>")
+    return section("agreement", "Agreement among labellers", intro,
                    image(report_figures.agreement_by_slice, m, "agreement by slice", "No task has two annotations yet."),
-                   table(("slice", "tasks", "annotators", "agreement", "kappa", "kind"), rows))
+                   table(headers, rows))
 
 
 def coverage_section(m: Measurement) -> str:
@@ -205,13 +217,14 @@ def production_section(m: Measurement) -> str:
 
 def cycles_section(m: Measurement) -> str:
     f1_key, f1_name = m.f1_figure
+    agreed = "span_f1" if m.is_spans else "percent"
     rows = []
     for r in m.cycles:
         control = r["control"]
-        agreement = "; ".join(f"{s} {pct(a['percent'])} ({a['items']})" for s, a in r["agreement"].items())
+        agreement = "; ".join(f"{s} {pct(a.get(agreed))} ({a['items']})" for s, a in r["agreement"].items())
         rows.append((r["cycle"], (r["model_version"] or "none").split("-")[0], r["training_labels"],
                      r["labels_added"]["total"], ", ".join(f"{s} {n}" for s, n in sorted(r["labels_added"]["per_slice"].items())),
-                     r["annotations"], fmt(r["cost"], 1),
+                     r["annotations"], amount(r["cost"]),
                      f"{pct(control['accuracy'])} ({control['n']})" if control else "none labelled yet",
                      fmt(control[f1_key]) if control else "", fmt(r["gain_points_per_100"]), agreement or ""))
     return section("cycles", "Cycles",
@@ -219,7 +232,7 @@ def cycles_section(m: Measurement) -> str:
                    f"cycle's was not, by the slice they were queued in. Cost in {esc(m.cost_unit)}.</p>",
                    table(("cycle", "model", "trained on", "labels added", "per slice", "annotations", "cost",
                           f"control {m.quality_name} (n)", f"control {f1_name}", "points per 100 labels",
-                          "agreement"), rows))
+                          "span F1 among annotators" if m.is_spans else "agreement"), rows))
 
 
 def mix_changes_section(m: Measurement) -> str:
@@ -236,7 +249,7 @@ def render_report(m: Measurement) -> str:
     body = "".join([
         f"<h1>Is the loop working? Project {esc(m.project_id)}</h1>",
         f"<p class='muted'>Measured {esc(m.measured_at[:19])} UTC over {totals['cycles']} cycles: "
-        f"{totals['labels']} labels, {totals['annotations']} annotations, {fmt(totals['cost'], 1)} "
+        f"{totals['labels']} labels, {totals['annotations']} annotations, {amount(totals['cost'])} "
         f"{esc(m.cost_unit)}.</p>",
         summary_section(m), warnings_section(m), learning_curve_section(m), cost_section(m), agreement_section(m),
         coverage_section(m), failure_section(m), production_section(m), cycles_section(m), mix_changes_section(m),

@@ -86,7 +86,7 @@ def answer_cost(m: Measurement) -> str:
     if per_label <= 0:
         return (f"No price can be put on it: control {m.quality_name} is not rising as labels are added "
                 f"(over {len(rows)} measured cycles).")
-    cost_text = (f"about {1 / (per_cost * 100):.1f} {m.cost_unit}" if per_cost and per_cost > 0
+    cost_text = (f"about {amount(1 / (per_cost * 100))} {m.cost_unit}" if per_cost and per_cost > 0
                  else "an unknown cost (no annotation time was recorded)")
     labels = 1 / (per_label * 100)
     return (f"One point of control {m.quality_name} costs {cost_text}, or {labels:.{0 if labels >= 10 else 1}f} labels "
@@ -98,13 +98,19 @@ def answer_agreement(m: Measurement) -> str:
     if not overall["items"]:
         return ("Not measured: no task has two annotations. Add \"control_overlap\": 2 to the model "
                 "connection's extra params so two annotators label every control task.")
-    text = (f"On {overall['items']} tasks labelled by two or more annotators they agree {pct(overall['percent'])} of "
-            f"the time ({KAPPA_NAMES[overall['kappa_kind']]} kappa {fmt(overall['kappa'])}: "
-            f"{kappa_words(overall['kappa'])}).")
     per_slice = m.agreement["per_slice"]
+    if m.is_spans:
+        text = (f"On {overall['items']} sentences labelled by two or more annotators, {pct(overall.get('span_f1'))} of "
+                f"their spans match (exact-match span F1); they agree on every span of "
+                f"{pct(overall['percent'])} of the sentences.")
+        key = "span_f1"
+    else:
+        text = (f"On {overall['items']} tasks labelled by two or more annotators they agree {pct(overall['percent'])} "
+                f"of the time ({KAPPA_NAMES[overall['kappa_kind']]} kappa {fmt(overall['kappa'])}: "
+                f"{kappa_words(overall['kappa'])}).")
+        key = "percent"
     if "control" in per_slice and "uncertain" in per_slice:
-        text += (f" Control: {pct(per_slice['control']['percent'])}, uncertain: "
-                 f"{pct(per_slice['uncertain']['percent'])}.")
+        text += f" Control: {pct(per_slice['control'].get(key))}, uncertain: {pct(per_slice['uncertain'].get(key))}."
     return text
 
 
@@ -144,3 +150,11 @@ def answer_production(m: Measurement) -> str:
 
 def fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def amount(value: float | None) -> str:
+    """A cost to two significant digits: a fixed number of decimals would show a small but real
+    cost (a fast annotator's minutes per point) as 0.0, which reads as free."""
+    if value is None or math.isnan(value) or value == 0 or abs(value) >= 10:
+        return fmt(value, 0 if value else 1)
+    return fmt(value, max(1, 1 - math.floor(math.log10(abs(value)))))

@@ -73,27 +73,31 @@ def gain_and_cost(m: Measurement) -> bytes | None:
     for i, c in enumerate(costs):
         if c is None:
             cost_ax.annotate("no gain", (i, 0), ha="center", va="bottom", fontsize=7, rotation=90)
-    cost_ax.set(xlabel="cycle", ylabel=f"{m.cost_unit} per point", title=f"label cost per point of {m.quality_name}")
+    cost_ax.set(xlabel="cycle", ylabel=f"{m.cost_unit} per point", title="label cost per point")
     for ax in (gain_ax, cost_ax):
         ax.grid(axis="y", alpha=0.3)
     return png(figure)
 
 
 def agreement_by_slice(m: Measurement) -> bytes | None:
-    """Percent agreement and kappa per slice (tasks labelled by two or more annotators)."""
+    """Per slice (tasks labelled by two or more annotators): percent agreement and kappa, or for
+    spans, span F1 and the share of sentences agreed on every span."""
     per_slice = {s: a for s, a in m.agreement["per_slice"].items() if a["items"]}
     if not per_slice:
         return None
+    first, second = ((("span_f1", "span F1"), ("percent", "whole sentence agreed")) if m.is_spans
+                     else (("percent", "percent agreement"), ("kappa", "kappa")))
     figure = Figure(figsize=(8, 3.4))
     ax = figure.add_subplot()
     names = list(per_slice)
     positions = range(len(names))
-    ax.bar([p - 0.2 for p in positions], [per_slice[s]["percent"] for s in names], width=0.4,
-           color=[SLICE_COLOURS.get(s, "#999999") for s in names], label="percent agreement")
-    ax.bar([p + 0.2 for p in positions], [per_slice[s]["kappa"] or 0 for s in names], width=0.4, color="#cccccc",
-           edgecolor="#333333", label="kappa")
-    ax.set_xticks(list(positions), [f"{s}\n{per_slice[s]['items']} tasks" for s in names])
-    ax.set(ylim=(min(0, *[per_slice[s]["kappa"] or 0 for s in names]) - 0.05, 1.05), ylabel="agreement")
+    ax.bar([p - 0.2 for p in positions], [per_slice[s].get(first[0]) or 0 for s in names], width=0.4,
+           color=[SLICE_COLOURS.get(s, "#999999") for s in names], label=first[1])
+    ax.bar([p + 0.2 for p in positions], [per_slice[s].get(second[0]) or 0 for s in names], width=0.4, color="#cccccc",
+           edgecolor="#333333", label=second[1])
+    unit = "sentences" if m.is_spans else "tasks"
+    ax.set_xticks(list(positions), [f"{s}\n{per_slice[s]['items']} {unit}" for s in names])
+    ax.set(ylim=(min(0, *[per_slice[s].get(second[0]) or 0 for s in names]) - 0.05, 1.05), ylabel="agreement")
     ax.axhline(0, color="#999999", linewidth=0.8)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
