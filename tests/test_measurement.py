@@ -172,7 +172,8 @@ def test_annotated_task_keeps_one_rating_per_annotator_and_counts_skips_as_cost(
         annotation(3, "c", 4, cancelled=True, lead=None)]}
     found = annotated_task(raw, SPEC)
     assert found.ratings == ((1, ("b",)), (2, ("b",)))
-    assert (found.labels, found.completed, found.annotations, found.seconds) == (("b",), 3, 4, 30.0)
+    # completed: annotators 1 and 2 (annotator 1 twice, 3 skipped), as Label Studio counts completion
+    assert (found.labels, found.completed, found.annotations, found.seconds) == (("b",), 2, 4, 30.0)
 
 
 def test_agreement_uses_fleiss_when_annotators_differ_between_items():
@@ -238,9 +239,11 @@ class RecordingGateway:
 
     project_id = 2
 
-    def __init__(self, deleted: tuple[int, ...] = (), data: dict[int, dict] | None = None):
+    def __init__(self, deleted: tuple[int, ...] = (), data: dict[int, dict] | None = None,
+                 annotations: dict[int, list[dict]] | None = None):
         self.deleted = deleted
         self.data = dict(data or {})
+        self.annotations = dict(annotations or {})
         self.updates: list[tuple[int, dict]] = []
 
     def _update(self, task_id: int, fields: dict) -> None:
@@ -257,6 +260,12 @@ class RecordingGateway:
 
     def tasks_data(self, task_ids: list[int], chunk: int) -> dict[int, dict]:
         return {i: dict(self.data[i]) for i in task_ids if i in self.data and i not in self.deleted}
+
+    def tasks_with_annotations(self, task_ids: list[int], chunk: int) -> list[dict]:
+        return [{"id": i, "annotations": self.annotations.get(i, [])} for i in task_ids if i not in self.deleted]
+
+    def ignores_skipped(self) -> bool:
+        return False
 
     def annotation_counts(self, task_ids: list[int], chunk: int, outage=None) -> dict[int, StoredCounts]:
         return {i: StoredCounts(total=0, cancelled=0, annotations=0) for i in task_ids}
@@ -297,6 +306,23 @@ def test_a_carried_task_is_tagged_over_what_it_holds_now_not_what_the_measuremen
     gateway = RecordingGateway(data={10: {**TAGGED_IN_CYCLE_1, "labelqueue_cycle": 2, "labelqueue_rank": "000003"}})
     result = apply_control_overlap(gateway, db, db.cycles(2), {10: labelled_once(TAGGED_IN_CYCLE_1)}, overlap=2)
     assert result.carried == [] and gateway.updates == []  # already in the newest cycle: left as written
+
+
+def test_one_annotators_two_annotations_do_not_complete_a_control_task_that_needs_two_annotators(db):
+    """Label Studio counts distinct annotators (as the counter repair does); the overlap step
+    counted annotations, so it marked such a task labelled and stopped carrying it."""
+    chose_a = [{"from_name": "intent", "to_name": "text", "type": "choices", "value": {"choices": ["a"]}}]
+    twice = [{"id": 1, "completed_by": 7, "result": chose_a, "was_cancelled": False},
+             {"id": 2, "completed_by": 7, "result": chose_a, "was_cancelled": False}]
+    db.record_queue(2, queue(1, "v1", 0, [(10, "control", "a"), (11, "control", "a")]), trained=[])
+    gateway = RecordingGateway(annotations={10: twice, 11: [twice[0], {**twice[1], "completed_by": 8}]})
+    apply_control_overlap(gateway, db, db.cycles(2), {}, overlap=2)
+    assert [(tid, f["is_labeled"]) for tid, f in gateway.updates] == [(10, False), (11, True)]
+
+    db.record_queue(2, queue(2, "v1", 1, [(20, "uncertain", "a")]), trained=[10])
+    gateway = RecordingGateway(data={10: TAGGED_IN_CYCLE_1})
+    read = annotated_task({"id": 10, "data": TAGGED_IN_CYCLE_1, "annotations": twice}, SPEC)
+    assert apply_control_overlap(gateway, db, db.cycles(2), {10: read}, overlap=2).carried == [10]
 
 
 def test_control_overlap_skips_a_task_deleted_since_it_was_queued(db):

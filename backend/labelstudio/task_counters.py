@@ -32,20 +32,26 @@ from backend.labelstudio.gateway import LabelStudioGateway, annotator_of
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["counters_of", "repair_counters"]
+__all__ = ["counters_of", "finished_by", "repair_counters"]
 
 #: Check-and-repair rounds after a write; a repair meets another annotation on the same task
 #: only in the same fraction of a second, so a second round is rare and a third rarer still.
 ROUNDS = 3
 
 
+def finished_by(annotations: Iterable[Mapping[str, Any]], ignore_skipped: bool) -> set[Any]:
+    """The distinct annotators whose annotations count towards a task's completion: one
+    annotator's second annotation does not make a task that needs two annotators complete."""
+    return {annotator_of(a) for a in annotations
+            if ignore_skipped or (not a.get("was_cancelled") and a.get("result") is not None)}
+
+
 def counters_of(annotations: Iterable[Mapping[str, Any]], overlap: int | None, ignore_skipped: bool) -> tuple[int, int, bool]:
     """``(total_annotations, cancelled_annotations, is_labeled)`` as Label Studio computes them."""
     annotations = list(annotations)
     cancelled = sum(1 for a in annotations if a.get("was_cancelled"))
-    finished = [a for a in annotations if ignore_skipped or (not a.get("was_cancelled") and a.get("result") is not None)]
-    annotators = {annotator_of(a) for a in finished}
-    return len(annotations) - cancelled, cancelled, len(annotators) >= max(1, int(overlap or 1))
+    complete = len(finished_by(annotations, ignore_skipped)) >= max(1, int(overlap or 1))
+    return len(annotations) - cancelled, cancelled, complete
 
 
 def repair_counters(gateway: LabelStudioGateway, task_ids: Iterable[int], *, chunk: int,

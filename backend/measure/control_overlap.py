@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from backend.labelstudio.errors import LabelStudioRefused
 from backend.labelstudio.gateway import LabelStudioGateway
 from backend.labelstudio.queue_writer import CYCLE_FIELD, READ_CHUNK, queue_tags
-from backend.labelstudio.task_counters import repair_counters
+from backend.labelstudio.task_counters import counters_of, repair_counters
 from backend.loop.queue_record import QueueRecord
 from backend.measure.cycles_db import CyclesDB
 from backend.measure.measurement import AnnotatedTask
@@ -58,7 +58,10 @@ def apply_control_overlap(gateway: LabelStudioGateway, db: CyclesDB, cycles: lis
     The caller holds the project's ``tasks`` lock, which the queue writer holds too: Label
     Studio's task update saves the whole row, so two writers updating one task at once can undo
     each other's fields. A carried task's tags are written over the ``data`` it holds now, read
-    under that lock, not over ``tasks`` (read earlier, perhaps before a queue write).
+    under that lock, not over ``tasks`` (read earlier, perhaps before a queue write). Likewise a
+    new control task's completion is computed from its annotations read under the lock, by the
+    rule the counter repair uses (:func:`counters_of`: distinct annotators, the project's
+    skipped-task setting), so the two never set ``is_labeled`` differently.
     """
     result, project_id = OverlapResult(), gateway.project_id
     if not cycles:
@@ -68,14 +71,18 @@ def apply_control_overlap(gateway: LabelStudioGateway, db: CyclesDB, cycles: lis
     if overlap > 1:
         handled = db.last_overlap_cycle(project_id)
         handled = newest - 1 if handled is None else handled
+        ignore_skipped = None
         for record in cycles:
             fresh = [i.task_id for i in record.items if i.slice == "control" and i.task_id not in requested]
             if record.cycle <= handled or not fresh:
                 continue
+            if ignore_skipped is None:
+                ignore_skipped = gateway.ignores_skipped()
+            stored = {int(t["id"]): t.get("annotations") or [] for t in gateway.tasks_with_annotations(fresh, READ_CHUNK)}
             for task_id in fresh:
-                done = tasks[task_id].completed if task_id in tasks else 0
+                done = counters_of(stored.get(task_id, []), overlap, ignore_skipped)[2]
                 with skipping_deleted(project_id, task_id):
-                    gateway.set_overlap(task_id, overlap, is_labeled=done >= overlap)
+                    gateway.set_overlap(task_id, overlap, is_labeled=done)
                 requested[task_id] = overlap
             db.request_overlap(project_id, record.cycle, fresh, overlap)
             result.requested += fresh

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from backend.labelstudio.gateway import LabelStudioGateway, annotator_of, resolve_annotations
+from backend.labelstudio.task_counters import finished_by
 from backend.loop.queue_record import QueuedTask, QueueRecord
 from backend.measure.cycles_db import Feedback
 from backend.measure.measurement_record import Measurement
@@ -61,6 +62,7 @@ class AnnotatedTask:
     task_id: int
     labels: tuple[str, ...] | None
     ratings: tuple[tuple[int, tuple[str, ...]], ...]
+    #: Distinct annotators who finished it (Label Studio's completion count; skipped not counted).
     completed: int
     annotations: int
     seconds: float
@@ -84,7 +86,7 @@ def annotated_task(task: dict[str, Any], spec: TaskSpec) -> AnnotatedTask:
     return AnnotatedTask(
         task_id=int(task["id"]), labels=labels,
         ratings=tuple((who, labels) for who, (_, labels) in sorted(latest.items())),
-        completed=len(usable), annotations=len(annotations),
+        completed=len(finished_by(annotations, ignore_skipped=False)), annotations=len(annotations),
         seconds=float(sum(a.get("lead_time") or 0.0 for a in annotations)), data=dict(task.get("data") or {}),
         units=kind_of(spec).effort_units(text, labels) if labels is not None and isinstance(text, str) else {})
 
