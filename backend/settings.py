@@ -88,6 +88,9 @@ class Settings:
     #: separated) that ``/setup``'s ``hostname`` may name; any other is refused.
     allowed_ls_hosts: str = ""
     uncertainty_measure: str = "margin"
+    #: The sequence measure a span model is fitted to score by, for ``/predict`` and the pool
+    #: alike (``selection/sequence_uncertainty.py``); it takes effect at the next retrain.
+    span_uncertainty_measure: str = "mnlp"
     min_new_annotations: int = 10
     #: Label Studio sends the annotation webhook before its transaction commits; a retrain that
     #: reads labels at once can miss the newest one (seen with RQ workers that start in ~10 ms).
@@ -163,13 +166,12 @@ class Settings:
 
     def validate(self) -> None:
         """Bounds of each value and rules between values; fail at start-up, not in a retrain."""
+        from selection.sequence_uncertainty import SEQUENCE_MEASURES
         from selection.uncertainty import MEASURES
 
-        if self.uncertainty_measure not in MEASURES:
-            raise SettingsError(
-                f"LABELQUEUE_UNCERTAINTY_MEASURE={self.uncertainty_measure!r} is not one of "
-                f"{sorted(MEASURES)}"
-            )
+        for name, allowed in (("uncertainty_measure", MEASURES), ("span_uncertainty_measure", SEQUENCE_MEASURES)):
+            if getattr(self, name) not in allowed:
+                raise SettingsError(f"{env_name(name)}={getattr(self, name)!r} is not one of {sorted(allowed)}")
         if bool(self.basic_auth_user) != bool(self.basic_auth_password):
             raise SettingsError("set both LABELQUEUE_BASIC_AUTH_USER and LABELQUEUE_BASIC_AUTH_PASSWORD, or neither")
         for name, low, high in BOUNDS:

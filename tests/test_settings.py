@@ -29,7 +29,9 @@ def test_labelqueue_serve_refuses_a_bad_setting_before_starting(tmp_path, monkey
 
 @pytest.mark.parametrize("name, value", [("LABELQUEUE_MIX", "uncertain=0.9"), ("LABELQUEUE_MIX", "nonsense"),
                                          ("LABELQUEUE_FAILURE_FIELD", "source"), ("LABELQUEUE_MAX_PROJECTS", "0"),
-                                         ("LABELQUEUE_TRAIN_THREADS", "many"), ("LABEL_STUDIO_URL", "ftp://x")])
+                                         ("LABELQUEUE_TRAIN_THREADS", "many"), ("LABEL_STUDIO_URL", "ftp://x"),
+                                         ("LABELQUEUE_UNCERTAINTY_MEASURE", "mnlp"),
+                                         ("LABELQUEUE_SPAN_UNCERTAINTY_MEASURE", "margin")])
 def test_each_bad_value_names_its_variable(name, value):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})

@@ -15,6 +15,7 @@ from backend.loop.training import as_json, count_changes
 from backend.model.labelconfig import kind_of
 from backend.model.span_model import SpanModel, load_tagger
 from backend.settings import SettingsError
+from selection.sequence_uncertainty import sequence_uncertainty
 from selection.uncertainty import least_confidence, margin
 
 CONFIG = """<View><Labels name="label" toName="text"><Label value="city"/><Label value="cuisine"/></Labels>
@@ -57,10 +58,25 @@ def test_predictions_are_labels_regions_with_span_and_task_scores(model, spec):
         assert 0.0 < region["score"] <= 1.0
 
 
-def test_every_sequence_measure_can_be_asked_for(model, spec):
+def test_a_model_scores_by_the_measure_it_was_fitted_with_in_predictions_and_the_pool(spec):
+    """LABELQUEUE_SPAN_UNCERTAINTY_MEASURE reaches the model at its fit; the classification
+    setting given to predict (here "margin") does not apply to spans."""
+    rng = random.Random(0)
+    texts, targets = zip(*(sentence(rng) for _ in range(60)))
+    pool = ["find thai in Lyon", "book a sushi place in Austin tonight", "xyzzy quux Lyonnais"]
+    found = {}
     for measure in ("least_confidence", "mnlp", "mean_entropy", "max_entropy"):
-        [prediction] = kind_of(spec).predict(model, ["find thai in Lyon"], spec, measure)
-        assert 0.0 <= prediction["uncertainty"] <= 1.0, measure
+        model = kind_of(spec).fit(texts, targets, spec, version="v1", estimator=None, measure=measure)
+        assert model.measure == measure
+        tagged = model.tag(pool, marginals=True)
+        expected = sequence_uncertainty(np.array([s.path_logprob for s in tagged]),
+                                        np.array([len(s.offsets) for s in tagged]), measure,
+                                        [s.marginals for s in tagged])
+        predicted = [p["uncertainty"] for p in kind_of(spec).predict(model, pool, spec, "margin")]
+        assert predicted == pytest.approx(expected, abs=1e-6), measure
+        assert margin(model.predict_proba(pool)) == pytest.approx(expected), measure
+        found[measure] = tuple(np.round(expected, 6))
+    assert len(set(found.values())) == 4  # four measures, four different scorings
 
 
 def test_empty_text_gets_an_empty_prediction_not_an_error(model, spec):
@@ -164,3 +180,31 @@ def test_tagging_without_false_flags_gives_the_paths_and_marginals_of_the_full_f
     for sentence_tagged, per_token in zip(tagged, marginals):
         expected = [[m.get(name, 0.0) for name in model.tag_names] for m in per_token]
         assert np.allclose(sentence_tagged.marginals, expected, atol=1e-9)
+
+
+def test_a_retrain_fits_the_span_model_with_the_configured_sequence_measure(tmp_path, spec):
+    """LABELQUEUE_SPAN_UNCERTAINTY_MEASURE reaches the model a retrain saves (the path every
+    /predict and pool scoring of the project then reads)."""
+    from backend.loop.training import retrain
+    from backend.settings import Settings
+    from backend.store import ModelStore
+
+    rng = random.Random(2)
+    labelled = [LabelledTask(i, *sentence(rng), overridden=False) for i in range(1, 31)]
+
+    class Gateway:
+        def spec(self):
+            return spec
+
+        def labelled(self, _spec):
+            return labelled
+
+    class Connections:
+        def gateway(self, project_id):
+            return Gateway()
+
+    settings = Settings(data_dir=tmp_path, label_studio_url="http://127.0.0.1:9", label_studio_api_key="x",
+                        span_uncertainty_measure="max_entropy", retrain_settle_seconds=0.0)
+    store = ModelStore(tmp_path)
+    outcome = retrain(3, settings=settings, store=store, connections=Connections())
+    assert outcome.done and store.load(3, store.manifest(3)).measure == "max_entropy"

@@ -110,7 +110,8 @@ def retrain(project_id: int, *, settings: Settings, store: ModelStore, connectio
     version = f"v{number}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
     model = kind.fit([t.text for t in labelled], [t.labels for t in labelled], spec, version=version,
                      estimator=getattr(settings, kind.estimator_setting),
-                     previous=model_in_service(store, project_id, manifest))
+                     previous=model_in_service(store, project_id, manifest),
+                     measure=getattr(settings, kind.measure_setting) if kind.measure_setting else None)
     seconds = time.monotonic() - started
     info = {"number": number, "n_examples": len(labelled), "classes": classes,
             "trained_at": datetime.now(timezone.utc).isoformat(), "train_seconds": round(seconds, 3),

@@ -28,6 +28,8 @@ class Classification:
     name = "classification"
     #: The setting naming a replacement model factory (``LABELQUEUE_CLASSIFIER``).
     estimator_setting = "classifier"
+    #: A classifier's probabilities are scored at use, by ``LABELQUEUE_UNCERTAINTY_MEASURE``.
+    measure_setting = None
     #: A classifier needs two classes to separate.
     min_label_names = 2
 
@@ -77,7 +79,8 @@ class Classification:
         return choices_result(target, spec)
 
     def fit(self, texts: Sequence[str], targets: Sequence[tuple[str, ...]], spec: TaskSpec, *, version: str,
-            estimator: str | None, previous: TrainedModel | None = None) -> TrainedModel:
+            estimator: str | None, previous: TrainedModel | None = None, measure: str | None = None) -> TrainedModel:
+        """``measure`` is not the model's: a classifier's probabilities are scored at use."""
         return fit_model(texts, targets, labels=spec.labels, multilabel=spec.multilabel, version=version,
                          classifier=estimator, warm_from=previous)
 

@@ -168,7 +168,7 @@ def _generic_paths(tagger: Any, features: list[list[dict]], names: tuple[str, ..
 
 
 def fit_span_model(texts: Sequence[str], targets: Sequence[Sequence[Span]], *, labels: tuple[str, ...],
-                   version: str, tagger: str | None = None) -> SpanModel:
+                   version: str, tagger: str | None = None, measure: str = DEFAULT_SEQUENCE_MEASURE) -> SpanModel:
     """Fit a fresh tagger on texts and their character spans (snapped to tokens, see span_tokens).
 
     Spans of types not in ``labels`` are dropped (a label renamed or removed in the config).
@@ -184,7 +184,8 @@ def fit_span_model(texts: Sequence[str], targets: Sequence[Sequence[Span]], *, l
     model = load_tagger(tagger)
     model.fit(features, tags)
     names = _tag_names(model, tags)
-    return SpanModel(version=version, labels=labels, tagger=model, tag_names=names, n_examples=len(texts))
+    return SpanModel(version=version, labels=labels, tagger=model, tag_names=names, n_examples=len(texts),
+                     measure=measure)
 
 
 def _tag_names(tagger: Any, tags: list[list[str]]) -> tuple[str, ...]:

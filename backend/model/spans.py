@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 
 from backend.errors import UnsupportedConfigError
-from backend.model.span_model import SpanModel, TaggedSentence, fit_span_model
+from backend.model.span_model import DEFAULT_SEQUENCE_MEASURE, SpanModel, TaggedSentence, fit_span_model
 from backend.model.span_tokens import Span, tag_runs, tokenize
 from backend.model.task_kind import TaskSpec, num
 from selection.metrics import wilson_interval
-from selection.sequence_uncertainty import SEQUENCE_MEASURES
 from selection.span_metrics import entity_f1_interval, entity_scores, pairwise_span_agreement
 
 BOOTSTRAP_RESAMPLES = 1000
@@ -36,6 +35,9 @@ class Spans:
     name = "spans"
     #: The setting naming a replacement model factory (``LABELQUEUE_SPAN_TAGGER``).
     estimator_setting = "span_tagger"
+    #: A span model scores by one sequence measure everywhere, so it is fixed when it is fitted
+    #: (``LABELQUEUE_SPAN_UNCERTAINTY_MEASURE``): the pool may be scored on RQ workers.
+    measure_setting = "span_uncertainty_measure"
     #: One entity type is enough: the tagger learns it against the words outside every span.
     min_label_names = 1
 
@@ -89,15 +91,16 @@ class Spans:
         return [span_region(text, span, spec, f"seed{i}") for i, span in enumerate(target)]
 
     def fit(self, texts: Sequence[str], targets: Sequence[tuple[Span, ...]], spec: TaskSpec, *, version: str,
-            estimator: str | None, previous: SpanModel | None = None) -> SpanModel:
+            estimator: str | None, previous: SpanModel | None = None, measure: str | None = None) -> SpanModel:
         """A fresh CRF each time: crfsuite has no warm start, so ``previous`` is not used."""
-        return fit_span_model(texts, targets, labels=spec.labels, version=version, tagger=estimator)
+        return fit_span_model(texts, targets, labels=spec.labels, version=version, tagger=estimator,
+                              measure=measure or DEFAULT_SEQUENCE_MEASURE)
 
     def predict(self, model: SpanModel, texts: Sequence[str], spec: TaskSpec, measure: str) -> list[dict[str, Any]]:
-        """One prediction per text; ``measure`` applies when it is a sequence measure, else the model's."""
-        measure = measure if measure in SEQUENCE_MEASURES else model.measure
-        tagged = model.tag(texts, marginals=model.needs_marginals(measure))
-        uncertainty = model.uncertainty(tagged, measure)
+        """One prediction per text, its uncertainty by the measure the model was fitted with (the
+        pool's too); ``measure``, the classification setting, does not apply to spans."""
+        tagged = model.tag(texts, marginals=model.needs_marginals())
+        uncertainty = model.uncertainty(tagged)
         return [prediction(text, s, u, spec, model) for text, s, u in zip(texts, tagged, uncertainty)]
 
     def predicted(self, model: SpanModel, texts: Sequence[str]) -> list[tuple[tuple[Span, ...], float]]:

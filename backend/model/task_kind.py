@@ -54,6 +54,9 @@ class TaskKind(Protocol):
     name: str
     #: The ``Settings`` attribute naming this kind's replacement model factory.
     estimator_setting: str
+    #: The ``Settings`` attribute naming the uncertainty measure this kind's model is fitted to
+    #: score by; ``None`` where the measure is applied at use instead (classification).
+    measure_setting: str | None
     #: Distinct label names (``label_names``) the labelled set needs before a first model.
     min_label_names: int
 
@@ -70,11 +73,12 @@ class TaskKind(Protocol):
         it: the inverse of :meth:`labels_of` (imported seed labels are written this way)."""
 
     def fit(self, texts: Sequence[str], targets: Sequence[Target], spec: TaskSpec, *, version: str,
-            estimator: str | None, previous: Any = None) -> Any:
+            estimator: str | None, previous: Any = None, measure: str | None = None) -> Any:
         """A fitted model (``version``, ``labels`` and ``predict_proba`` as ``TrainedModel``);
         ``estimator`` is the configured factory's dotted path, ``None`` for the default;
         ``previous`` is the model in service (``None`` if none or unreadable), which a kind may
-        use as the solver's starting point or ignore."""
+        use as the solver's starting point or ignore; ``measure`` is the setting named by
+        ``measure_setting`` (``None``: the kind's default, or a kind without one)."""
 
     def predict(self, model: Any, texts: Sequence[str], spec: TaskSpec, measure: str) -> list[dict[str, Any]]:
         """One Label Studio prediction per text, in order: ``result`` regions, ``score``,
