@@ -21,6 +21,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from backend.local.label_studio_server import LocalServer, StartupError, start_backend, start_label_studio
+from backend.runtime import Runtime
 from tests.servers import start_redis, start_worker
 
 # CI replays the same generated examples every run (a landing must not depend on luck);
@@ -40,6 +41,26 @@ DATASETS = Path(os.environ.get("LABELQUEUE_DATASETS", REPO.parent / "shared" / "
 POLLING = re.compile(r'"GET /(health|metrics)[^"]*" 200 ')
 #: How many lines of each server log a failure report shows.
 LOG_TAIL_LINES = 60
+
+
+@pytest.fixture(autouse=True)
+def runtimes_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every backend runtime a test builds when the test ends. Many tests build an app
+    inline; left open, its retrain and pool-sync threads ran on into later tests and past the
+    session (logging "could not reach Label Studio" after pytest's summary). A fixture of a
+    wider scope is built before this one, so what it builds is left to it to close."""
+    built: list[Runtime] = []
+    build = Runtime.build.__func__
+
+    def recording(cls: type[Runtime], settings: object) -> Runtime:
+        runtime = build(cls, settings)
+        built.append(runtime)
+        return runtime
+
+    monkeypatch.setattr(Runtime, "build", classmethod(recording))
+    yield
+    for runtime in built:
+        runtime.close()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -62,6 +62,7 @@ def client(tmp_path_factory):
                       labels=LABELS, multilabel=False, version="v1-fuzz")
     app.extensions["labelqueue"].store.save(3, model, {"number": 1})
     yield app.test_client()
+    app.extensions["labelqueue"].close()  # its retrain and pool-sync threads would outlive the run
     print(f"\nfuzzed HTTP cases: {sum(ran.values())} ({ran})")
 
 
