@@ -118,3 +118,21 @@ def test_newcomer_corrects_the_models_entities_on_the_first_queued_sentence(quic
     assert stored_spans(ls, first["task_id"]) == [truth]
     wait_for(lambda: webhook_count(connection) > webhooks_before, timeout=30,
              what="Label Studio's webhook for the annotation in the backend's access log")
+
+    # The admin's: the connection form shows the quickstart's extra params as JSON text, and
+    # turning on agreement on control (README, "Agreement on a random sample") is one edit.
+    page.goto(f"{connection.label_studio_url}/projects/{project_id}/settings/ml")
+    page.get_by_text("labelqueue", exact=True).first.wait_for()
+    page.locator("[class*=card] button, [class*=Card] button").last.click()
+    page.get_by_text("Edit", exact=True).click()
+    extra = page.locator("textarea[name=extra_params]")
+    wait_for(extra.input_value, timeout=15, what="the connection form to show the extra params")
+    extra.click()  # as a person does, once the dialog has opened (text filled in earlier is lost)
+    shown = json.loads(extra.input_value())  # was "[object Object]": the params stored as an object
+    assert shown["batch_size"] == 20 and "mix" in shown
+    extra.fill(json.dumps({**shown, "control_overlap": 2}, indent=1))
+    person.shot("ner-05-admin-turns-on-control-overlap")
+    page.get_by_text("Validate and Save").click()
+    wait_for(lambda: json.loads(ls.ml.list(project=project_id)[0].extra_params).get("control_overlap") == 2,
+             timeout=15, what="the connection's extra params saved with control_overlap")
+    assert page.get_by_text("Runtime error").count() == 0  # the backend's /setup accepted them

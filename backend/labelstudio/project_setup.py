@@ -6,6 +6,7 @@ module outside ``backend/labelstudio/`` speaks the SDK. Errors are the gateway's
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from label_studio_sdk import LabelStudio
@@ -35,10 +36,13 @@ class LabelStudioAdmin:
             self._client.projects.import_tasks(id=project_id, request=tasks)
 
     def connect_backend(self, project_id: int, url: str, title: str, extra_params: dict[str, Any]) -> int:
-        """Connect an ML backend at ``url`` to the project; the connection's id."""
+        """Connect an ML backend at ``url`` to the project; the connection's id.
+
+        ``extra_params`` are stored as JSON text, as the connection form writes them: the form
+        shows a stored object as "[object Object]", and saving it unchanged would send that."""
         with translated(f"connecting the ML backend {url} to project {project_id}"):
             return int(self._client.ml.create(url=url, project=project_id, title=title, is_interactive=False,
-                                              extra_params=extra_params).id)
+                                              extra_params=json.dumps(extra_params, indent=1)).id)
 
     def show_predictions(self, project_id: int, model_version: str) -> None:
         """Show annotators ``model_version``'s predictions (asked fresh whenever a task opens)."""
