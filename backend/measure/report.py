@@ -150,10 +150,6 @@ def agreement_section(m: Measurement) -> str:
     """Agreement per slice; a span project's leads with span F1, since whole-sentence agreement
     calls two annotators who differ on one span of five as far apart as two who share none."""
     slices = [("all slices", m.agreement["overall"]), *m.agreement["per_slice"].items()]
-    rows = [(name, a["items"], a["annotators"], pct(a["percent"]), fmt(a["kappa"]), a["kappa_kind"]) for name, a in slices]
-    headers = ("slice", "tasks", "annotators", "agreement", "kappa", "kind")
-    intro = ("<p>Tasks labelled by two or more annotators. Cohen's kappa when the same two annotators labelled "
-             "every task, Fleiss' kappa otherwise.</p>")
     if m.is_spans:
         rows = [(name, a["items"], a["annotators"], pct(a.get("span_f1")), pct(a["percent"]), fmt(a["kappa"]),
                  a["kappa_kind"]) for name, a in slices]
@@ -162,6 +158,12 @@ def agreement_section(m: Measurement) -> str:
                  "share both marked with the same start, end and type, pooled over every pair of annotators. Whole "
                  "sentence agreed, and its kappa (Cohen's for two annotators on every sentence, Fleiss' otherwise), "
                  "count a sentence only when every span matches.</p>")
+    else:
+        rows = [(name, a["items"], a["annotators"], pct(a["percent"]), fmt(a["kappa"]), a["kappa_kind"])
+                for name, a in slices]
+        headers = ("slice", "tasks", "annotators", "agreement", "kappa", "kind")
+        intro = ("<p>Tasks labelled by two or more annotators. Cohen's kappa when the same two annotators labelled "
+                 "every task, Fleiss' kappa otherwise.</p>")
     return section("agreement", "Agreement among labellers", intro,
                    image(report_figures.agreement_by_slice, m, "agreement by slice", "No task has two annotations yet."),
                    table(headers, rows))
