@@ -107,8 +107,11 @@ class SpanModel:
                 raw = _generic_paths(self.tagger, features, self.tag_names)
         return [TaggedSentence(o, *r) for o, r in zip(offsets, raw)]
 
-    def needs_marginals(self, measure: str | None = None) -> bool:
-        return (measure or self.measure) in NEEDS_MARGINALS
+    def scored(self, texts: Sequence[str]) -> tuple[list[TaggedSentence], np.ndarray]:
+        """The texts tagged, and their uncertainty by the model's own measure: what ``/predict``
+        and the pool both score by (marginals are computed only when the measure reads them)."""
+        tagged = self.tag(texts, marginals=self.measure in NEEDS_MARGINALS)
+        return tagged, self.uncertainty(tagged)
 
     def uncertainty(self, tagged: Sequence[TaggedSentence], measure: str | None = None) -> np.ndarray:
         """Sequence uncertainty of tagged sentences in [0, 1] by ``measure`` (default: the model's);
@@ -128,7 +131,7 @@ class SpanModel:
         return ``u`` itself, entropy is increasing in it), so the uncertain slice, its band and
         duplicate suppression, and every pool scorer work unchanged for spans.
         """
-        u = self.uncertainty(self.tag(texts, marginals=self.needs_marginals())) if texts else np.zeros(0)
+        u = self.scored(texts)[1] if texts else np.zeros(0)
         return np.column_stack([1.0 - u / 2.0, u / 2.0])
 
 

@@ -99,8 +99,7 @@ class Spans:
     def predict(self, model: SpanModel, texts: Sequence[str], spec: TaskSpec, measure: str) -> list[dict[str, Any]]:
         """One prediction per text, its uncertainty by the measure the model was fitted with (the
         pool's too); ``measure``, the classification setting, does not apply to spans."""
-        tagged = model.tag(texts, marginals=model.needs_marginals())
-        uncertainty = model.uncertainty(tagged)
+        tagged, uncertainty = model.scored(texts)
         return [prediction(text, s, u, spec, model) for text, s, u in zip(texts, tagged, uncertainty)]
 
     def predicted(self, model: SpanModel, texts: Sequence[str]) -> list[tuple[tuple[Span, ...], float]]:
